@@ -1,0 +1,199 @@
+//! The workout model: what a client sends once checked, what the server stores, what it serves.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::time::{self, serde_format};
+
+/// The content of a workout: every field the conflict rules compare.
+///
+/// `client_version` is not content, and neither is anything the server derives, except that
+/// `avg_pace_seconds_per_km` holds the *effective* pace: derived from duration and distance when
+/// the distance is positive (so it never differs on its own), the client's value otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkoutContent {
+    /// When the workout started (UTC, millisecond precision).
+    pub start_time: DateTime<Utc>,
+    /// When it ended; always after `start_time`.
+    pub end_time: DateTime<Utc>,
+    /// Active time in whole seconds, at most `end_time - start_time` plus one second.
+    pub duration_seconds: i64,
+    /// Distance in metres; may be 0 (e.g. a treadmill run without a distance).
+    pub distance_meters: f64,
+    /// Active energy in kilocalories.
+    pub energy_burned_kcal: Option<f64>,
+    /// Average heart rate, beats per minute (20–250).
+    pub avg_heart_rate: Option<i32>,
+    /// Maximum heart rate, beats per minute (20–250).
+    pub max_heart_rate: Option<i32>,
+    /// Effective average pace, seconds per kilometre (see the type's documentation).
+    pub avg_pace_seconds_per_km: Option<f64>,
+    /// Where the workout came from (`"apple_watch"`, …), `"unknown"` when the client sent none.
+    pub source: String,
+}
+
+/// Names of the content fields, in the order conflicts list them.
+pub const CONTENT_FIELDS: [&str; 9] = [
+    "start_time",
+    "end_time",
+    "duration_seconds",
+    "distance_meters",
+    "energy_burned_kcal",
+    "avg_heart_rate",
+    "max_heart_rate",
+    "avg_pace_seconds_per_km",
+    "source",
+];
+
+impl WorkoutContent {
+    /// The names of the content fields whose values differ, in [`CONTENT_FIELDS`] order.
+    /// Empty exactly when the two contents are equal.
+    pub fn differing_fields(&self, other: &WorkoutContent) -> Vec<&'static str> {
+        let same = [
+            self.start_time == other.start_time,
+            self.end_time == other.end_time,
+            self.duration_seconds == other.duration_seconds,
+            self.distance_meters == other.distance_meters,
+            self.energy_burned_kcal == other.energy_burned_kcal,
+            self.avg_heart_rate == other.avg_heart_rate,
+            self.max_heart_rate == other.max_heart_rate,
+            self.avg_pace_seconds_per_km == other.avg_pace_seconds_per_km,
+            self.source == other.source,
+        ];
+        CONTENT_FIELDS
+            .iter()
+            .zip(same)
+            .filter(|(_, same)| !same)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// The pace the server stores: computed from duration and distance when the distance is
+    /// positive, otherwise whatever the client gave. Rounded to hundredths of a second so that
+    /// the value is stable across platforms and storage.
+    pub fn effective_pace(
+        duration_seconds: i64,
+        distance_meters: f64,
+        client_pace: Option<f64>,
+    ) -> Option<f64> {
+        if distance_meters > 0.0 {
+            let pace = duration_seconds as f64 / (distance_meters / 1000.0);
+            pace.is_finite().then(|| round_hundredths(pace))
+        } else {
+            client_pace.map(round_hundredths)
+        }
+    }
+}
+
+fn round_hundredths(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// A workout from a client that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidWorkout {
+    /// Position of the workout in the request's `workouts` array.
+    pub index: usize,
+    /// The client's stable identifier (e.g. the HealthKit UUID).
+    pub client_id: String,
+    /// The normalised content.
+    pub content: WorkoutContent,
+    /// The UTC offset, in minutes, that `start_time` was sent with (for the served `date`).
+    pub start_offset_minutes: i32,
+    /// The client's own version counter, when it keeps one.
+    pub client_version: Option<i64>,
+}
+
+/// A workout as the server holds it, live or deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredWorkout {
+    /// The server's id.
+    pub id: Uuid,
+    /// The client's id, unique per user.
+    pub client_id: String,
+    /// The stored content (for a tombstone, the content it had when deleted).
+    pub content: WorkoutContent,
+    /// The offset `start_time` was sent with, in minutes.
+    pub start_offset_minutes: i32,
+    /// The highest `client_version` applied; 0 when the client never sent one.
+    pub client_version: i64,
+    /// Server-side version, from 1.
+    pub revision: i64,
+    /// Position of the latest change to this workout in the user's change feed.
+    pub change_seq: i64,
+    /// Set when the workout was deleted (a tombstone).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When the server first stored the workout.
+    pub created_at: DateTime<Utc>,
+    /// When the server last changed the workout.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoredWorkout {
+    /// Whether this row is a tombstone.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+/// The workout as served to clients (the iOS client's `Workout`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkoutView {
+    /// The server's id.
+    pub id: Uuid,
+    /// The client's id.
+    pub client_id: String,
+    /// Calendar day of `start_time` in the offset the client sent it with, `YYYY-MM-DD`.
+    pub date: String,
+    /// Start, UTC; fraction only when present.
+    #[serde(serialize_with = "serde_format::workout")]
+    pub start_time: DateTime<Utc>,
+    /// End, UTC; fraction only when present.
+    #[serde(serialize_with = "serde_format::workout")]
+    pub end_time: DateTime<Utc>,
+    /// Whole seconds.
+    pub duration_seconds: i64,
+    /// Metres.
+    pub distance_meters: f64,
+    /// Seconds per kilometre.
+    pub avg_pace_seconds_per_km: Option<f64>,
+    /// Beats per minute.
+    pub avg_heart_rate: Option<i32>,
+    /// Beats per minute.
+    pub max_heart_rate: Option<i32>,
+    /// Kilocalories.
+    pub energy_burned_kcal: Option<f64>,
+    /// Origin of the workout.
+    pub source: String,
+    /// Server-side version, from 1.
+    pub revision: i64,
+    /// Whole seconds, UTC.
+    #[serde(serialize_with = "serde_format::server")]
+    pub created_at: DateTime<Utc>,
+    /// Whole seconds, UTC.
+    #[serde(serialize_with = "serde_format::server")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&StoredWorkout> for WorkoutView {
+    fn from(w: &StoredWorkout) -> Self {
+        WorkoutView {
+            id: w.id,
+            client_id: w.client_id.clone(),
+            date: time::calendar_date(w.content.start_time, w.start_offset_minutes),
+            start_time: w.content.start_time,
+            end_time: w.content.end_time,
+            duration_seconds: w.content.duration_seconds,
+            distance_meters: w.content.distance_meters,
+            avg_pace_seconds_per_km: w.content.avg_pace_seconds_per_km,
+            avg_heart_rate: w.content.avg_heart_rate,
+            max_heart_rate: w.content.max_heart_rate,
+            energy_burned_kcal: w.content.energy_burned_kcal,
+            source: w.content.source.clone(),
+            revision: w.revision,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
