@@ -1,1 +1,268 @@
+//! # sync-store
+//!
+//! Persistence for the Running Days sync service, with Diesel: SQLite (the embedded default)
+//! or PostgreSQL, chosen at run time from the database URL. The sync algorithm exists once
+//! (`backend/ops`) and is compiled for both; see `docs/architecture.md`.
+//!
+//! Every method is blocking: async callers run them on a blocking thread pool.
 
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+mod records;
+pub mod testing;
+mod types;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use uuid::Uuid;
+
+use backend::{pg, sqlite, with_conn, Backend};
+pub use error::StoreError;
+pub use records::{
+    Credentials, NewSession, Session, SyncCommand, SyncOutcome, SyncRecord, User,
+};
+
+/// Pool and wait limits.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most open connections.
+    pub pool_size: u32,
+    /// Longest wait for a free connection before the store reports itself unavailable.
+    pub pool_timeout: Duration,
+    /// Longest wait for a lock (a user's row on PostgreSQL, the writer lock on SQLite).
+    pub lock_wait: Duration,
+    /// Longest any one statement may run (PostgreSQL).
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 10,
+            pool_timeout: Duration::from_secs(2),
+            lock_wait: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl BackendKind {
+    /// `postgres://` and `postgresql://` select PostgreSQL; anything else is a SQLite path
+    /// (an optional `sqlite://` or `sqlite:` prefix is removed).
+    pub fn of_url(url: &str) -> (BackendKind, &str) {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (BackendKind::Postgres, url)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            (BackendKind::Sqlite, path)
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is now used up and the new one stored. Carries the session.
+    Rotated(Session),
+    /// The token had been exchanged before: its session is now revoked.
+    Reused {
+        /// The revoked session.
+        session_id: Uuid,
+        /// Its account.
+        user_id: Uuid,
+    },
+    /// Unknown token, or its session is revoked or expired.
+    Invalid,
+}
+
+/// Pool state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open.
+    pub connections: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The pool's maximum.
+    pub max_size: u32,
+}
+
+/// The database: a connection pool and every query the service makes.
+pub struct Store {
+    backend: Backend,
+    kind: BackendKind,
+}
+
+impl Store {
+    /// Connects to `database_url` and applies pending migrations (on PostgreSQL under an
+    /// advisory lock, so instances starting together do not race).
+    pub fn open(database_url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let (kind, target) = BackendKind::of_url(database_url);
+        let backend = match kind {
+            BackendKind::Sqlite => {
+                let pool = sqlite::connect(target, options)?;
+                sqlite::migrate(&mut *pool.get()?)?;
+                Backend::Sqlite(pool)
+            }
+            BackendKind::Postgres => {
+                // A dedicated connection: migrating lifts the pool's statement timeouts.
+                let mut conn = diesel::PgConnection::establish(target)?;
+                pg::migrate(&mut conn)?;
+                Backend::Pg(pg::connect(target, options)?)
+            }
+        };
+        Ok(Store { backend, kind })
+    }
+
+    /// Which database this store uses.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// The connection pool's state.
+    pub fn pool_state(&self) -> PoolState {
+        let (state, max_size) = match &self.backend {
+            Backend::Sqlite(p) => (p.state(), p.max_size()),
+            Backend::Pg(p) => (p.state(), p.max_size()),
+        };
+        PoolState { connections: state.connections, idle: state.idle_connections, max_size }
+    }
+
+    /// Ok when the database answers and every migration is applied.
+    pub fn ready(&self) -> Result<(), StoreError> {
+        let pending = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let conn = &mut *pool.get()?;
+                sqlite::ops::maintenance::ping(conn)?;
+                sqlite::migrations_pending(conn)?
+            }
+            Backend::Pg(pool) => {
+                let conn = &mut *pool.get()?;
+                pg::ops::maintenance::ping(conn)?;
+                pg::migrations_pending(conn)?
+            }
+        };
+        if pending {
+            return Err(StoreError::Migration("migrations pending".into()));
+        }
+        Ok(())
+    }
+
+    /// Creates an account with its first session. `email` must already be normalised.
+    pub fn register(
+        &self,
+        email: &str,
+        password_hash: &str,
+        session: &NewSession,
+    ) -> Result<User, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::register(conn, email, password_hash, session))
+    }
+
+    /// The account with this (normalised) email and what login checks.
+    pub fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::credentials(conn, email))
+    }
+
+    /// The account with this id.
+    pub fn user(&self, user_id: Uuid) -> Result<Option<User>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::user(conn, user_id))
+    }
+
+    /// Opens a session after a successful login, clearing the failed-login count.
+    pub fn open_session(&self, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::open_session(conn, user_id, session))
+    }
+
+    /// Counts a failed login and locks the account for `lock_for` once `threshold` is reached.
+    /// Returns the end of the lock when the account is now locked.
+    pub fn record_failed_login(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: chrono::Duration,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::record_failed_login(
+            conn, user_id, now, threshold, lock_for
+        ))
+    }
+
+    /// A session by id (active or not).
+    pub fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::session(conn, session_id))
+    }
+
+    /// Records that a session was used (to the minute).
+    pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::touch_session(conn, session, now))
+    }
+
+    /// The user's active sessions, newest first (at most 100).
+    pub fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::active_sessions(conn, user_id, now))
+    }
+
+    /// Revokes one of the user's sessions; `false` when it is not theirs or not active.
+    pub fn revoke_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::revoke_session(conn, user_id, session_id, now))
+    }
+
+    /// Exchanges a refresh token (by hash) for the next of its family.
+    pub fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::rotate_refresh(conn, presented_hash, next_hash, now))
+    }
+
+    /// Applies one sync in one transaction (see the crate documentation).
+    pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
+        with_conn!(self, |conn, ops| ops::sync::apply(conn, command))
+    }
+
+    /// The user's most recent syncs, newest first (`limit` is clamped to 1–200).
+    pub fn sync_history(&self, user_id: Uuid, limit: i64) -> Result<Vec<SyncRecord>, StoreError> {
+        let limit = limit.clamp(1, 200);
+        with_conn!(self, |conn, ops| ops::sync::history(conn, user_id, limit))
+    }
+
+    /// One of the user's syncs; `None` when absent or another user's.
+    pub fn sync_record(&self, user_id: Uuid, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
+        with_conn!(self, |conn, ops| ops::sync::record(conn, user_id, sync_id))
+    }
+
+    /// Deletes idempotency records created before `cutoff`; returns how many.
+    pub fn purge_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        with_conn!(self, |conn, ops| ops::maintenance::purge_idempotency(conn, cutoff))
+    }
+}

@@ -1,0 +1,11 @@
+//! The query code, written once and compiled for each backend: `backend/sqlite` and
+//! `backend/pg` each include this module with `#[path]`, so `super::schema`, `super::Conn` and
+//! the few backend-specific functions (`write_transaction`, `lock_user`) resolve to that
+//! backend's. Only what truly differs between the databases lives outside this module.
+
+pub(crate) mod auth;
+pub(crate) mod maintenance;
+pub(crate) mod rows;
+pub(crate) mod sync;
+
+use super::{lock_user, schema, write_transaction, Conn};

@@ -1,0 +1,197 @@
+//! Diesel rows and their conversion to and from domain values.
+
+use diesel::prelude::*;
+use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
+use uuid::Uuid;
+
+use super::schema::{idempotency_records, sessions, syncs, users, workouts};
+use crate::records::{Credentials, Session, SyncRecord, User};
+use crate::types::{DbTime, DbUuid};
+use crate::StoreError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = workouts)]
+// Batch upserts on SQLite need every column bound explicitly.
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct WorkoutRow {
+    pub id: DbUuid,
+    pub user_id: DbUuid,
+    pub client_id: String,
+    pub start_time: DbTime,
+    pub start_offset_minutes: i32,
+    pub end_time: DbTime,
+    pub duration_seconds: i64,
+    pub distance_meters: f64,
+    pub energy_burned_kcal: Option<f64>,
+    pub avg_heart_rate: Option<i32>,
+    pub max_heart_rate: Option<i32>,
+    pub avg_pace_seconds_per_km: Option<f64>,
+    pub source: String,
+    pub client_version: i64,
+    pub revision: i64,
+    pub change_seq: i64,
+    pub deleted_at: Option<DbTime>,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+}
+
+impl WorkoutRow {
+    pub fn from_stored(user_id: Uuid, w: &StoredWorkout) -> Self {
+        WorkoutRow {
+            id: DbUuid(w.id),
+            user_id: DbUuid(user_id),
+            client_id: w.client_id.clone(),
+            start_time: DbTime(w.content.start_time),
+            start_offset_minutes: w.start_offset_minutes,
+            end_time: DbTime(w.content.end_time),
+            duration_seconds: w.content.duration_seconds,
+            distance_meters: w.content.distance_meters,
+            energy_burned_kcal: w.content.energy_burned_kcal,
+            avg_heart_rate: w.content.avg_heart_rate,
+            max_heart_rate: w.content.max_heart_rate,
+            avg_pace_seconds_per_km: w.content.avg_pace_seconds_per_km,
+            source: w.content.source.clone(),
+            client_version: w.client_version,
+            revision: w.revision,
+            change_seq: w.change_seq,
+            deleted_at: w.deleted_at.map(DbTime),
+            created_at: DbTime(w.created_at),
+            updated_at: DbTime(w.updated_at),
+        }
+    }
+
+    pub fn into_stored(self) -> StoredWorkout {
+        StoredWorkout {
+            id: self.id.0,
+            client_id: self.client_id,
+            content: WorkoutContent {
+                start_time: self.start_time.0,
+                end_time: self.end_time.0,
+                duration_seconds: self.duration_seconds,
+                distance_meters: self.distance_meters,
+                energy_burned_kcal: self.energy_burned_kcal,
+                avg_heart_rate: self.avg_heart_rate,
+                max_heart_rate: self.max_heart_rate,
+                avg_pace_seconds_per_km: self.avg_pace_seconds_per_km,
+                source: self.source,
+            },
+            start_offset_minutes: self.start_offset_minutes,
+            client_version: self.client_version,
+            revision: self.revision,
+            change_seq: self.change_seq,
+            deleted_at: self.deleted_at.map(|t| t.0),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: DbUuid,
+    pub email: String,
+    pub password_hash: String,
+    pub change_seq: i64,
+    pub last_sync_at: Option<DbTime>,
+    pub failed_logins: i32,
+    pub locked_until: Option<DbTime>,
+    pub created_at: DbTime,
+}
+
+impl UserRow {
+    pub fn user(&self) -> User {
+        User { id: self.id.0, email: self.email.clone(), created_at: self.created_at.0 }
+    }
+
+    pub fn into_credentials(self) -> Credentials {
+        Credentials {
+            user: self.user(),
+            password_hash: self.password_hash,
+            failed_logins: self.failed_logins,
+            locked_until: self.locked_until.map(|t| t.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: DbUuid,
+    pub user_id: DbUuid,
+    pub user_agent: Option<String>,
+    pub created_at: DbTime,
+    pub last_used_at: DbTime,
+    pub expires_at: DbTime,
+    pub revoked_at: Option<DbTime>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id.0,
+            user_id: r.user_id.0,
+            user_agent: r.user_agent,
+            created_at: r.created_at.0,
+            last_used_at: r.last_used_at.0,
+            expires_at: r.expires_at.0,
+            revoked_at: r.revoked_at.map(|t| t.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_records)]
+pub(crate) struct IdempotencyRow {
+    pub user_id: DbUuid,
+    pub key: String,
+    pub fingerprint: String,
+    pub response_body: String,
+    pub sync_id: DbUuid,
+    pub created_at: DbTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = syncs)]
+pub(crate) struct SyncRow {
+    pub id: DbUuid,
+    pub user_id: DbUuid,
+    pub mode: String,
+    pub idempotency_key: Option<String>,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub deleted: i32,
+    pub conflicts: i32,
+    pub rejected: i32,
+    pub change_seq: i64,
+    pub client_sync_timestamp: Option<DbTime>,
+    pub created_at: DbTime,
+}
+
+impl SyncRow {
+    pub fn into_record(self) -> Result<SyncRecord, StoreError> {
+        let count = |n: i32| usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")));
+        Ok(SyncRecord {
+            id: self.id.0,
+            mode: self.mode,
+            idempotency_key: self.idempotency_key,
+            counts: SyncCounts {
+                created: count(self.created)?,
+                updated: count(self.updated)?,
+                unchanged: count(self.unchanged)?,
+                deleted: count(self.deleted)?,
+                conflicts: count(self.conflicts)?,
+                rejected: count(self.rejected)?,
+            },
+            change_seq: self.change_seq,
+            client_sync_timestamp: self.client_sync_timestamp.map(|t| t.0),
+            created_at: self.created_at.0,
+        })
+    }
+}
+
+/// Counts are bounded by the batch limit, far below `i32::MAX`.
+pub(crate) fn count_column(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,100 @@
+//! PostgreSQL: many instances share one database. A sync locks its user's row
+//! (`SELECT … FOR UPDATE`), which serialises that user's writes across every instance and makes
+//! the per-user change sequence commit in order; other users proceed in parallel.
+
+mod schema;
+
+#[path = "../ops/mod.rs"]
+pub(crate) mod ops;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sql_types::BigInt;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use uuid::Uuid;
+
+use crate::types::DbUuid;
+use crate::{StoreError, StoreOptions};
+
+pub(crate) type Conn = PgConnection;
+pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// Key of the advisory lock held while migrating ("rdsync" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7264_7379_6e63;
+
+/// Bounds every wait on a pooled connection: a lock held too long fails fast (and maps to a
+/// retryable error) instead of hanging a request.
+#[derive(Debug)]
+struct SessionSettings {
+    lock_timeout_ms: u128,
+    statement_timeout_ms: u128,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {};",
+            self.lock_timeout_ms, self.statement_timeout_ms, self.statement_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+pub(crate) fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, StoreError> {
+    let pool = Pool::builder()
+        .max_size(options.pool_size)
+        .connection_timeout(options.pool_timeout.max(Duration::from_millis(1)))
+        .connection_customizer(Box::new(SessionSettings {
+            lock_timeout_ms: options.lock_wait.as_millis().max(1),
+            statement_timeout_ms: options.statement_timeout.as_millis().max(1),
+        }))
+        .build(ConnectionManager::<PgConnection>::new(url))?;
+    Ok(pool)
+}
+
+/// Runs pending migrations under a session advisory lock, so instances starting together
+/// migrate one after another (the later ones find nothing to do).
+pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
+    // Migrations may take longer than a request's statement timeout.
+    conn.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0;")?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn)?;
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| StoreError::Migration(e.to_string()));
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn);
+    result?;
+    unlocked?;
+    Ok(())
+}
+
+pub(crate) fn migrations_pending(conn: &mut Conn) -> Result<bool, StoreError> {
+    conn.has_pending_migration(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+pub(crate) fn write_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.build_transaction().read_committed().run(f)
+}
+
+/// Locks the user's row until commit and returns their change-feed position.
+pub(crate) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
+    use schema::users;
+    users::table
+        .find(DbUuid(user_id))
+        .select(users::change_seq)
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}

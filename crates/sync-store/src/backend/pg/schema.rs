@@ -1,0 +1,100 @@
+//! PostgreSQL schema: native `uuid` and `timestamptz`.
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        change_seq -> BigInt,
+        last_sync_at -> Nullable<Timestamptz>,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Uuid,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    workouts (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        client_id -> Text,
+        start_time -> Timestamptz,
+        start_offset_minutes -> Integer,
+        end_time -> Timestamptz,
+        duration_seconds -> BigInt,
+        distance_meters -> Double,
+        energy_burned_kcal -> Nullable<Double>,
+        avg_heart_rate -> Nullable<Integer>,
+        max_heart_rate -> Nullable<Integer>,
+        avg_pace_seconds_per_km -> Nullable<Double>,
+        source -> Text,
+        client_version -> BigInt,
+        revision -> BigInt,
+        change_seq -> BigInt,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_records (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        fingerprint -> Text,
+        response_body -> Text,
+        sync_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    syncs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        mode -> Text,
+        idempotency_key -> Nullable<Text>,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        deleted -> Integer,
+        conflicts -> Integer,
+        rejected -> Integer,
+        change_seq -> BigInt,
+        client_sync_timestamp -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(workouts -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    workouts,
+    idempotency_records,
+    syncs
+);

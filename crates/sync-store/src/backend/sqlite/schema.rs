@@ -1,0 +1,100 @@
+//! SQLite schema: UUIDs as text, times as Unix milliseconds (see `crate::types`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        change_seq -> BigInt,
+        last_sync_at -> Nullable<BigInt>,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    workouts (id) {
+        id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        start_time -> BigInt,
+        start_offset_minutes -> Integer,
+        end_time -> BigInt,
+        duration_seconds -> BigInt,
+        distance_meters -> Double,
+        energy_burned_kcal -> Nullable<Double>,
+        avg_heart_rate -> Nullable<Integer>,
+        max_heart_rate -> Nullable<Integer>,
+        avg_pace_seconds_per_km -> Nullable<Double>,
+        source -> Text,
+        client_version -> BigInt,
+        revision -> BigInt,
+        change_seq -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_records (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        response_body -> Text,
+        sync_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    syncs (id) {
+        id -> Text,
+        user_id -> Text,
+        mode -> Text,
+        idempotency_key -> Nullable<Text>,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        deleted -> Integer,
+        conflicts -> Integer,
+        rejected -> Integer,
+        change_seq -> BigInt,
+        client_sync_timestamp -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(workouts -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    workouts,
+    idempotency_records,
+    syncs
+);
