@@ -1,0 +1,136 @@
+//! Building and running the server: `Application::build` binds (port 0 works, for tests),
+//! opens the store and migrates; `run_until_stopped` serves until SIGTERM/SIGINT, letting
+//! in-flight requests finish.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Logger};
+use actix_web::{error, web, App, HttpServer};
+use sync_store::{Store, StoreError};
+use thiserror::Error;
+
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::request_id;
+use crate::routes;
+use crate::state::AppState;
+
+/// Largest JSON body accepted by the small endpoints (auth).
+const SMALL_JSON_LIMIT: usize = 16 * 1024;
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("bind: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A built, not yet running, server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    store: Arc<Store>,
+    purge_interval: std::time::Duration,
+    idempotency_ttl: std::time::Duration,
+}
+
+impl Application {
+    /// Opens the database (running migrations) and binds the listener.
+    pub fn build(config: Config) -> Result<Application, StartupError> {
+        let store = Arc::new(Store::open(&config.database_url, &config.store)?);
+        let listener = TcpListener::bind(&config.bind_addr)?;
+        let port = listener.local_addr()?.port();
+        let workers = config.workers;
+        let shutdown_timeout = config.shutdown_timeout.as_secs();
+        let purge_interval = config.purge_interval;
+        let idempotency_ttl = config.idempotency_ttl;
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            tokens: TokenKeys::new(&config),
+            config,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_id::middleware))
+                .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+                .app_data(state.clone())
+                .app_data(json_config())
+                .app_data(path_config())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?
+        .run();
+        Ok(Application { server, port, store, purge_interval, idempotency_ttl })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped; expired idempotency records are purged meanwhile.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_expired_records(
+            self.store.clone(),
+            self.purge_interval,
+            self.idempotency_ttl,
+        ));
+        let result = self.server.await;
+        purge.abort();
+        result
+    }
+}
+
+/// Deletes idempotency records older than the TTL, every `interval`. Several instances may run
+/// this at once: each row is deleted by whichever gets there first.
+async fn purge_expired_records(
+    store: Arc<Store>,
+    interval: std::time::Duration,
+    ttl: std::time::Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let store = store.clone();
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::hours(24));
+        match tokio::task::spawn_blocking(move || store.purge_idempotency(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => log::info!("purged {n} expired idempotency records"),
+            Ok(Err(e)) => log::warn!("purging idempotency records failed: {e}"),
+            Err(e) => log::warn!("purge task failed: {e}"),
+        }
+    }
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(SMALL_JSON_LIMIT)
+        .content_type_required(false)
+        .error_handler(|err, _req| {
+            let api_error = match &err {
+                error::JsonPayloadError::Overflow { .. }
+                | error::JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge {
+                    code: "payload_too_large",
+                    message: format!("The request body exceeds {SMALL_JSON_LIMIT} bytes."),
+                },
+                other => ApiError::bad_request("invalid_json", format!("The request body is not valid: {other}")),
+            };
+            api_error.into()
+        })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|_, _| ApiError::bad_request("invalid_path", "A path parameter is malformed.").into())
+}

@@ -1,0 +1,285 @@
+//! Configuration from environment variables. Every variable has a default, so the server
+//! starts with none set; `docs/configuration.md` lists them all.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use sync_store::StoreOptions;
+use thiserror::Error;
+
+/// A configuration value that is wrong; the server refuses to start.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The variable is set but unusable.
+    #[error("{name}: {message}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The generated JWT secret could not be read or written.
+    #[error("JWT secret file {path:?}: {source}")]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The JWT signing secret. Its `Debug` never shows it, so it cannot leak into logs.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret's bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants at least 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Requests per minute allowed by one rate-limit bucket; `None` switches that limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per client address, on `/auth/*`.
+    pub auth_per_min: Option<u32>,
+    /// Per user, on authenticated writes.
+    pub writes_per_min: Option<u32>,
+    /// Per user, on authenticated reads.
+    pub reads_per_min: Option<u32>,
+}
+
+/// Everything the server can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `postgres://…` or a SQLite path. Default: `DATA_DIR/running-days.db`.
+    pub database_url: String,
+    /// `DATA_DIR`: where the SQLite file and the generated JWT secret live. Default `./data`.
+    pub data_dir: PathBuf,
+    /// `BIND_ADDR`. Default `127.0.0.1:8080`.
+    pub bind_addr: String,
+    /// `JWT_SECRET`, or a secret generated once into `DATA_DIR/jwt_secret`.
+    pub jwt_secret: Secret,
+    /// Whether the secret was generated (the server logs a warning).
+    pub jwt_secret_generated: bool,
+    /// `JWT_ISSUER`. Default `running-days-sync`.
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE`. Default `running-days`.
+    pub jwt_audience: String,
+    /// `ACCESS_TOKEN_TTL_SECS`. Default 900.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a session. Default 30 days.
+    pub refresh_token_ttl: Duration,
+    /// `MAX_BATCH_SIZE`: workouts per sync. Default 1000.
+    pub max_batch: usize,
+    /// `MAX_BODY_BYTES`: request body limit. Default 2 MiB.
+    pub max_body_bytes: usize,
+    /// `IDEMPOTENCY_TTL_SECS`: how long stored responses replay. Default 24 h.
+    pub idempotency_ttl: Duration,
+    /// `PURGE_INTERVAL_SECS`: how often expired idempotency records are deleted. Default 600.
+    pub purge_interval: Duration,
+    /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_LOCK_WAIT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    pub store: StoreOptions,
+    /// `WORKERS`: HTTP worker threads. Default: the number of CPUs.
+    pub workers: usize,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may finish after SIGTERM. Default 30.
+    pub shutdown_timeout: Duration,
+    /// `RATE_LIMITS` (`on`/`off`), `RATE_LIMIT_AUTH_PER_MIN`, `RATE_LIMIT_WRITES_PER_MIN`,
+    /// `RATE_LIMIT_READS_PER_MIN`. Defaults 10, 60, 300.
+    pub rate_limits: RateLimits,
+    /// `LOGIN_LOCKOUT_THRESHOLD`: failed logins in a row that lock an account. Default 5.
+    pub lockout_threshold: i32,
+    /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
+    pub lockout_duration: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            data_dir.join("running-days.db").to_string_lossy().into_owned()
+        });
+        let (jwt_secret, jwt_secret_generated) = match get("JWT_SECRET") {
+            Some(s) if s.len() >= MIN_SECRET_BYTES => (Secret(s.into_bytes()), false),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    message: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                })
+            }
+            None => (load_or_create_secret(&data_dir)?, true),
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(text) => text.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name,
+                    message: format!("{text:?} is not a non-negative integer"),
+                }),
+            }
+        };
+        let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            let value = number(name, default)?;
+            if value == 0 {
+                return Err(ConfigError::Invalid { name, message: "must be greater than 0".into() });
+            }
+            Ok(value)
+        };
+        let rate_limits_on = match get("RATE_LIMITS").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "RATE_LIMITS",
+                    message: format!("{other:?} must be \"on\" or \"off\""),
+                })
+            }
+        };
+        let limit = |name: &'static str, default: u64| -> Result<Option<u32>, ConfigError> {
+            let value = u32::try_from(positive(name, default)?).unwrap_or(u32::MAX);
+            Ok(rate_limits_on.then_some(value))
+        };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Config {
+            database_url,
+            bind_addr: get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            jwt_secret,
+            jwt_secret_generated,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "running-days-sync".into()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "running-days".into()),
+            access_token_ttl: Duration::from_secs(positive("ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: Duration::from_secs(positive("REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?),
+            max_batch: positive("MAX_BATCH_SIZE", 1000)? as usize,
+            max_body_bytes: positive("MAX_BODY_BYTES", 2 * 1024 * 1024)? as usize,
+            idempotency_ttl: Duration::from_secs(positive("IDEMPOTENCY_TTL_SECS", 86_400)?),
+            purge_interval: Duration::from_secs(positive("PURGE_INTERVAL_SECS", 600)?),
+            store: StoreOptions {
+                pool_size: u32::try_from(positive("DB_POOL_SIZE", 10)?).unwrap_or(u32::MAX),
+                pool_timeout: Duration::from_millis(positive("DB_POOL_TIMEOUT_MS", 2000)?),
+                lock_wait: Duration::from_millis(positive("DB_LOCK_WAIT_MS", 5000)?),
+                statement_timeout: Duration::from_millis(positive("DB_STATEMENT_TIMEOUT_MS", 30_000)?),
+            },
+            workers: positive("WORKERS", cpus as u64)? as usize,
+            shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30)?),
+            rate_limits: RateLimits {
+                auth_per_min: limit("RATE_LIMIT_AUTH_PER_MIN", 10)?,
+                writes_per_min: limit("RATE_LIMIT_WRITES_PER_MIN", 60)?,
+                reads_per_min: limit("RATE_LIMIT_READS_PER_MIN", 300)?,
+            },
+            lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
+                .unwrap_or(i32::MAX),
+            lockout_duration: Duration::from_secs(positive("LOGIN_LOCKOUT_SECS", 900)?),
+            data_dir,
+        })
+    }
+}
+
+/// Reads `DATA_DIR/jwt_secret`, creating it (owner-only) with 64 random bytes when absent, so a
+/// restart keeps everyone logged in.
+fn load_or_create_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
+    let path = data_dir.join("jwt_secret");
+    let io_error = |source| ConfigError::SecretFile { path: path.clone(), source };
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(Secret(bytes)),
+        Ok(_) => {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                message: format!("{path:?} holds fewer than {MIN_SECRET_BYTES} bytes"),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(io_error)?;
+    let mut bytes = vec![0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, hex.as_bytes()).map_err(io_error)?;
+    Ok(Secret(hex.into_bytes()))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing_but_a_writable_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
+        assert_eq!(c.bind_addr, "127.0.0.1:8080");
+        assert!(c.database_url.ends_with("running-days.db"));
+        assert!(c.jwt_secret_generated);
+        assert_eq!(c.max_batch, 1000);
+        assert_eq!(c.max_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        // The generated secret is kept: a second start reads the same one.
+        let again = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
+        assert_eq!(c.jwt_secret.expose(), again.jwt_secret.expose());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_name() {
+        let err = config(&[("JWT_SECRET", "short"), ("DATA_DIR", "/nonexistent")]).unwrap_err();
+        assert!(err.to_string().starts_with("JWT_SECRET"));
+        let secret = "s".repeat(32);
+        let err = config(&[("JWT_SECRET", &secret), ("MAX_BATCH_SIZE", "lots")]).unwrap_err();
+        assert!(err.to_string().starts_with("MAX_BATCH_SIZE"));
+        let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
+        assert!(err.to_string().starts_with("RATE_LIMITS"));
+    }
+
+    #[test]
+    fn rate_limits_can_be_switched_off() {
+        let secret = "s".repeat(32);
+        let c = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "off")]).unwrap();
+        assert_eq!(c.rate_limits.auth_per_min, None);
+        assert_eq!(c.rate_limits.writes_per_min, None);
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let secret = "a-very-secret-value-that-is-long-enough";
+        let c = config(&[("JWT_SECRET", secret)]).unwrap();
+        assert!(!format!("{c:?}").contains(secret));
+    }
+}

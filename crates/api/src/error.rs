@@ -1,0 +1,260 @@
+//! The one error type of the HTTP edge. Every refusal becomes the contract's body
+//! `{"success": false, "error", "message", "errors"?, "request_id"}`; a 5xx never carries
+//! internal detail: that goes to the log under the same request id.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use sync_core::RequestError;
+use sync_store::StoreError;
+
+use crate::request_id;
+
+/// Messages per request field, e.g. `"workouts[3].end_time"`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed as a whole.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// One human sentence.
+        message: String,
+        /// Fields at fault.
+        errors: Option<FieldErrors>,
+    },
+    /// 401 `unauthorized`: missing, malformed, expired, forged or revoked token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 401 `invalid_credentials`: wrong email or password (the same for both).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// 404: absent, deleted, or another user's.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409 with a stable code (e.g. `email_taken`).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// One human sentence.
+        message: String,
+    },
+    /// 409 with `Retry-After`: another sync of this account holds the lock.
+    #[error("another sync for this account is still running; retry shortly")]
+    SyncInProgress {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// 413.
+    #[error("{message}")]
+    PayloadTooLarge {
+        /// Stable code.
+        code: &'static str,
+        /// One human sentence.
+        message: String,
+    },
+    /// 422: well-formed but unacceptable.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// One human sentence.
+        message: String,
+        /// Fields at fault.
+        errors: Option<FieldErrors>,
+    },
+    /// 423 with `Retry-After`: too many failed logins.
+    #[error("too many failed logins; the account is locked for a while")]
+    Locked {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// 429 with `Retry-After`.
+    #[error("too many requests; retry after {retry_after} seconds")]
+    RateLimited {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// 503 with `Retry-After`: the database is unreachable or saturated.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// 500: a bug or a broken dependency. The detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code, message: message.into(), errors: None }
+    }
+
+    /// A 422 naming one field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::Unprocessable {
+            code: "validation_failed",
+            message: format!("{field} {message}"),
+            errors: Some(BTreeMap::from([(field.to_owned(), vec![message])])),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::PayloadTooLarge { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::SyncInProgress { .. } => "sync_in_progress",
+            ApiError::Locked { .. } => "account_locked",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::SyncInProgress { retry_after }
+            | ApiError::Locked { retry_after }
+            | ApiError::RateLimited { retry_after }
+            | ApiError::Unavailable { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } | ApiError::SyncInProgress { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Locked { .. } => StatusCode::LOCKED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let request_id = request_id::current();
+        let message = match self {
+            ApiError::Internal(detail) => {
+                log::error!(
+                    "request {} failed: {detail}",
+                    request_id.as_deref().unwrap_or("-")
+                );
+                "The server failed to handle the request; it has been logged.".to_owned()
+            }
+            ApiError::Unavailable { .. } => {
+                log::warn!("request {} refused: database unavailable", request_id.as_deref().unwrap_or("-"));
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } => {
+                errors.as_ref()
+            }
+            _ => None,
+        };
+        let body = ErrorBody { success: false, error: self.code(), message, errors, request_id };
+        let mut response = HttpResponse::build(status);
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        response.json(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) | StoreError::Busy(detail) => {
+                log::warn!("database unavailable: {detail}");
+                ApiError::Unavailable { retry_after: 2 }
+            }
+            StoreError::NotFound => ApiError::NotFound("not found"),
+            StoreError::EmailTaken => ApiError::Conflict {
+                code: "email_taken",
+                message: "An account with this email already exists.".into(),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        let errors = Some(e.field_errors());
+        let message = e.to_string();
+        match e {
+            RequestError::KeyMismatch => {
+                ApiError::BadRequest { code: "idempotency_key_mismatch", message, errors }
+            }
+            RequestError::BatchTooLarge { .. } => {
+                ApiError::PayloadTooLarge { code: "batch_too_large", message }
+            }
+            RequestError::InvalidMode => {
+                ApiError::Unprocessable { code: "invalid_mode", message, errors }
+            }
+            RequestError::DuplicateClientId { .. } | RequestError::UpsertAndDelete { .. } => {
+                ApiError::Unprocessable { code: "duplicate_client_id", message, errors }
+            }
+            RequestError::InvalidKey(_)
+            | RequestError::InvalidClientSyncTimestamp
+            | RequestError::InvalidDeletedId { .. } => {
+                ApiError::Unprocessable { code: "validation_failed", message, errors }
+            }
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(format!("blocking task failed: {e}"))
+    }
+}
+
+/// Runs blocking work (Diesel, Argon2) off the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::web::block(f).await?
+}

@@ -1,0 +1,18 @@
+//! # api
+//!
+//! The HTTP edge of the Running Days sync service: actix-web handlers that translate HTTP to
+//! `sync-core` and `sync-store` calls and back. Blocking work (Diesel, Argon2) runs off the
+//! async workers; every error leaves through [`error::ApiError`].
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+pub use app::{Application, StartupError};
+pub use config::Config;

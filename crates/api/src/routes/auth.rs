@@ -1,0 +1,294 @@
+//! `/auth/*`: registration, login, refresh-token rotation, logout, the caller, sessions.
+
+use actix_web::http::header::USER_AGENT;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::time::serde_format;
+use sync_store::{NewSession, RefreshOutcome, Session, User};
+use uuid::Uuid;
+
+use crate::auth::password;
+use crate::auth::tokens::{hash_refresh_token, new_refresh_token, TokenSubject};
+use crate::auth::AuthUser;
+use crate::error::{blocking, ApiError};
+use crate::state::AppState;
+
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Longest accepted email, in characters (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest `User-Agent` kept for the session list.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Email and password, for register and login.
+#[derive(Deserialize)]
+pub struct CredentialsBody {
+    email: String,
+    password: String,
+}
+
+/// `{refresh_token}`.
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// An account as served.
+#[derive(Serialize)]
+pub struct UserView {
+    id: Uuid,
+    email: String,
+    #[serde(serialize_with = "serde_format::server")]
+    created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView { id: u.id, email: u.email, created_at: u.created_at }
+    }
+}
+
+#[derive(Serialize)]
+struct TokenPair {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserView>,
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+    token_type: &'static str,
+}
+
+/// Trims and lowercases an email and checks its shape; the normalised form is the identity.
+pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let chars = email.chars().count();
+    let shaped = match email.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+        None => false,
+    };
+    if chars > MAX_EMAIL_CHARS || !shaped || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid_field("email", "must be a valid email address"));
+    }
+    Ok(email)
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    let text = req.headers().get(USER_AGENT)?.to_str().ok()?;
+    Some(text.chars().take(MAX_USER_AGENT_CHARS).collect())
+}
+
+/// A new session and the refresh token that opens its family.
+fn new_session(state: &AppState, req: &HttpRequest, now: DateTime<Utc>) -> (NewSession, String) {
+    let refresh_token = new_refresh_token();
+    let lifetime = chrono::Duration::from_std(state.config.refresh_token_ttl)
+        .unwrap_or_else(|_| chrono::Duration::days(30));
+    let session = NewSession {
+        id: Uuid::new_v4(),
+        user_agent: user_agent(req),
+        refresh_token_hash: hash_refresh_token(&refresh_token),
+        created_at: now,
+        expires_at: now + lifetime,
+    };
+    (session, refresh_token)
+}
+
+fn token_pair(
+    state: &AppState,
+    user: Option<User>,
+    subject: TokenSubject,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, ApiError> {
+    let access_token = state.tokens.issue(subject, now).map_err(ApiError::Internal)?;
+    Ok(TokenPair {
+        success: true,
+        user: user.map(UserView::from),
+        access_token,
+        refresh_token,
+        expires_in: state.tokens.ttl_secs(),
+        token_type: "Bearer",
+    })
+}
+
+/// `POST /auth/register` → 201 with the user and a token pair.
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CredentialsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let CredentialsBody { email, password } = body.into_inner();
+    let email = normalise_email(&email)?;
+    check_password(&password)?;
+    let now = Utc::now();
+    let (session, refresh_token) = new_session(&state, &req, now);
+    let session_id = session.id;
+    let store = state.store.clone();
+    let user = blocking(move || {
+        let hash = password::hash(&password).map_err(ApiError::Internal)?;
+        Ok(store.register(&email, &hash, &session)?)
+    })
+    .await?;
+    log::info!("registered user {}", user.id);
+    let subject = TokenSubject { user_id: user.id, session_id };
+    let pair = token_pair(&state, Some(user), subject, refresh_token, now)?;
+    Ok(HttpResponse::Created().json(pair))
+}
+
+/// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
+/// give the same 401 after the same work.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CredentialsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let CredentialsBody { email, password } = body.into_inner();
+    let email = email.trim().to_lowercase();
+    let now = Utc::now();
+    let (session, refresh_token) = new_session(&state, &req, now);
+    let session_id = session.id;
+    let store = state.store.clone();
+    let threshold = state.config.lockout_threshold;
+    let lock_for = chrono::Duration::from_std(state.config.lockout_duration)
+        .unwrap_or_else(|_| chrono::Duration::minutes(15));
+    let user = blocking(move || {
+        let Some(credentials) = store.credentials(&email)? else {
+            password::verify_dummy(&password);
+            return Err(ApiError::InvalidCredentials);
+        };
+        if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
+            password::verify_dummy(&password);
+            return Err(ApiError::Locked { retry_after: seconds_until(until, now) });
+        }
+        if !password::verify(&password, &credentials.password_hash) {
+            let user_id = credentials.user.id;
+            if let Some(until) = store.record_failed_login(user_id, now, threshold, lock_for)? {
+                log::warn!("user {user_id} locked until {until} after repeated failed logins");
+            }
+            return Err(ApiError::InvalidCredentials);
+        }
+        store.open_session(credentials.user.id, &session)?;
+        Ok(credentials.user)
+    })
+    .await?;
+    log::info!("user {} logged in (session {session_id})", user.id);
+    let subject = TokenSubject { user_id: user.id, session_id };
+    Ok(HttpResponse::Ok().json(token_pair(&state, Some(user), subject, refresh_token, now)?))
+}
+
+fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1)
+}
+
+/// `POST /auth/refresh` → a new token pair; the presented refresh token is used up. Presenting
+/// a used one revokes its session.
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = hash_refresh_token(body.refresh_token.trim());
+    let next_token = new_refresh_token();
+    let next_hash = hash_refresh_token(&next_token);
+    let now = Utc::now();
+    let store = state.store.clone();
+    let outcome = blocking(move || Ok(store.rotate_refresh(&presented, &next_hash, now)?)).await?;
+    match outcome {
+        RefreshOutcome::Rotated(session) => {
+            let subject = TokenSubject { user_id: session.user_id, session_id: session.id };
+            Ok(HttpResponse::Ok().json(token_pair(&state, None, subject, next_token, now)?))
+        }
+        RefreshOutcome::Reused { session_id, user_id } => {
+            log::warn!(
+                "refresh token reuse for user {user_id}: session {session_id} revoked"
+            );
+            Err(ApiError::Unauthorized("refresh token already used; the session is revoked"))
+        }
+        RefreshOutcome::Invalid => Err(ApiError::Unauthorized("invalid or expired refresh token")),
+    }
+}
+
+/// `POST /auth/logout` → 204; the session's tokens stop working at once.
+pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    blocking(move || Ok(store.revoke_session(auth.user_id, auth.session_id, Utc::now())?)).await?;
+    log::info!("user {} logged out (session {})", auth.user_id, auth.session_id);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+struct MeBody {
+    user: UserView,
+}
+
+/// `GET /auth/me` → `{user}`.
+pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let user = blocking(move || store.user(auth.user_id)?.ok_or(ApiError::NotFound("user not found")))
+        .await?;
+    Ok(HttpResponse::Ok().json(MeBody { user: user.into() }))
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: Uuid,
+    user_agent: Option<String>,
+    #[serde(serialize_with = "serde_format::server")]
+    created_at: DateTime<Utc>,
+    #[serde(serialize_with = "serde_format::server")]
+    last_used_at: DateTime<Utc>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct SessionsBody {
+    sessions: Vec<SessionView>,
+}
+
+/// `GET /auth/sessions` → the caller's active sessions.
+pub async fn sessions(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let sessions: Vec<Session> =
+        blocking(move || Ok(store.active_sessions(auth.user_id, Utc::now())?)).await?;
+    let sessions = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == auth.session_id,
+            id: s.id,
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionsBody { sessions }))
+}
+
+/// `DELETE /auth/sessions/{id}` → 204; 404 when it is not the caller's active session.
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let session_id = Uuid::parse_str(&path).map_err(|_| ApiError::NotFound("session not found"))?;
+    let store = state.store.clone();
+    let revoked =
+        blocking(move || Ok(store.revoke_session(auth.user_id, session_id, Utc::now())?)).await?;
+    if !revoked {
+        return Err(ApiError::NotFound("session not found"));
+    }
+    log::info!("user {} revoked session {session_id}", auth.user_id);
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,119 @@
+//! `POST /workouts/sync`: read the body within its limit, apply the whole-request rules, and
+//! hand the checked request to the store's single transaction.
+
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use sync_core::time::truncate_to_seconds;
+use sync_core::{prepare_sync, SyncLimits, SyncRequestBody};
+use sync_store::{StoreError, SyncCommand, SyncOutcome};
+
+use crate::auth::AuthUser;
+use crate::error::{blocking, ApiError};
+use crate::state::AppState;
+
+/// Set to `true` on a replayed response.
+pub const X_IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("x-idempotent-replayed");
+/// The header alternative to the body's `idempotency_key`.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Seconds a client should wait when another sync of the same account holds the lock.
+const SYNC_BUSY_RETRY_AFTER: u64 = 1;
+
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge {
+        code: "payload_too_large",
+        message: format!("The request body exceeds {limit} bytes."),
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::bad_request("invalid_body", format!("The request body could not be read: {e}"))),
+        Err(_) => Err(too_large()),
+    }
+}
+
+/// `POST /workouts/sync`.
+pub async fn sync(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = read_body(&req, payload, state.config.max_body_bytes).await?;
+    let body: SyncRequestBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("The request body is not a valid sync request: {e}"))
+    })?;
+    let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request("invalid_idempotency_key", "The Idempotency-Key header must be printable ASCII.")
+        })?),
+    };
+    let now = truncate_to_seconds(Utc::now());
+    let limits = SyncLimits { max_batch: state.config.max_batch };
+    let prepared = prepare_sync(body, header_key, &limits, now)?;
+    let ttl = chrono::Duration::from_std(state.config.idempotency_ttl)
+        .unwrap_or_else(|_| chrono::Duration::hours(24));
+
+    let store = state.store.clone();
+    let user_id = auth.user_id;
+    let (prepared, outcome) = blocking(move || {
+        let command = SyncCommand { user_id, request: &prepared, now, idempotency_ttl: ttl };
+        let outcome = match store.sync(&command) {
+            Err(StoreError::Busy(detail)) => {
+                log::info!("sync for user {user_id} waited too long for its lock: {detail}");
+                return Err(ApiError::SyncInProgress { retry_after: SYNC_BUSY_RETRY_AFTER });
+            }
+            other => other?,
+        };
+        Ok((prepared, outcome))
+    })
+    .await?;
+
+    let key = prepared.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
+    match outcome {
+        SyncOutcome::Applied { body, counts } => {
+            log::info!(
+                "sync user={user_id} mode={} workouts={} created={} updated={} unchanged={} deleted={} conflicts={} rejected={}",
+                prepared.mode.as_str(), prepared.workout_count(), counts.created, counts.updated,
+                counts.unchanged, counts.deleted, counts.conflicts, counts.rejected
+            );
+            Ok(json_response(body, false))
+        }
+        SyncOutcome::Replayed { body } => {
+            log::info!("sync user={user_id} replayed a stored response");
+            Ok(json_response(body, true))
+        }
+        SyncOutcome::KeyReused => {
+            log::info!("sync user={user_id} refused: idempotency key reused with another request");
+            Err(ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: format!(
+                    "The idempotency key {:?} was already used for a different request.",
+                    key.unwrap_or_default()
+                ),
+                errors: None,
+            })
+        }
+    }
+}
+
+fn json_response(body: String, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+    if replayed {
+        response.insert_header((X_IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
+    }
+    response.body(body)
+}
