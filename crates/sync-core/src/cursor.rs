@@ -78,7 +78,10 @@ impl ListCursor {
     pub fn decode(text: &str) -> Result<Self, CursorError> {
         let fields = decode_fields(text, Self::TAG, 2)?;
         let millis: i64 = fields[0].parse().map_err(|_| CursorError)?;
-        let start_time = Utc.timestamp_millis_opt(millis).single().ok_or(CursorError)?;
+        let start_time = Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .ok_or(CursorError)?;
         let id = Uuid::parse_str(&fields[1]).map_err(|_| CursorError)?;
         Ok(ListCursor { start_time, id })
     }
@@ -112,7 +115,11 @@ mod tests {
     fn cursors_of_one_kind_are_not_the_other() {
         let change = ChangeCursor { after_seq: 7 }.encode();
         assert_eq!(ListCursor::decode(&change), Err(CursorError));
-        let list = ListCursor { start_time: Utc::now(), id: Uuid::nil() }.encode();
+        let list = ListCursor {
+            start_time: Utc::now(),
+            id: Uuid::nil(),
+        }
+        .encode();
         assert_eq!(ChangeCursor::decode(&list), Err(CursorError));
     }
 

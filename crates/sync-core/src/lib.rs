@@ -27,6 +27,7 @@
 
 pub mod cursor;
 pub mod idempotency;
+pub mod patch;
 pub mod plan;
 pub mod request;
 pub mod response;
@@ -39,8 +40,11 @@ pub use idempotency::{
     decide_idempotency, Fingerprint, IdempotencyDecision, IdempotencyKey, IdempotencyRecord,
     InvalidKey,
 };
+pub use patch::apply_patch;
 pub use plan::{plan_sync, Outcome, PlannedWrite, SyncPlan};
-pub use request::{prepare_sync, PreparedSync, RequestError, SyncLimits, SyncMode, SyncRequestBody};
+pub use request::{
+    prepare_sync, PreparedSync, RequestError, SyncLimits, SyncMode, SyncRequestBody,
+};
 pub use response::{
     Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncResponse,
 };

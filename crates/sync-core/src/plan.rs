@@ -116,7 +116,9 @@ pub fn plan_sync(
                             server_workout: WorkoutView::from(*current),
                         });
                     }
-                    Outcome::Created | Outcome::Rejected => unreachable!("decide never yields these"),
+                    Outcome::Created | Outcome::Rejected => {
+                        unreachable!("decide never yields these")
+                    }
                 }
                 plan.writes.extend(write);
                 outcome
@@ -141,7 +143,8 @@ pub fn plan_sync(
     let mut rejected = rejected;
     rejected.sort_by_key(|r| r.index);
     plan.counts.rejected = rejected.len();
-    plan.outcomes.extend(rejected.iter().map(|r| (r.index, Outcome::Rejected)));
+    plan.outcomes
+        .extend(rejected.iter().map(|r| (r.index, Outcome::Rejected)));
     plan.outcomes.sort_by_key(|(index, _)| *index);
     plan.rejected = rejected;
     plan
@@ -158,7 +161,10 @@ fn decide(incoming: &ValidWorkout, current: &StoredWorkout) -> (Outcome, Option<
     match incoming.client_version {
         Some(version) if version > current.client_version => (
             Outcome::Updated,
-            Some(PlannedWrite::Update { stored: current.clone(), incoming: incoming.clone() }),
+            Some(PlannedWrite::Update {
+                stored: current.clone(),
+                incoming: incoming.clone(),
+            }),
         ),
         Some(_) => (Outcome::Conflict(ConflictReason::StaleVersion), None),
         None => (Outcome::Conflict(ConflictReason::DataMismatch), None),

@@ -252,7 +252,10 @@ pub fn prepare_sync(
     let deletions = body.deleted_client_ids.unwrap_or_default();
     let largest = workouts.len().max(deletions.len());
     if largest > limits.max_batch {
-        return Err(RequestError::BatchTooLarge { len: largest, max: limits.max_batch });
+        return Err(RequestError::BatchTooLarge {
+            len: largest,
+            max: limits.max_batch,
+        });
     }
     let idempotency_key = key_text
         .map(IdempotencyKey::parse)
@@ -307,7 +310,10 @@ fn check_unique_client_ids(workouts: &[Value], deletions: &[String]) -> Result<(
     }
     for id in deletions {
         if let Some(&index) = first_seen.get(id.as_str()) {
-            return Err(RequestError::UpsertAndDelete { client_id: id.clone(), index });
+            return Err(RequestError::UpsertAndDelete {
+                client_id: id.clone(),
+                index,
+            });
         }
     }
     Ok(())
@@ -317,7 +323,11 @@ fn check_unique_client_ids(workouts: &[Value], deletions: &[String]) -> Result<(
 /// and the deletions, in a canonical JSON form (object keys sorted). The key itself,
 /// `client_sync_timestamp` and unknown fields are left out, so a client's retry of the same
 /// change replays even if it regenerated those.
-pub fn fingerprint_request(mode: SyncMode, workouts: &[Value], deletions: &[String]) -> Fingerprint {
+pub fn fingerprint_request(
+    mode: SyncMode,
+    workouts: &[Value],
+    deletions: &[String],
+) -> Fingerprint {
     let mut canonical = String::with_capacity(64 + workouts.len() * 256);
     canonical.push_str("{\"mode\":");
     write_canonical(&Value::String(mode.as_str().to_owned()), &mut canonical);
@@ -410,8 +420,14 @@ mod tests {
 
     #[test]
     fn unknown_mode_is_refused() {
-        assert_eq!(prepare(json!({"mode": "everything"})).unwrap_err(), RequestError::InvalidMode);
-        assert_eq!(prepare(json!({"mode": "full"})).unwrap().mode, SyncMode::Full);
+        assert_eq!(
+            prepare(json!({"mode": "everything"})).unwrap_err(),
+            RequestError::InvalidMode
+        );
+        assert_eq!(
+            prepare(json!({"mode": "full"})).unwrap().mode,
+            SyncMode::Full
+        );
     }
 
     #[test]
@@ -425,11 +441,11 @@ mod tests {
 
     #[test]
     fn duplicate_client_ids_are_refused() {
-        let err = prepare(json!({"workouts": [workout("a"), workout("b"), workout("a")]}))
-            .unwrap_err();
+        let err =
+            prepare(json!({"workouts": [workout("a"), workout("b"), workout("a")]})).unwrap_err();
         assert!(err.field_errors().contains_key("workouts[2].client_id"));
-        let err = prepare(json!({"workouts": [workout("a")], "deleted_client_ids": ["a"]}))
-            .unwrap_err();
+        let err =
+            prepare(json!({"workouts": [workout("a")], "deleted_client_ids": ["a"]})).unwrap_err();
         assert!(matches!(err, RequestError::UpsertAndDelete { .. }));
     }
 
@@ -437,7 +453,10 @@ mod tests {
     fn one_bad_workout_does_not_fail_the_request() {
         let p = prepare(json!({"workouts": [workout("a"), {"client_id": "b"}, 7]})).unwrap();
         assert_eq!(p.valid.len(), 1);
-        assert_eq!(p.rejected.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            p.rejected.iter().map(|r| r.index).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(p.workout_count(), 3);
     }
 
@@ -447,7 +466,7 @@ mod tests {
         with_id["id"] = json!("random-1");
         let a = prepare(json!({"workouts": [with_id], "idempotency_key": "k1",
                                "client_sync_timestamp": "2024-01-15T09:00:00Z"}))
-            .unwrap();
+        .unwrap();
         let mut other_id = workout("a");
         other_id["id"] = json!("random-2");
         let b = prepare(json!({"workouts": [other_id], "idempotency_key": "k2"})).unwrap();
@@ -456,13 +475,20 @@ mod tests {
 
     #[test]
     fn fingerprint_sees_content_mode_and_deletions() {
-        let base = prepare(json!({"workouts": [workout("a")]})).unwrap().fingerprint;
+        let base = prepare(json!({"workouts": [workout("a")]}))
+            .unwrap()
+            .fingerprint;
         let mut changed = workout("a");
         changed["distance_meters"] = json!(5001);
-        assert_ne!(base, prepare(json!({"workouts": [changed]})).unwrap().fingerprint);
         assert_ne!(
             base,
-            prepare(json!({"workouts": [workout("a")], "mode": "full"})).unwrap().fingerprint
+            prepare(json!({"workouts": [changed]})).unwrap().fingerprint
+        );
+        assert_ne!(
+            base,
+            prepare(json!({"workouts": [workout("a")], "mode": "full"}))
+                .unwrap()
+                .fingerprint
         );
         assert_ne!(
             base,

@@ -5,7 +5,7 @@
 //! are written with whole seconds because the iOS client's default ISO 8601 decoder rejects
 //! fractions; workout times keep a fraction only when they have one.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, Timelike, Utc};
 
 /// A client timestamp normalised to UTC milliseconds, with the offset it was sent in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,18 @@ pub fn parse_client_timestamp(text: &str) -> Option<ClientTimestamp> {
 }
 
 /// Drops everything below one millisecond, the precision the server keeps.
+///
+/// A leap second (`23:59:60`, which chrono represents as a nanosecond count of one second or
+/// more) becomes the first second of the next minute, as in Unix time and PostgreSQL: the
+/// server never stores, compares or echoes a `:60`.
 pub fn truncate_to_millis(instant: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = instant.nanosecond();
+    let (instant, nanos) = if nanos >= 1_000_000_000 {
+        let whole = instant.with_nanosecond(0).unwrap_or(instant);
+        (whole + Duration::seconds(1), nanos - 1_000_000_000)
+    } else {
+        (instant, nanos)
+    };
     // `with_nanosecond` only fails for values >= 2e9; a truncated value is always smaller.
     instant
         .with_nanosecond(nanos - nanos % 1_000_000)
@@ -66,13 +76,16 @@ pub fn format_workout_time(instant: DateTime<Utc>) -> String {
     }
 }
 
-/// The calendar day (`YYYY-MM-DD`) of `instant` seen from a UTC offset given in minutes.
-pub fn calendar_date(instant: DateTime<Utc>, offset_minutes: i32) -> String {
+/// The calendar day of `instant` seen from a UTC offset given in minutes.
+pub fn local_date(instant: DateTime<Utc>, offset_minutes: i32) -> NaiveDate {
     let offset = FixedOffset::east_opt(offset_minutes * 60)
         .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"));
-    instant
-        .with_timezone(&offset)
-        .date_naive()
+    instant.with_timezone(&offset).date_naive()
+}
+
+/// The calendar day (`YYYY-MM-DD`) of `instant` seen from a UTC offset given in minutes.
+pub fn calendar_date(instant: DateTime<Utc>, offset_minutes: i32) -> String {
+    local_date(instant, offset_minutes)
         .format("%Y-%m-%d")
         .to_string()
 }
@@ -88,7 +101,10 @@ pub mod serde_format {
     }
 
     /// Serialises an optional server-generated timestamp (whole seconds), `null` when absent.
-    pub fn server_opt<S: Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn server_opt<S: Serializer>(
+        value: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(v) => server(v, s),
             None => s.serialize_none(),
@@ -123,8 +139,25 @@ mod tests {
     }
 
     #[test]
+    fn a_leap_second_is_folded_into_the_next_minute() {
+        let t = parse_client_timestamp("2016-12-31T23:59:60.5Z").unwrap();
+        assert_eq!(format_workout_time(t.utc), "2017-01-01T00:00:00.500Z");
+        let t = parse_client_timestamp("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!(
+            t.utc,
+            parse_client_timestamp("2017-01-01T00:00:00Z").unwrap().utc
+        );
+    }
+
+    #[test]
     fn garbage_is_not_a_timestamp() {
-        for text in ["", "yesterday", "2024-01-15", "2024-13-01T00:00:00Z", "2024-01-15T08:00:00"] {
+        for text in [
+            "",
+            "yesterday",
+            "2024-01-15",
+            "2024-13-01T00:00:00Z",
+            "2024-01-15T08:00:00",
+        ] {
             assert!(parse_client_timestamp(text).is_none(), "{text}");
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::{Map, Value};
 
 use crate::response::RejectedWorkout;
@@ -57,7 +57,10 @@ struct FieldErrors(BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
 }
 
@@ -91,15 +94,26 @@ pub fn validate_workout(
     let Some(object) = raw.as_object() else {
         let mut errors = FieldErrors::default();
         errors.add("workout", "must be a JSON object");
-        return Err(RejectedWorkout { index, client_id: None, errors: errors.0 });
+        return Err(RejectedWorkout {
+            index,
+            client_id: None,
+            errors: errors.0,
+        });
     };
 
     let mut errors = FieldErrors::default();
-    let reader = Reader { object, errors: &mut errors };
+    let reader = Reader {
+        object,
+        errors: &mut errors,
+    };
     let parsed = reader.read(now);
     match parsed {
         Some(workout) if errors.0.is_empty() => Ok(ValidWorkout { index, ..workout }),
-        _ => Err(RejectedWorkout { index, client_id: client_id_text, errors: errors.0 }),
+        _ => Err(RejectedWorkout {
+            index,
+            client_id: client_id_text,
+            errors: errors.0,
+        }),
     }
 }
 
@@ -138,7 +152,8 @@ impl Reader<'_> {
         }
         if let Some(start) = start {
             if start.utc > now + max_future_start() {
-                self.errors.add("start_time", "must not be more than a day in the future");
+                self.errors
+                    .add("start_time", "must not be more than a day in the future");
             }
         }
 
@@ -190,7 +205,12 @@ impl Reader<'_> {
         match self.present(field) {
             None => self.errors.add(field, "is required"),
             Some(Value::String(text)) => match parse_client_timestamp(text) {
-                Some(ts) => return Some(ts),
+                // Responses write times in UTC with a four-digit year; an instant outside those
+                // years could be stored but never served back as RFC 3339.
+                Some(ts) if (0..=9999).contains(&ts.utc.year()) => return Some(ts),
+                Some(_) => self
+                    .errors
+                    .add(field, "must be between the years 0000 and 9999 in UTC"),
                 None => self.errors.add(field, "must be an RFC 3339 timestamp"),
             },
             Some(_) => self.errors.add(field, "must be a string"),
@@ -209,7 +229,8 @@ impl Reader<'_> {
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(v) if v.is_finite() && v >= 0.0 => Some(Some(v + 0.0)), // folds -0.0 into 0.0
                 _ => {
-                    self.errors.add(field, "must be a finite, non-negative number");
+                    self.errors
+                        .add(field, "must be a finite, non-negative number");
                     None
                 }
             },
@@ -258,12 +279,14 @@ impl Reader<'_> {
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(v) if v >= 0 => Some(Some(v)),
                 _ => {
-                    self.errors.add("client_version", "must be a non-negative integer");
+                    self.errors
+                        .add("client_version", "must be a non-negative integer");
                     None
                 }
             },
             Some(_) => {
-                self.errors.add("client_version", "must be a non-negative integer");
+                self.errors
+                    .add("client_version", "must be a non-negative integer");
                 None
             }
         }
@@ -337,7 +360,12 @@ mod tests {
     #[test]
     fn required_fields_are_reported_each() {
         let e = errors_of(json!({"client_id": "x"}));
-        for field in ["start_time", "end_time", "duration_seconds", "distance_meters"] {
+        for field in [
+            "start_time",
+            "end_time",
+            "duration_seconds",
+            "distance_meters",
+        ] {
             assert!(e.contains_key(field), "{field}");
         }
     }
@@ -345,7 +373,9 @@ mod tests {
     #[test]
     fn negative_and_out_of_range_numbers_are_refused() {
         assert!(errors_of(with("distance_meters", json!(-1))).contains_key("distance_meters"));
-        assert!(errors_of(with("energy_burned_kcal", json!(-0.5))).contains_key("energy_burned_kcal"));
+        assert!(
+            errors_of(with("energy_burned_kcal", json!(-0.5))).contains_key("energy_burned_kcal")
+        );
         assert!(errors_of(with("avg_heart_rate", json!(19))).contains_key("avg_heart_rate"));
         assert!(errors_of(with("max_heart_rate", json!(251))).contains_key("max_heart_rate"));
     }

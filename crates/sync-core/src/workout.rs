@@ -49,7 +49,12 @@ pub const CONTENT_FIELDS: [&str; 9] = [
 impl WorkoutContent {
     /// The names of the content fields whose values differ, in [`CONTENT_FIELDS`] order.
     /// Empty exactly when the two contents are equal.
+    ///
+    /// When both copies have a distance, their pace is derived by the server from duration and
+    /// distance: it is not content of its own and is not listed (it can only differ when
+    /// `duration_seconds` or `distance_meters` does, and those are listed).
     pub fn differing_fields(&self, other: &WorkoutContent) -> Vec<&'static str> {
+        let pace_is_derived = self.distance_meters > 0.0 && other.distance_meters > 0.0;
         let same = [
             self.start_time == other.start_time,
             self.end_time == other.end_time,
@@ -58,7 +63,7 @@ impl WorkoutContent {
             self.energy_burned_kcal == other.energy_burned_kcal,
             self.avg_heart_rate == other.avg_heart_rate,
             self.max_heart_rate == other.max_heart_rate,
-            self.avg_pace_seconds_per_km == other.avg_pace_seconds_per_km,
+            pace_is_derived || self.avg_pace_seconds_per_km == other.avg_pace_seconds_per_km,
             self.source == other.source,
         ];
         CONTENT_FIELDS
@@ -87,7 +92,14 @@ impl WorkoutContent {
 }
 
 fn round_hundredths(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
+    let rounded = (value * 100.0).round() / 100.0;
+    // Past about 1.8e306, `value * 100` overflows to infinity; such a value has no fraction
+    // to round anyway, and a finite number must stay finite.
+    if rounded.is_finite() {
+        rounded
+    } else {
+        value
+    }
 }
 
 /// A workout from a client that passed validation.
@@ -134,6 +146,11 @@ impl StoredWorkout {
     /// Whether this row is a tombstone.
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
+    }
+
+    /// The calendar day the workout started on, in the offset the client sent `start_time` with.
+    pub fn start_date(&self) -> chrono::NaiveDate {
+        time::local_date(self.content.start_time, self.start_offset_minutes)
     }
 }
 

@@ -1,0 +1,166 @@
+//! Server-side edits (`PATCH /workouts/{id}`, e.g. the dashboard corrects a distance): the
+//! given content fields replace the stored ones, and the result is validated exactly like a
+//! synced workout.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+use crate::response::RejectedWorkout;
+use crate::validate::validate_workout;
+use crate::workout::{StoredWorkout, ValidWorkout, CONTENT_FIELDS};
+
+/// Fields a patch may not touch: identity and the client's own version counter.
+const READ_ONLY_FIELDS: [&str; 6] = [
+    "id",
+    "client_id",
+    "client_version",
+    "revision",
+    "created_at",
+    "updated_at",
+];
+
+/// Applies a JSON object of content fields to a stored workout and validates the result.
+/// Fields other than content fields are refused, so a typo is not silently ignored.
+///
+/// ```
+/// use chrono::Utc;
+/// use sync_core::{plan_sync, validate_workout};
+/// let raw = serde_json::json!({"client_id": "a", "start_time": "2024-01-15T08:00:00Z",
+///     "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100, "distance_meters": 5000});
+/// let w = validate_workout(0, &raw, Utc::now()).unwrap();
+/// let stored = plan_sync(&[w], vec![], &[], &[]).rows_to_write(0, Utc::now(), uuid::Uuid::new_v4).remove(0);
+/// let patched = sync_core::patch::apply_patch(&stored, &serde_json::json!({"distance_meters": 5100}), Utc::now()).unwrap();
+/// assert_eq!(patched.content.distance_meters, 5100.0);
+/// assert!(sync_core::patch::apply_patch(&stored, &serde_json::json!({"distance_meters": -1}), Utc::now()).is_err());
+/// ```
+pub fn apply_patch(
+    stored: &StoredWorkout,
+    patch: &Value,
+    now: DateTime<Utc>,
+) -> Result<ValidWorkout, RejectedWorkout> {
+    let refuse = |field: &str, message: &str| RejectedWorkout {
+        index: 0,
+        client_id: Some(stored.client_id.clone()),
+        errors: [(field.to_owned(), vec![message.to_owned()])].into(),
+    };
+    let Some(changes) = patch.as_object() else {
+        return Err(refuse("workout", "must be a JSON object"));
+    };
+    for key in changes.keys() {
+        if READ_ONLY_FIELDS.contains(&key.as_str()) {
+            return Err(refuse(key, "cannot be changed"));
+        }
+        if !CONTENT_FIELDS.contains(&key.as_str()) {
+            return Err(refuse(key, "is not a workout field"));
+        }
+    }
+    let mut merged = stored_as_json(stored);
+    for (key, value) in changes {
+        merged.insert(key.clone(), value.clone());
+    }
+    // A pace the client gave only counts without a distance; drop the stored derived one so a
+    // changed distance or duration recomputes it.
+    if !changes.contains_key("avg_pace_seconds_per_km") && stored.content.distance_meters > 0.0 {
+        merged.remove("avg_pace_seconds_per_km");
+    }
+    validate_workout(0, &Value::Object(merged), now).map(|mut w| {
+        w.client_version = None;
+        w
+    })
+}
+
+/// The stored workout in its wire form, `start_time` in the offset it was sent with.
+fn stored_as_json(stored: &StoredWorkout) -> Map<String, Value> {
+    let offset = FixedOffset::east_opt(stored.start_offset_minutes * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    let c = &stored.content;
+    let mut map = Map::new();
+    map.insert("client_id".into(), Value::from(stored.client_id.clone()));
+    map.insert(
+        "start_time".into(),
+        Value::from(
+            c.start_time
+                .with_timezone(&offset)
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        ),
+    );
+    map.insert(
+        "end_time".into(),
+        Value::from(c.end_time.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    map.insert("duration_seconds".into(), Value::from(c.duration_seconds));
+    map.insert("distance_meters".into(), Value::from(c.distance_meters));
+    map.insert(
+        "energy_burned_kcal".into(),
+        c.energy_burned_kcal.map_or(Value::Null, Value::from),
+    );
+    map.insert(
+        "avg_heart_rate".into(),
+        c.avg_heart_rate.map_or(Value::Null, Value::from),
+    );
+    map.insert(
+        "max_heart_rate".into(),
+        c.max_heart_rate.map_or(Value::Null, Value::from),
+    );
+    map.insert(
+        "avg_pace_seconds_per_km".into(),
+        c.avg_pace_seconds_per_km.map_or(Value::Null, Value::from),
+    );
+    map.insert("source".into(), Value::from(c.source.clone()));
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::plan_sync;
+    use serde_json::json;
+
+    fn stored(raw: Value) -> StoredWorkout {
+        let w = validate_workout(0, &raw, Utc::now()).unwrap();
+        plan_sync(&[w], vec![], &[], &[])
+            .rows_to_write(0, Utc::now(), uuid::Uuid::new_v4)
+            .remove(0)
+    }
+
+    fn base() -> Value {
+        json!({"client_id": "a", "start_time": "2024-01-15T09:00:00.250+01:00",
+               "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100,
+               "distance_meters": 5000, "avg_heart_rate": 150})
+    }
+
+    #[test]
+    fn an_empty_patch_keeps_the_content_and_the_offset() {
+        let s = stored(base());
+        let p = apply_patch(&s, &json!({}), Utc::now()).unwrap();
+        assert_eq!(p.content, s.content);
+        assert_eq!(p.start_offset_minutes, 60);
+    }
+
+    #[test]
+    fn changing_distance_recomputes_pace() {
+        let s = stored(base());
+        let p = apply_patch(&s, &json!({"distance_meters": 6000}), Utc::now()).unwrap();
+        assert_eq!(p.content.avg_pace_seconds_per_km, Some(350.0));
+    }
+
+    #[test]
+    fn optional_fields_can_be_cleared_and_identity_cannot_change() {
+        let s = stored(base());
+        let p = apply_patch(&s, &json!({"avg_heart_rate": null}), Utc::now()).unwrap();
+        assert_eq!(p.content.avg_heart_rate, None);
+        for field in ["client_id", "client_version", "id"] {
+            let err = apply_patch(&s, &json!({field: "x"}), Utc::now()).unwrap_err();
+            assert!(err.errors.contains_key(field), "{field}");
+        }
+        assert!(apply_patch(&s, &json!({"distance": 1}), Utc::now()).is_err());
+    }
+
+    #[test]
+    fn a_patch_is_validated_like_a_sync() {
+        let s = stored(base());
+        let err =
+            apply_patch(&s, &json!({"end_time": "2024-01-15T07:00:00Z"}), Utc::now()).unwrap_err();
+        assert!(err.errors.contains_key("end_time"));
+    }
+}
