@@ -10,8 +10,8 @@ pub enum StoreError {
     /// Clients should retry later (HTTP 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// A lock stayed taken past the wait limit (another write of the same user, or the SQLite
-    /// writer lock). Clients should retry shortly (HTTP 409 for syncs, 503 elsewhere).
+    /// The user's row stayed locked past the wait limit (PostgreSQL): another write of the same
+    /// user is running. Clients should retry shortly (HTTP 409 for syncs, 503 elsewhere).
     #[error("database busy: {0}")]
     Busy(String),
     /// The object does not exist (or belongs to someone else).
@@ -46,12 +46,13 @@ impl From<DieselError> for StoreError {
             }
             // Neither driver gives these a kind of their own; their texts are stable.
             let lower = message.to_ascii_lowercase();
-            if lower.contains("database is locked")
-                || lower.contains("database table is locked")
-                || lower.contains("lock timeout")
-                || lower.contains("could not obtain lock")
-            {
+            if lower.contains("lock timeout") || lower.contains("could not obtain lock") {
                 return StoreError::Busy(message.to_owned());
+            }
+            // SQLite's single writer lock held past the busy timeout: no sync takes that long,
+            // so something outside the service holds the file. The database is unavailable.
+            if lower.contains("database is locked") || lower.contains("database table is locked") {
+                return StoreError::Unavailable(message.to_owned());
             }
             if lower.contains("terminating connection")
                 || lower.contains("server closed the connection")

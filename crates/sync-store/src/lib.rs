@@ -23,7 +23,8 @@ use uuid::Uuid;
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
-    Credentials, NewSession, Session, SyncCommand, SyncOutcome, SyncRecord, User,
+    ChangePage, Credentials, EditOutcome, NewSession, Session, SyncCommand, SyncOutcome,
+    SyncRecord, SyncStatus, User, WorkoutPage, WorkoutQuery,
 };
 
 /// Pool and wait limits.
@@ -148,7 +149,11 @@ impl Store {
             Backend::Sqlite(p) => (p.state(), p.max_size()),
             Backend::Pg(p) => (p.state(), p.max_size()),
         };
-        PoolState { connections: state.connections, idle: state.idle_connections, max_size }
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size,
+        }
     }
 
     /// Ok when the database answers and every migration is applied.
@@ -178,7 +183,12 @@ impl Store {
         password_hash: &str,
         session: &NewSession,
     ) -> Result<User, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::register(conn, email, password_hash, session))
+        with_conn!(self, |conn, ops| ops::auth::register(
+            conn,
+            email,
+            password_hash,
+            session
+        ))
     }
 
     /// The account with this (normalised) email and what login checks.
@@ -193,7 +203,9 @@ impl Store {
 
     /// Opens a session after a successful login, clearing the failed-login count.
     pub fn open_session(&self, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::open_session(conn, user_id, session))
+        with_conn!(self, |conn, ops| ops::auth::open_session(
+            conn, user_id, session
+        ))
     }
 
     /// Counts a failed login and locks the account for `lock_for` once `threshold` is reached.
@@ -217,12 +229,20 @@ impl Store {
 
     /// Records that a session was used (to the minute).
     pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::touch_session(conn, session, now))
+        with_conn!(self, |conn, ops| ops::auth::touch_session(
+            conn, session, now
+        ))
     }
 
     /// The user's active sessions, newest first (at most 100).
-    pub fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::active_sessions(conn, user_id, now))
+    pub fn active_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        with_conn!(self, |conn, ops| ops::auth::active_sessions(
+            conn, user_id, now
+        ))
     }
 
     /// Revokes one of the user's sessions; `false` when it is not theirs or not active.
@@ -232,7 +252,9 @@ impl Store {
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::revoke_session(conn, user_id, session_id, now))
+        with_conn!(self, |conn, ops| ops::auth::revoke_session(
+            conn, user_id, session_id, now
+        ))
     }
 
     /// Exchanges a refresh token (by hash) for the next of its family.
@@ -242,7 +264,12 @@ impl Store {
         next_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::rotate_refresh(conn, presented_hash, next_hash, now))
+        with_conn!(self, |conn, ops| ops::auth::rotate_refresh(
+            conn,
+            presented_hash,
+            next_hash,
+            now
+        ))
     }
 
     /// Applies one sync in one transaction (see the crate documentation).
@@ -257,12 +284,72 @@ impl Store {
     }
 
     /// One of the user's syncs; `None` when absent or another user's.
-    pub fn sync_record(&self, user_id: Uuid, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
+    pub fn sync_record(
+        &self,
+        user_id: Uuid,
+        sync_id: Uuid,
+    ) -> Result<Option<SyncRecord>, StoreError> {
         with_conn!(self, |conn, ops| ops::sync::record(conn, user_id, sync_id))
+    }
+
+    /// A page of the user's live workouts, newest `start_time` first.
+    pub fn list_workouts(
+        &self,
+        user_id: Uuid,
+        query: &WorkoutQuery,
+    ) -> Result<WorkoutPage, StoreError> {
+        let query = WorkoutQuery {
+            limit: query.limit.clamp(1, 200),
+            ..*query
+        };
+        with_conn!(self, |conn, ops| ops::workouts::list(conn, user_id, &query))
+    }
+
+    /// One live workout of the user; `None` when absent, deleted or another user's.
+    pub fn workout(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<sync_core::StoredWorkout>, StoreError> {
+        with_conn!(self, |conn, ops| ops::workouts::get(conn, user_id, id))
+    }
+
+    /// Changes after `after_seq` in commit order (`limit` clamped to 1–1000).
+    pub fn changes(
+        &self,
+        user_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<ChangePage, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        with_conn!(self, |conn, ops| ops::workouts::changes(
+            conn, user_id, after_seq, limit
+        ))
+    }
+
+    /// The user's sync status; `None` when the user does not exist.
+    pub fn sync_status(&self, user_id: Uuid) -> Result<Option<SyncStatus>, StoreError> {
+        with_conn!(self, |conn, ops| ops::workouts::status(conn, user_id))
+    }
+
+    /// A server-side edit of one live workout, under the user's lock. `edit` returns the new
+    /// row state, `None` for no change, or its own refusal.
+    pub fn edit_workout<E>(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        edit: impl FnOnce(&sync_core::StoredWorkout) -> Result<Option<sync_core::StoredWorkout>, E>,
+    ) -> Result<EditOutcome<E>, StoreError> {
+        with_conn!(self, |conn, ops| ops::workouts::edit(
+            conn, user_id, id, now, edit
+        ))
     }
 
     /// Deletes idempotency records created before `cutoff`; returns how many.
     pub fn purge_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        with_conn!(self, |conn, ops| ops::maintenance::purge_idempotency(conn, cutoff))
+        with_conn!(self, |conn, ops| ops::maintenance::purge_idempotency(
+            conn, cutoff
+        ))
     }
 }

@@ -119,3 +119,68 @@ pub struct SyncRecord {
     /// When the server applied it.
     pub created_at: DateTime<Utc>,
 }
+
+/// A page request for the newest-first workout list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkoutQuery {
+    /// Most workouts returned (the API bounds it to 1–200).
+    pub limit: i64,
+    /// Continue after this workout.
+    pub cursor: Option<sync_core::ListCursor>,
+    /// Only workouts starting at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only workouts starting before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Only workouts whose `date` falls in this year.
+    pub year: Option<i32>,
+}
+
+/// One page of the workout list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkoutPage {
+    /// Newest `start_time` first.
+    pub workouts: Vec<sync_core::StoredWorkout>,
+    /// Where the next page starts, when there is one.
+    pub next_cursor: Option<sync_core::ListCursor>,
+    /// Whether more workouts follow.
+    pub has_more: bool,
+}
+
+/// One page of the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// Workouts at their latest state, in change order (tombstones included).
+    pub changes: Vec<sync_core::StoredWorkout>,
+    /// The position after this page (the request's position when the page is empty).
+    pub last_seq: i64,
+    /// Whether more changes follow.
+    pub has_more: bool,
+}
+
+/// What `GET /sync/status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The last sync's time.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// The user's change-feed position.
+    pub change_seq: i64,
+    /// Live workouts.
+    pub total_workouts: i64,
+    /// Start of the oldest live workout.
+    pub oldest_workout: Option<DateTime<Utc>>,
+    /// Start of the newest live workout.
+    pub newest_workout: Option<DateTime<Utc>>,
+}
+
+/// The result of a server-side edit or delete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EditOutcome<E> {
+    /// Written with a new revision and change-feed position.
+    Written(sync_core::StoredWorkout),
+    /// The edit changed nothing; nothing written.
+    Unchanged(sync_core::StoredWorkout),
+    /// The edit was refused (e.g. invalid fields).
+    Refused(E),
+    /// No live workout with this id for this user.
+    NotFound,
+}

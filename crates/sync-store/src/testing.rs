@@ -28,7 +28,10 @@ impl TestDatabase {
         let dir = std::env::temp_dir().join(format!("rd-sync-test-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let url = dir.join("test.db").to_string_lossy().into_owned();
-        TestDatabase { url, cleanup: Cleanup::SqliteDir(dir) }
+        TestDatabase {
+            url,
+            cleanup: Cleanup::SqliteDir(dir),
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` (with a message) when `TEST_DATABASE_URL` is
@@ -49,7 +52,10 @@ impl TestDatabase {
             .execute(&mut admin)
             .expect("create test database");
         let url = replace_database_name(&admin_url, &name);
-        Some(TestDatabase { url, cleanup: Cleanup::PgDatabase { admin_url, name } })
+        Some(TestDatabase {
+            url,
+            cleanup: Cleanup::PgDatabase { admin_url, name },
+        })
     }
 
     /// Every backend to run a test against: SQLite always, PostgreSQL when configured.
@@ -91,8 +97,9 @@ impl Drop for TestDatabase {
             }
             Cleanup::PgDatabase { admin_url, name } => {
                 if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin);
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
                 }
             }
         }

@@ -5,6 +5,8 @@ CREATE TABLE users (
     password_hash   TEXT NOT NULL,
     -- The user's change-feed position: the change_seq of their latest workout change.
     change_seq      BIGINT NOT NULL DEFAULT 0,
+    -- Live (not deleted) workouts, kept by every write so status never counts rows.
+    workout_count   BIGINT NOT NULL DEFAULT 0,
     last_sync_at    TIMESTAMPTZ,
     failed_logins   INTEGER NOT NULL DEFAULT 0,
     locked_until    TIMESTAMPTZ,
@@ -38,6 +40,8 @@ CREATE TABLE workouts (
     client_id               TEXT NOT NULL,
     start_time              TIMESTAMPTZ NOT NULL,
     start_offset_minutes    INTEGER NOT NULL,
+    -- The calendar day of start_time in the offset the client sent (served as `date`).
+    start_date              DATE NOT NULL,
     end_time                TIMESTAMPTZ NOT NULL,
     duration_seconds        BIGINT NOT NULL,
     distance_meters         DOUBLE PRECISION NOT NULL,

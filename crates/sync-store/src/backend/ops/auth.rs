@@ -29,6 +29,7 @@ pub(crate) fn register(
             email: email.to_owned(),
             password_hash: password_hash.to_owned(),
             change_seq: 0,
+            workout_count: 0,
             last_sync_at: None,
             failed_logins: 0,
             locked_until: None,
@@ -71,7 +72,10 @@ pub(crate) fn open_session(
 ) -> Result<(), StoreError> {
     write_transaction(conn, |conn| {
         diesel::update(users::table.find(DbUuid(user_id)))
-            .set((users::failed_logins.eq(0), users::locked_until.eq(None::<DbTime>)))
+            .set((
+                users::failed_logins.eq(0),
+                users::locked_until.eq(None::<DbTime>),
+            ))
             .execute(conn)?;
         insert_session(conn, user_id, session)
     })
@@ -118,7 +122,10 @@ pub(crate) fn record_failed_login(
         }
         let until = now + lock_for;
         diesel::update(users::table.find(DbUuid(user_id)))
-            .set((users::locked_until.eq(Some(DbTime(until))), users::failed_logins.eq(0)))
+            .set((
+                users::locked_until.eq(Some(DbTime(until))),
+                users::failed_logins.eq(0),
+            ))
             .execute(conn)?;
         Ok(Some(until))
     })
@@ -205,15 +212,31 @@ pub(crate) fn rotate_refresh(
         if !session.is_active(now) {
             return Ok(RefreshOutcome::Invalid);
         }
-        if used_at.is_some() {
+        let reused = |conn: &mut Conn| -> Result<RefreshOutcome, StoreError> {
             diesel::update(sessions::table.find(session_id))
                 .set(sessions::revoked_at.eq(Some(DbTime(now))))
                 .execute(conn)?;
-            return Ok(RefreshOutcome::Reused { session_id: session.id, user_id: session.user_id });
+            Ok(RefreshOutcome::Reused {
+                session_id: session.id,
+                user_id: session.user_id,
+            })
+        };
+        if used_at.is_some() {
+            return reused(conn);
         }
-        diesel::update(refresh_tokens::table.find(presented_hash))
-            .set(refresh_tokens::used_at.eq(Some(DbTime(now))))
-            .execute(conn)?;
+        // Claim the token only if it is still unused: on PostgreSQL (read committed) concurrent
+        // exchanges of one token all read it unused above; this update waits for the first to
+        // commit and then matches no row, so the others count as reuse, not as rotations.
+        let claimed = diesel::update(
+            refresh_tokens::table
+                .find(presented_hash)
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(Some(DbTime(now))))
+        .execute(conn)?;
+        if claimed == 0 {
+            return reused(conn);
+        }
         diesel::insert_into(refresh_tokens::table)
             .values((
                 refresh_tokens::token_hash.eq(next_hash),

@@ -15,7 +15,10 @@ pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
 
 /// Deletes stored responses created before `cutoff` (served by the `created_at` index).
 /// Safe to run on several instances at once: a row is deleted once, whoever gets there first.
-pub(crate) fn purge_idempotency(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+pub(crate) fn purge_idempotency(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, StoreError> {
     Ok(diesel::delete(
         idempotency_records::table.filter(idempotency_records::created_at.lt(DbTime(cutoff))),
     )

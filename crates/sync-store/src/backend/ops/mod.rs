@@ -7,5 +7,6 @@ pub(crate) mod auth;
 pub(crate) mod maintenance;
 pub(crate) mod rows;
 pub(crate) mod sync;
+pub(crate) mod workouts;
 
 use super::{lock_user, schema, write_transaction, Conn};

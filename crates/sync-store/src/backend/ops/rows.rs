@@ -1,5 +1,6 @@
 //! Diesel rows and their conversion to and from domain values.
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
@@ -19,6 +20,7 @@ pub(crate) struct WorkoutRow {
     pub client_id: String,
     pub start_time: DbTime,
     pub start_offset_minutes: i32,
+    pub start_date: NaiveDate,
     pub end_time: DbTime,
     pub duration_seconds: i64,
     pub distance_meters: f64,
@@ -43,6 +45,7 @@ impl WorkoutRow {
             client_id: w.client_id.clone(),
             start_time: DbTime(w.content.start_time),
             start_offset_minutes: w.start_offset_minutes,
+            start_date: w.start_date(),
             end_time: DbTime(w.content.end_time),
             duration_seconds: w.content.duration_seconds,
             distance_meters: w.content.distance_meters,
@@ -93,6 +96,7 @@ pub(crate) struct UserRow {
     pub email: String,
     pub password_hash: String,
     pub change_seq: i64,
+    pub workout_count: i64,
     pub last_sync_at: Option<DbTime>,
     pub failed_logins: i32,
     pub locked_until: Option<DbTime>,
@@ -101,7 +105,11 @@ pub(crate) struct UserRow {
 
 impl UserRow {
     pub fn user(&self) -> User {
-        User { id: self.id.0, email: self.email.clone(), created_at: self.created_at.0 }
+        User {
+            id: self.id.0,
+            email: self.email.clone(),
+            created_at: self.created_at.0,
+        }
     }
 
     pub fn into_credentials(self) -> Credentials {
@@ -171,7 +179,9 @@ pub(crate) struct SyncRow {
 
 impl SyncRow {
     pub fn into_record(self) -> Result<SyncRecord, StoreError> {
-        let count = |n: i32| usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")));
+        let count = |n: i32| {
+            usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
+        };
         Ok(SyncRecord {
             id: self.id.0,
             mode: self.mode,

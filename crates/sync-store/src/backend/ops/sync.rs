@@ -38,7 +38,12 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
                 response_body: r.response_body,
                 created_at: r.created_at.0,
             });
-            match decide_idempotency(record.as_ref(), &request.fingerprint, cmd.now, cmd.idempotency_ttl) {
+            match decide_idempotency(
+                record.as_ref(),
+                &request.fingerprint,
+                cmd.now,
+                cmd.idempotency_ttl,
+            ) {
                 IdempotencyDecision::Replay(body) => return Ok(SyncOutcome::Replayed { body }),
                 IdempotencyDecision::KeyReused => return Ok(SyncOutcome::KeyReused),
                 IdempotencyDecision::Process => {}
@@ -46,7 +51,12 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
         }
 
         let stored = load_by_client_ids(conn, cmd.user_id, &request.client_ids())?;
-        let plan = plan_sync(&request.valid, request.rejected.clone(), &request.deletions, &stored);
+        let plan = plan_sync(
+            &request.valid,
+            request.rejected.clone(),
+            &request.deletions,
+            &stored,
+        );
         let rows: Vec<WorkoutRow> = plan
             .rows_to_write(after_seq, cmd.now, Uuid::new_v4)
             .iter()
@@ -56,7 +66,12 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
 
         let new_seq = plan.seq_after(after_seq);
         diesel::update(users::table.find(user))
-            .set((users::change_seq.eq(new_seq), users::last_sync_at.eq(Some(DbTime(cmd.now)))))
+            .set((
+                users::change_seq.eq(new_seq),
+                users::last_sync_at.eq(Some(DbTime(cmd.now))),
+                users::workout_count.eq(users::workout_count
+                    + (plan.counts.created as i64 - plan.counts.deleted as i64)),
+            ))
             .execute(conn)?;
 
         let sync_id = Uuid::new_v4();
@@ -81,7 +96,10 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
                 id: DbUuid(sync_id),
                 user_id: user,
                 mode: request.mode.as_str().to_owned(),
-                idempotency_key: request.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
+                idempotency_key: request
+                    .idempotency_key
+                    .as_ref()
+                    .map(|k| k.as_str().to_owned()),
                 created: count_column(counts.created),
                 updated: count_column(counts.updated),
                 unchanged: count_column(counts.unchanged),

@@ -4,6 +4,8 @@
 
 mod schema;
 
+// Compiled once per backend on purpose: the query code is written once (see `ops`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../ops/mod.rs"]
 pub(crate) mod ops;
 
@@ -77,7 +79,8 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
 }
 
 pub(crate) fn migrations_pending(conn: &mut Conn) -> Result<bool, StoreError> {
-    conn.has_pending_migration(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))
+    conn.has_pending_migration(MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
 pub(crate) fn write_transaction<T>(

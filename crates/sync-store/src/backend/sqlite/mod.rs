@@ -3,6 +3,8 @@
 
 mod schema;
 
+// Compiled once per backend on purpose: the query code is written once (see `ops`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../ops/mod.rs"]
 pub(crate) mod ops;
 
@@ -51,7 +53,9 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
     let pool = Pool::builder()
         .max_size(options.pool_size)
         .connection_timeout(options.pool_timeout.max(Duration::from_millis(1)))
-        .connection_customizer(Box::new(Pragmas { busy_timeout_ms: options.lock_wait.as_millis() }))
+        .connection_customizer(Box::new(Pragmas {
+            busy_timeout_ms: options.lock_wait.as_millis(),
+        }))
         .build(ConnectionManager::<SqliteConnection>::new(path))?;
     Ok(pool)
 }
@@ -63,7 +67,8 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
 }
 
 pub(crate) fn migrations_pending(conn: &mut Conn) -> Result<bool, StoreError> {
-    conn.has_pending_migration(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))
+    conn.has_pending_migration(MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
 /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so two writers never
