@@ -45,8 +45,18 @@ pub struct Fingerprint(String);
 impl Fingerprint {
     /// The SHA-256 of `canonical_bytes`, in lowercase hex.
     pub fn of(canonical_bytes: &[u8]) -> Self {
-        let digest = Sha256::digest(canonical_bytes);
-        Fingerprint(digest.iter().map(|b| format!("{b:02x}")).collect())
+        Fingerprint::from_digest(&Sha256::digest(canonical_bytes))
+    }
+
+    /// Wraps a finished SHA-256 digest.
+    pub fn from_digest(digest: &[u8]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(digest.len() * 2);
+        for b in digest {
+            hex.push(HEX[usize::from(b >> 4)] as char);
+            hex.push(HEX[usize::from(b & 0x0f)] as char);
+        }
+        Fingerprint(hex)
     }
 
     /// Wraps a fingerprint read back from storage.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::idempotency::{Fingerprint, IdempotencyKey};
@@ -322,68 +323,99 @@ fn check_unique_client_ids(workouts: &[Value], deletions: &[String]) -> Result<(
 /// Fingerprints what the request asks the server to do: the mode, each workout's known fields
 /// and the deletions, in a canonical JSON form (object keys sorted). The key itself,
 /// `client_sync_timestamp` and unknown fields are left out, so a client's retry of the same
-/// change replays even if it regenerated those.
+/// change replays even if it regenerated those. The canonical form is hashed as it is written,
+/// without copying the request.
 pub fn fingerprint_request(
     mode: SyncMode,
     workouts: &[Value],
     deletions: &[String],
 ) -> Fingerprint {
-    let mut canonical = String::with_capacity(64 + workouts.len() * 256);
-    canonical.push_str("{\"mode\":");
-    write_canonical(&Value::String(mode.as_str().to_owned()), &mut canonical);
-    canonical.push_str(",\"workouts\":[");
+    let mut out = HashWriter(Sha256::new());
+    out.put(b"{\"mode\":");
+    write_canonical(&Value::String(mode.as_str().to_owned()), &mut out);
+    out.put(b",\"workouts\":[");
     for (i, raw) in workouts.iter().enumerate() {
         if i > 0 {
-            canonical.push(',');
+            out.put(b",");
         }
         match raw.as_object() {
-            Some(object) => {
-                let known: serde_json::Map<String, Value> = object
+            Some(object) => write_object(
+                object
                     .iter()
-                    .filter(|(k, _)| WORKOUT_FIELDS.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                write_canonical(&Value::Object(known), &mut canonical);
-            }
-            None => write_canonical(raw, &mut canonical),
+                    .filter(|(k, _)| WORKOUT_FIELDS.contains(&k.as_str())),
+                &mut out,
+            ),
+            None => write_canonical(raw, &mut out),
         }
     }
-    canonical.push_str("],\"deleted_client_ids\":");
-    let deletions = Value::Array(deletions.iter().cloned().map(Value::String).collect());
-    write_canonical(&deletions, &mut canonical);
-    canonical.push('}');
-    Fingerprint::of(canonical.as_bytes())
+    out.put(b"],\"deleted_client_ids\":[");
+    for (i, id) in deletions.iter().enumerate() {
+        if i > 0 {
+            out.put(b",");
+        }
+        write_json(id, &mut out);
+    }
+    out.put(b"]}");
+    Fingerprint::from_digest(&out.0.finalize())
+}
+
+/// Feeds the canonical bytes straight into the hash.
+struct HashWriter(Sha256);
+
+impl HashWriter {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes a string or scalar as JSON (serde_json's own escaping and number format).
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut HashWriter) {
+    // Writing to a hasher cannot fail, and these values always serialise.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Writes JSON with object keys sorted, whatever map type serde_json was built with.
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut HashWriter) {
     match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(map.iter(), out),
         Value::Array(items) => {
-            out.push('[');
+            out.put(b"[");
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put(b",");
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.put(b"]");
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
+}
+
+fn write_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut HashWriter) {
+    let mut entries: Vec<(&String, &Value)> = entries.collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.put(b"{");
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.put(b",");
+        }
+        write_json(k.as_str(), out);
+        out.put(b":");
+        write_canonical(v, out);
+    }
+    out.put(b"}");
 }
 
 #[cfg(test)]

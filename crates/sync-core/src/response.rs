@@ -10,6 +10,7 @@ use crate::time::serde_format;
 use crate::workout::WorkoutView;
 
 /// Why the server kept its own copy of a workout.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictReason {
@@ -22,6 +23,7 @@ pub enum ConflictReason {
 }
 
 /// How a conflict was settled. The contract has one policy: the server's copy wins.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
@@ -30,6 +32,7 @@ pub enum Resolution {
 }
 
 /// One conflict entry of a sync response.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conflict {
     /// The client's id of the workout.
@@ -41,12 +44,14 @@ pub struct Conflict {
     /// Always [`Resolution::ServerWins`].
     pub resolution: Resolution,
     /// The content fields that differ between the two copies.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub fields: Vec<&'static str>,
     /// The server's copy, for the client to store locally.
     pub server_workout: WorkoutView,
 }
 
 /// A workout that failed validation; it was left out and nothing of it stored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RejectedWorkout {
     /// Position in the request's `workouts` array.
@@ -82,6 +87,7 @@ impl SyncCounts {
 }
 
 /// The 200 body of `POST /workouts/sync`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncResponse {
     /// Always `true` on a 200.
@@ -90,6 +96,7 @@ pub struct SyncResponse {
     pub sync_id: Uuid,
     /// When the server applied the sync (whole seconds).
     #[serde(serialize_with = "serde_format::server")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub server_timestamp: DateTime<Utc>,
     /// New workouts stored.
     pub created: usize,

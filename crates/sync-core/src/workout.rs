@@ -156,12 +156,14 @@ impl StoredWorkout {
 
 /// The workout as served to clients (the iOS client's `Workout`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkoutView {
     /// The server's id.
     pub id: Uuid,
     /// The client's id.
     pub client_id: String,
     /// Calendar day of `start_time` in the offset the client sent it with, `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     pub date: String,
     /// Start, UTC; fraction only when present.
     #[serde(serialize_with = "serde_format::workout")]

@@ -1,0 +1,117 @@
+//! The CPU cost of the rules per workout: validation, fingerprinting, and planning a batch of
+//! 1, 100 and 1,000 workouts against a stored snapshot. `cargo bench -p sync-core`.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::{json, Value};
+use sync_core::request::fingerprint_request;
+use sync_core::{plan_sync, prepare_sync, validate_workout, SyncLimits, SyncMode, SyncRequestBody};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).unwrap()
+}
+
+/// A realistic workout: a 30–60 minute run on day `i`.
+fn workout(i: usize, distance_bump: f64) -> Value {
+    let start = Utc.with_ymd_and_hms(2023, 1, 1, 7, 0, 0).unwrap() + Duration::days(i as i64);
+    let minutes = 30 + (i % 30) as i64;
+    json!({
+        "client_id": format!("healthkit-{i:08}"),
+        "id": format!("random-{i}"),
+        "start_time": start.to_rfc3339(),
+        "end_time": (start + Duration::minutes(minutes)).to_rfc3339(),
+        "duration_seconds": minutes * 60,
+        "distance_meters": 5000.0 + i as f64 + distance_bump,
+        "energy_burned_kcal": 350.5,
+        "avg_heart_rate": 145,
+        "max_heart_rate": 172,
+        "source": "apple_watch"
+    })
+}
+
+fn batch(n: usize, distance_bump: f64) -> Vec<Value> {
+    (0..n).map(|i| workout(i, distance_bump)).collect()
+}
+
+fn validation(c: &mut Criterion) {
+    let raw = workout(7, 0.0);
+    c.bench_function("validate_workout", |b| {
+        b.iter(|| validate_workout(0, black_box(&raw), now()))
+    });
+}
+
+fn fingerprinting(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fingerprint_request");
+    for n in [1usize, 100, 1000] {
+        let workouts = batch(n, 0.0);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &workouts, |b, w| {
+            b.iter(|| fingerprint_request(SyncMode::Incremental, black_box(w), &[]))
+        });
+    }
+    group.finish();
+}
+
+/// Plans a batch against a snapshot holding every workout already: a third identical
+/// (unchanged), a third changed without a version (conflict), a third new.
+fn planning(c: &mut Criterion) {
+    let mut group = c.benchmark_group("plan_sync");
+    for n in [1usize, 100, 1000] {
+        let stored_batch = batch(n * 2 / 3, 0.0);
+        let stored = {
+            let body = SyncRequestBody {
+                workouts: Some(stored_batch),
+                ..Default::default()
+            };
+            let request = prepare_sync(body, None, &SyncLimits { max_batch: 1000 }, now()).unwrap();
+            plan_sync(&request.valid, vec![], &[], &[]).rows_to_write(0, now(), uuid::Uuid::new_v4)
+        };
+        let mut incoming = batch(n, 0.0);
+        for w in incoming.iter_mut().skip(n / 3).take(n / 3) {
+            w["distance_meters"] = json!(w["distance_meters"].as_f64().unwrap() + 1.0);
+        }
+        let body = SyncRequestBody {
+            workouts: Some(incoming),
+            ..Default::default()
+        };
+        let request = prepare_sync(body, None, &SyncLimits { max_batch: 1000 }, now()).unwrap();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(n),
+            &(request, stored),
+            |b, (r, s)| {
+                b.iter(|| {
+                    plan_sync(
+                        black_box(&r.valid),
+                        r.rejected.clone(),
+                        &r.deletions,
+                        black_box(s),
+                    )
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// The whole pure part of a sync request: envelope checks, validation, fingerprint.
+fn preparing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("prepare_sync");
+    for n in [1usize, 100, 1000] {
+        let workouts = batch(n, 0.0);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &workouts, |b, w| {
+            b.iter(|| {
+                let body = SyncRequestBody {
+                    workouts: Some(w.clone()),
+                    ..Default::default()
+                };
+                prepare_sync(body, None, &SyncLimits { max_batch: 1000 }, now())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, validation, fingerprinting, planning, preparing);
+criterion_main!(benches);
