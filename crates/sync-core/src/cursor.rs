@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -82,6 +82,11 @@ impl ListCursor {
             .timestamp_millis_opt(millis)
             .single()
             .ok_or(CursorError)?;
+        // The server only stores times in years 0000–9999; anything else was not made here
+        // (and PostgreSQL would refuse to compare with it).
+        if !(0..=9999).contains(&start_time.year()) {
+            return Err(CursorError);
+        }
         let id = Uuid::parse_str(&fields[1]).map_err(|_| CursorError)?;
         Ok(ListCursor { start_time, id })
     }

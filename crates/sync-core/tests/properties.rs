@@ -704,9 +704,11 @@ proptest! {
             "URL-safe: {}", text);
     }
 
+    /// Every position the server can store (years 0000–9999) round-trips.
     #[test]
     fn list_cursors_round_trip(
-        millis in DateTime::<Utc>::MIN_UTC.timestamp_millis()..=DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+        millis in Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap().timestamp_millis()
+            ..=Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap().timestamp_millis(),
         id in any::<u128>(),
     ) {
         let cursor = ListCursor {
@@ -718,6 +720,20 @@ proptest! {
         prop_assert!(ChangeCursor::decode(&text).is_err());
         prop_assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "URL-safe: {}", text);
+    }
+
+    /// A well-formed list cursor outside the years the server stores was not made by it: refused
+    /// (comparing with it would make PostgreSQL fail).
+    #[test]
+    fn list_cursors_outside_the_stored_years_are_refused(
+        millis in prop_oneof![
+            DateTime::<Utc>::MIN_UTC.timestamp_millis()..Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap().timestamp_millis(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap().timestamp_millis()..=DateTime::<Utc>::MAX_UTC.timestamp_millis(),
+        ],
+        id in any::<u128>(),
+    ) {
+        let cursor = ListCursor { start_time: Utc.timestamp_millis_opt(millis).unwrap(), id: Uuid::from_u128(id) };
+        prop_assert!(ListCursor::decode(&cursor.encode()).is_err());
     }
 
     /// (e) Whatever string a client sends as a cursor, decoding answers without panicking, and

@@ -7,6 +7,8 @@ CREATE TABLE users (
     change_seq      BIGINT NOT NULL DEFAULT 0,
     -- Live (not deleted) workouts, kept by every write so status never counts rows.
     workout_count   BIGINT NOT NULL DEFAULT 0,
+    -- Syncs applied, numbering the sync history in commit order.
+    sync_count      BIGINT NOT NULL DEFAULT 0,
     last_sync_at    BIGINT,
     failed_logins   INTEGER NOT NULL DEFAULT 0,
     locked_until    BIGINT,
@@ -79,6 +81,8 @@ CREATE INDEX idempotency_records_created_idx ON idempotency_records (created_at)
 CREATE TABLE syncs (
     id                      TEXT PRIMARY KEY NOT NULL,
     user_id                 TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    -- The user's sync number (users.sync_count when it was applied): history order.
+    seq                     BIGINT NOT NULL,
     mode                    TEXT NOT NULL,
     idempotency_key         TEXT,
     created                 INTEGER NOT NULL,
@@ -91,4 +95,4 @@ CREATE TABLE syncs (
     client_sync_timestamp   BIGINT,
     created_at              BIGINT NOT NULL
 );
-CREATE INDEX syncs_user_idx ON syncs (user_id, created_at DESC, id DESC);
+CREATE UNIQUE INDEX syncs_user_seq_idx ON syncs (user_id, seq DESC);

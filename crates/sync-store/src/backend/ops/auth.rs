@@ -30,6 +30,7 @@ pub(crate) fn register(
             password_hash: password_hash.to_owned(),
             change_seq: 0,
             workout_count: 0,
+            sync_count: 0,
             last_sync_at: None,
             failed_logins: 0,
             locked_until: None,

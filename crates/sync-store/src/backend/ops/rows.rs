@@ -97,6 +97,7 @@ pub(crate) struct UserRow {
     pub password_hash: String,
     pub change_seq: i64,
     pub workout_count: i64,
+    pub sync_count: i64,
     pub last_sync_at: Option<DbTime>,
     pub failed_logins: i32,
     pub locked_until: Option<DbTime>,
@@ -164,6 +165,7 @@ pub(crate) struct IdempotencyRow {
 pub(crate) struct SyncRow {
     pub id: DbUuid,
     pub user_id: DbUuid,
+    pub seq: i64,
     pub mode: String,
     pub idempotency_key: Option<String>,
     pub created: i32,

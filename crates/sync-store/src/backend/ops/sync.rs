@@ -65,14 +65,16 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
         upsert_workouts(conn, &rows)?;
 
         let new_seq = plan.seq_after(after_seq);
-        diesel::update(users::table.find(user))
+        let sync_seq: i64 = diesel::update(users::table.find(user))
             .set((
+                users::sync_count.eq(users::sync_count + 1),
                 users::change_seq.eq(new_seq),
                 users::last_sync_at.eq(Some(DbTime(cmd.now))),
                 users::workout_count.eq(users::workout_count
                     + (plan.counts.created as i64 - plan.counts.deleted as i64)),
             ))
-            .execute(conn)?;
+            .returning(users::sync_count)
+            .get_result(conn)?;
 
         let sync_id = Uuid::new_v4();
         let counts = plan.counts;
@@ -95,6 +97,7 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
             .values(&SyncRow {
                 id: DbUuid(sync_id),
                 user_id: user,
+                seq: sync_seq,
                 mode: request.mode.as_str().to_owned(),
                 idempotency_key: request
                     .idempotency_key
@@ -168,6 +171,7 @@ pub(crate) fn upsert_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<()
             .set((
                 workouts::start_time.eq(excluded(workouts::start_time)),
                 workouts::start_offset_minutes.eq(excluded(workouts::start_offset_minutes)),
+                workouts::start_date.eq(excluded(workouts::start_date)),
                 workouts::end_time.eq(excluded(workouts::end_time)),
                 workouts::duration_seconds.eq(excluded(workouts::duration_seconds)),
                 workouts::distance_meters.eq(excluded(workouts::distance_meters)),
@@ -195,7 +199,7 @@ pub(crate) fn history(
 ) -> Result<Vec<crate::SyncRecord>, StoreError> {
     let rows: Vec<SyncRow> = syncs::table
         .filter(syncs::user_id.eq(DbUuid(user_id)))
-        .order((syncs::created_at.desc(), syncs::id.desc()))
+        .order(syncs::seq.desc())
         .limit(limit)
         .select(SyncRow::as_select())
         .load(conn)?;

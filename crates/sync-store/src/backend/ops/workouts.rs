@@ -14,9 +14,10 @@ use crate::records::{ChangePage, EditOutcome, SyncStatus, WorkoutPage, WorkoutQu
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-/// The widest UTC offset in use (UTC+14): a calendar year's workouts start within this much of
-/// the year's UTC bounds, so the year filter can narrow by the indexed `start_time` first.
-const MAX_OFFSET_HOURS: i64 = 14;
+/// The widest UTC offset RFC 3339 can express (±23:59): a calendar year's workouts start within
+/// this much of the year's UTC bounds, so the year filter can narrow by the indexed
+/// `start_time` first.
+const MAX_OFFSET_HOURS: i64 = 24;
 
 pub(crate) fn list(
     conn: &mut Conn,

@@ -7,6 +7,7 @@ diesel::table! {
         password_hash -> Text,
         change_seq -> BigInt,
         workout_count -> BigInt,
+        sync_count -> BigInt,
         last_sync_at -> Nullable<Timestamptz>,
         failed_logins -> Integer,
         locked_until -> Nullable<Timestamptz>,
@@ -75,6 +76,7 @@ diesel::table! {
     syncs (id) {
         id -> Uuid,
         user_id -> Uuid,
+        seq -> BigInt,
         mode -> Text,
         idempotency_key -> Nullable<Text>,
         created -> Integer,

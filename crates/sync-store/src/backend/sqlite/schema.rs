@@ -7,6 +7,7 @@ diesel::table! {
         password_hash -> Text,
         change_seq -> BigInt,
         workout_count -> BigInt,
+        sync_count -> BigInt,
         last_sync_at -> Nullable<BigInt>,
         failed_logins -> Integer,
         locked_until -> Nullable<BigInt>,
@@ -75,6 +76,7 @@ diesel::table! {
     syncs (id) {
         id -> Text,
         user_id -> Text,
+        seq -> BigInt,
         mode -> Text,
         idempotency_key -> Nullable<Text>,
         created -> Integer,
