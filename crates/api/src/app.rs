@@ -11,9 +11,11 @@ use actix_web::{error, web, App, HttpServer};
 use sync_store::{Store, StoreError};
 use thiserror::Error;
 
-use crate::auth::tokens::TokenKeys;
+use crate::auth::{self, tokens::TokenKeys};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+use crate::ratelimit::{self, RateLimiter};
 use crate::request_id;
 use crate::routes;
 use crate::state::AppState;
@@ -36,7 +38,7 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     port: u16,
-    store: Arc<Store>,
+    state: web::Data<AppState>,
     purge_interval: std::time::Duration,
     idempotency_ttl: std::time::Duration,
 }
@@ -54,15 +56,24 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             tokens: TokenKeys::new(&config),
+            metrics: Metrics::default(),
+            rate_limiter: RateLimiter::from_config(&config),
             config,
         });
+        let purge_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(ratelimit::middleware))
+                .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+                .wrap(
+                    Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
+                        .custom_request_replace("request_line", auth::loggable_request_line),
+                )
                 .app_data(state.clone())
                 .app_data(json_config())
                 .app_data(path_config())
+                .app_data(query_config())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
@@ -70,7 +81,13 @@ impl Application {
         .shutdown_timeout(shutdown_timeout)
         .listen(listener)?
         .run();
-        Ok(Application { server, port, store, purge_interval, idempotency_ttl })
+        Ok(Application {
+            server,
+            port,
+            state: purge_state,
+            purge_interval,
+            idempotency_ttl,
+        })
     }
 
     /// The bound port.
@@ -81,7 +98,7 @@ impl Application {
     /// Serves until the server is stopped; expired idempotency records are purged meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired_records(
-            self.store.clone(),
+            self.state.clone(),
             self.purge_interval,
             self.idempotency_ttl,
         ));
@@ -92,21 +109,25 @@ impl Application {
 }
 
 /// Deletes idempotency records older than the TTL, every `interval`. Several instances may run
-/// this at once: each row is deleted by whichever gets there first.
+/// this at once: each row is deleted by whichever gets there first. Counted in
+/// `idempotency_records_purged_total`.
 async fn purge_expired_records(
-    store: Arc<Store>,
+    state: web::Data<AppState>,
     interval: std::time::Duration,
     ttl: std::time::Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
-        let store = store.clone();
+        let store = state.store.clone();
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::hours(24));
         match tokio::task::spawn_blocking(move || store.purge_idempotency(cutoff)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => log::info!("purged {n} expired idempotency records"),
+            Ok(Ok(n)) => {
+                state.metrics.observe_purged(n);
+                log::info!("purged {n} expired idempotency records");
+            }
             Ok(Err(e)) => log::warn!("purging idempotency records failed: {e}"),
             Err(e) => log::warn!("purge task failed: {e}"),
         }
@@ -120,17 +141,33 @@ fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| {
             let api_error = match &err {
                 error::JsonPayloadError::Overflow { .. }
-                | error::JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge {
-                    code: "payload_too_large",
-                    message: format!("The request body exceeds {SMALL_JSON_LIMIT} bytes."),
-                },
-                other => ApiError::bad_request("invalid_json", format!("The request body is not valid: {other}")),
+                | error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::PayloadTooLarge {
+                        code: "payload_too_large",
+                        message: format!("The request body exceeds {SMALL_JSON_LIMIT} bytes."),
+                    }
+                }
+                other => ApiError::bad_request(
+                    "invalid_json",
+                    format!("The request body is not valid: {other}"),
+                ),
             };
             api_error.into()
         })
 }
 
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("The query string is malformed: {err}"),
+        )
+        .into()
+    })
+}
+
 fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|_, _| ApiError::bad_request("invalid_path", "A path parameter is malformed.").into())
+    web::PathConfig::default().error_handler(|_, _| {
+        ApiError::bad_request("invalid_path", "A path parameter is malformed.").into()
+    })
 }

@@ -53,7 +53,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Requests per minute allowed by one rate-limit bucket; `None` switches that limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// Per client address, on `/auth/*`.
+    /// Per client address, on the credential endpoints (`/auth/register`, `login`, `refresh`).
     pub auth_per_min: Option<u32>,
     /// Per user, on authenticated writes.
     pub writes_per_min: Option<u32>,
@@ -99,6 +99,9 @@ pub struct Config {
     /// `RATE_LIMITS` (`on`/`off`), `RATE_LIMIT_AUTH_PER_MIN`, `RATE_LIMIT_WRITES_PER_MIN`,
     /// `RATE_LIMIT_READS_PER_MIN`. Defaults 10, 60, 300.
     pub rate_limits: RateLimits,
+    /// `TRUSTED_PROXY_HOPS`: reverse proxies in front of the server whose `X-Forwarded-For`
+    /// entries name the client for the per-address rate limits. Default 0: the peer address.
+    pub trusted_proxy_hops: usize,
     /// `LOGIN_LOCKOUT_THRESHOLD`: failed logins in a row that lock an account. Default 5.
     pub lockout_threshold: i32,
     /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
@@ -116,7 +119,10 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = get("DATABASE_URL").unwrap_or_else(|| {
-            data_dir.join("running-days.db").to_string_lossy().into_owned()
+            data_dir
+                .join("running-days.db")
+                .to_string_lossy()
+                .into_owned()
         });
         let (jwt_secret, jwt_secret_generated) = match get("JWT_SECRET") {
             Some(s) if s.len() >= MIN_SECRET_BYTES => (Secret(s.into_bytes()), false),
@@ -131,16 +137,22 @@ impl Config {
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(name) {
                 None => Ok(default),
-                Some(text) => text.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-                    name,
-                    message: format!("{text:?} is not a non-negative integer"),
-                }),
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::Invalid {
+                        name,
+                        message: format!("{text:?} is not a non-negative integer"),
+                    }),
             }
         };
         let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             let value = number(name, default)?;
             if value == 0 {
-                return Err(ConfigError::Invalid { name, message: "must be greater than 0".into() });
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: "must be greater than 0".into(),
+                });
             }
             Ok(value)
         };
@@ -158,7 +170,9 @@ impl Config {
             let value = u32::try_from(positive(name, default)?).unwrap_or(u32::MAX);
             Ok(rate_limits_on.then_some(value))
         };
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(Config {
             database_url,
             bind_addr: get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -167,7 +181,10 @@ impl Config {
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "running-days-sync".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "running-days".into()),
             access_token_ttl: Duration::from_secs(positive("ACCESS_TOKEN_TTL_SECS", 900)?),
-            refresh_token_ttl: Duration::from_secs(positive("REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?),
+            refresh_token_ttl: Duration::from_secs(positive(
+                "REFRESH_TOKEN_TTL_SECS",
+                30 * 86_400,
+            )?),
             max_batch: positive("MAX_BATCH_SIZE", 1000)? as usize,
             max_body_bytes: positive("MAX_BODY_BYTES", 2 * 1024 * 1024)? as usize,
             idempotency_ttl: Duration::from_secs(positive("IDEMPOTENCY_TTL_SECS", 86_400)?),
@@ -176,7 +193,10 @@ impl Config {
                 pool_size: u32::try_from(positive("DB_POOL_SIZE", 10)?).unwrap_or(u32::MAX),
                 pool_timeout: Duration::from_millis(positive("DB_POOL_TIMEOUT_MS", 2000)?),
                 lock_wait: Duration::from_millis(positive("DB_LOCK_WAIT_MS", 5000)?),
-                statement_timeout: Duration::from_millis(positive("DB_STATEMENT_TIMEOUT_MS", 30_000)?),
+                statement_timeout: Duration::from_millis(positive(
+                    "DB_STATEMENT_TIMEOUT_MS",
+                    30_000,
+                )?),
             },
             workers: positive("WORKERS", cpus as u64)? as usize,
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30)?),
@@ -185,6 +205,7 @@ impl Config {
                 writes_per_min: limit("RATE_LIMIT_WRITES_PER_MIN", 60)?,
                 reads_per_min: limit("RATE_LIMIT_READS_PER_MIN", 300)?,
             },
+            trusted_proxy_hops: number("TRUSTED_PROXY_HOPS", 0)? as usize,
             lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
                 .unwrap_or(i32::MAX),
             lockout_duration: Duration::from_secs(positive("LOGIN_LOCKOUT_SECS", 900)?),
@@ -197,7 +218,10 @@ impl Config {
 /// restart keeps everyone logged in.
 fn load_or_create_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
     let path = data_dir.join("jwt_secret");
-    let io_error = |source| ConfigError::SecretFile { path: path.clone(), source };
+    let io_error = |source| ConfigError::SecretFile {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(Secret(bytes)),
         Ok(_) => {
@@ -237,8 +261,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -252,6 +278,7 @@ mod tests {
         assert_eq!(c.max_batch, 1000);
         assert_eq!(c.max_body_bytes, 2 * 1024 * 1024);
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.trusted_proxy_hops, 0);
         // The generated secret is kept: a second start reads the same one.
         let again = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
         assert_eq!(c.jwt_secret.expose(), again.jwt_secret.expose());
@@ -266,6 +293,8 @@ mod tests {
         assert!(err.to_string().starts_with("MAX_BATCH_SIZE"));
         let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("RATE_LIMITS"));
+        let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();
+        assert!(err.to_string().starts_with("TRUSTED_PROXY_HOPS"));
     }
 
     #[test]

@@ -99,7 +99,11 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a code and message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, message: message.into(), errors: None }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            errors: None,
+        }
     }
 
     /// A 422 naming one field.
@@ -141,15 +145,21 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    success: bool,
-    error: &'a str,
-    message: String,
+/// The body of every 4xx and 5xx response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// A stable code, e.g. `unauthorized`, `validation_failed`, `idempotency_key_reused`.
+    pub error: String,
+    /// One human sentence.
+    pub message: String,
+    /// Messages per request field at fault, e.g. `"workouts[3].end_time"`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a FieldErrors>,
+    pub errors: Option<FieldErrors>,
+    /// The request id, also in the `X-Request-Id` header and the server's log.
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl ResponseError for ApiError {
@@ -181,7 +191,10 @@ impl ResponseError for ApiError {
                 "The server failed to handle the request; it has been logged.".to_owned()
             }
             ApiError::Unavailable { .. } => {
-                log::warn!("request {} refused: database unavailable", request_id.as_deref().unwrap_or("-"));
+                log::warn!(
+                    "request {} refused: database unavailable",
+                    request_id.as_deref().unwrap_or("-")
+                );
                 self.to_string()
             }
             other => other.to_string(),
@@ -192,7 +205,13 @@ impl ResponseError for ApiError {
             }
             _ => None,
         };
-        let body = ErrorBody { success: false, error: self.code(), message, errors, request_id };
+        let body = ErrorBody {
+            success: false,
+            error: self.code().to_owned(),
+            message,
+            errors: errors.cloned(),
+            request_id,
+        };
         let mut response = HttpResponse::build(status);
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
@@ -223,23 +242,34 @@ impl From<RequestError> for ApiError {
         let errors = Some(e.field_errors());
         let message = e.to_string();
         match e {
-            RequestError::KeyMismatch => {
-                ApiError::BadRequest { code: "idempotency_key_mismatch", message, errors }
-            }
-            RequestError::BatchTooLarge { .. } => {
-                ApiError::PayloadTooLarge { code: "batch_too_large", message }
-            }
-            RequestError::InvalidMode => {
-                ApiError::Unprocessable { code: "invalid_mode", message, errors }
-            }
+            RequestError::KeyMismatch => ApiError::BadRequest {
+                code: "idempotency_key_mismatch",
+                message,
+                errors,
+            },
+            RequestError::BatchTooLarge { .. } => ApiError::PayloadTooLarge {
+                code: "batch_too_large",
+                message,
+            },
+            RequestError::InvalidMode => ApiError::Unprocessable {
+                code: "invalid_mode",
+                message,
+                errors,
+            },
             RequestError::DuplicateClientId { .. } | RequestError::UpsertAndDelete { .. } => {
-                ApiError::Unprocessable { code: "duplicate_client_id", message, errors }
+                ApiError::Unprocessable {
+                    code: "duplicate_client_id",
+                    message,
+                    errors,
+                }
             }
             RequestError::InvalidKey(_)
             | RequestError::InvalidClientSyncTimestamp
-            | RequestError::InvalidDeletedId { .. } => {
-                ApiError::Unprocessable { code: "validation_failed", message, errors }
-            }
+            | RequestError::InvalidDeletedId { .. } => ApiError::Unprocessable {
+                code: "validation_failed",
+                message,
+                errors,
+            },
         }
     }
 }

@@ -22,7 +22,9 @@ async fn main() -> ExitCode {
         );
     }
     let bind_addr = config.bind_addr.clone();
-    let backend = sync_store::BackendKind::of_url(&config.database_url).0.name();
+    let backend = sync_store::BackendKind::of_url(&config.database_url)
+        .0
+        .name();
     let app = match Application::build(config) {
         Ok(app) => app,
         Err(e) => {
@@ -30,7 +32,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    log::info!("serving on {bind_addr} (port {}) with {backend}", app.port());
+    log::info!(
+        "serving on {bind_addr} (port {}) with {backend}",
+        app.port()
+    );
     match app.run_until_stopped().await {
         Ok(()) => {
             log::info!("stopped");

@@ -47,7 +47,10 @@ pub async fn middleware(
     req.extensions_mut().insert(RequestId(id.clone()));
     // Handlers and extractors turn their errors into responses inside this scope, so error
     // bodies can name the request id.
-    let mut response = CURRENT.scope(id.clone(), next.call(req)).await?.map_into_boxed_body();
+    let mut response = CURRENT
+        .scope(id.clone(), next.call(req))
+        .await?
+        .map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }

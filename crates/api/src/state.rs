@@ -6,6 +6,8 @@ use sync_store::Store;
 
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 
 /// Shared application state (held in `web::Data`).
 pub struct AppState {
@@ -15,4 +17,8 @@ pub struct AppState {
     pub config: Config,
     /// Access-token keys.
     pub tokens: TokenKeys,
+    /// Request and sync metrics.
+    pub metrics: Metrics,
+    /// This instance's rate-limit counters.
+    pub rate_limiter: RateLimiter,
 }

@@ -52,6 +52,25 @@ pub struct SyncRequestBody {
     pub deleted_client_ids: Option<Vec<String>>,
 }
 
+impl SyncRequestBody {
+    /// Parses a request body. The envelope must be a JSON object: serde would otherwise read a
+    /// struct from a JSON array, field by field, and accept `[[…], "full"]`.
+    ///
+    /// ```
+    /// use sync_core::SyncRequestBody;
+    /// assert!(SyncRequestBody::from_json(br#"{"workouts": []}"#).is_ok());
+    /// assert!(SyncRequestBody::from_json(b"[]").is_err());
+    /// assert!(SyncRequestBody::from_json(br#"{"workouts": {}}"#).is_err());
+    /// ```
+    pub fn from_json(bytes: &[u8]) -> Result<SyncRequestBody, String> {
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Some(_) => Err("the body must be a JSON object".to_owned()),
+            None => Err("the body is empty".to_owned()),
+        }
+    }
+}
+
 /// Whether the client sends what changed since its last sync or everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SyncMode {

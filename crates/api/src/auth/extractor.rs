@@ -23,12 +23,16 @@ pub struct AuthUser {
     pub session_id: Uuid,
 }
 
-fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+/// The bearer token of the `Authorization` header (the only place a token is accepted: never
+/// a URL, which would put it in access logs).
+pub(crate) fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     let header = req
         .headers()
         .get(AUTHORIZATION)
         .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let text = header.to_str().map_err(|_| ApiError::Unauthorized("malformed bearer token"))?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed bearer token"))?;
     let (scheme, token) = text
         .split_once(' ')
         .ok_or(ApiError::Unauthorized("malformed bearer token"))?;
@@ -67,9 +71,14 @@ impl FromRequest for AuthUser {
             })
             .await?;
             if !live {
-                return Err(ApiError::Unauthorized("the session has ended; log in again"));
+                return Err(ApiError::Unauthorized(
+                    "the session has ended; log in again",
+                ));
             }
-            let user = AuthUser { user_id: subject.user_id, session_id: subject.session_id };
+            let user = AuthUser {
+                user_id: subject.user_id,
+                session_id: subject.session_id,
+            };
             req.extensions_mut().insert(user);
             Ok(user)
         })

@@ -96,11 +96,31 @@ impl TokenKeys {
     /// algorithm, `alg: none`, expired, wrong issuer or audience, wrong claim types, not an
     /// access token).
     pub fn verify(&self, token: &str) -> Option<TokenSubject> {
+        self.verify_at(token, Utc::now())
+    }
+
+    fn verify_at(&self, token: &str, now: DateTime<Utc>) -> Option<TokenSubject> {
+        // `decode` checks, in order: the header parses and names HS256 (no `none`, no other
+        // algorithm); the HMAC; `exp`, `iss`, `aud` present and right. Deserialising into
+        // `AccessClaims` refuses missing or wrongly typed claims (`sub` must be a UUID string,
+        // `exp` and `iat` integers, `sid` and `typ` present).
         let data = decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        if data.header.alg != Algorithm::HS256 || data.claims.typ != ACCESS_TYPE {
+        let claims = &data.claims;
+        if data.header.alg != Algorithm::HS256 || claims.typ != ACCESS_TYPE {
             return None;
         }
-        Some(TokenSubject { user_id: data.claims.sub, session_id: data.claims.sid })
+        // Issued in the future (beyond clock skew) or living longer than we ever issue: not
+        // ours, whatever the signature says.
+        let leeway = LEEWAY_SECS as i64;
+        if claims.iat > now.timestamp() + leeway
+            || claims.exp.saturating_sub(claims.iat) > self.ttl.as_secs() as i64 + leeway
+        {
+            return None;
+        }
+        Some(TokenSubject {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
     }
 }
 
@@ -113,7 +133,10 @@ pub fn new_refresh_token() -> String {
 
 /// What the database keeps of a refresh token.
 pub fn hash_refresh_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,12 +146,16 @@ mod tests {
 
     fn keys() -> TokenKeys {
         let secret = "k".repeat(40);
-        let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.clone())).unwrap();
+        let config =
+            Config::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.clone())).unwrap();
         TokenKeys::new(&config)
     }
 
     fn subject() -> TokenSubject {
-        TokenSubject { user_id: Uuid::new_v4(), session_id: Uuid::new_v4() }
+        TokenSubject {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+        }
     }
 
     #[test]
@@ -142,8 +169,92 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused() {
         let k = keys();
-        let token = k.issue(subject(), Utc::now() - chrono::Duration::hours(1)).unwrap();
+        let token = k
+            .issue(subject(), Utc::now() - chrono::Duration::hours(1))
+            .unwrap();
         assert_eq!(k.verify(&token), None);
+    }
+
+    fn claims(k: &TokenKeys, s: TokenSubject) -> serde_json::Value {
+        let now = Utc::now().timestamp();
+        serde_json::json!({
+            "sub": s.user_id, "sid": s.session_id, "iat": now, "exp": now + 600,
+            "iss": k.issuer, "aud": k.audience, "typ": "access",
+        })
+    }
+
+    fn sign(alg: Algorithm, claims: &serde_json::Value, secret: &[u8]) -> String {
+        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn forged_and_malformed_tokens_are_refused() {
+        let k = keys();
+        let s = subject();
+        let secret = "k".repeat(40);
+        let good = claims(&k, s);
+        // The harness signs acceptable tokens: only the defect under test makes a refusal.
+        assert_eq!(
+            k.verify(&sign(Algorithm::HS256, &good, secret.as_bytes())),
+            Some(s)
+        );
+        let with = |field: &str, value: serde_json::Value| {
+            let mut c = good.clone();
+            c[field] = value;
+            c
+        };
+        let without = |field: &str| {
+            let mut c = good.clone();
+            c.as_object_mut().unwrap().remove(field);
+            c
+        };
+        let now = Utc::now().timestamp();
+        let hs256 = |c: &serde_json::Value| sign(Algorithm::HS256, c, secret.as_bytes());
+        let forged = [
+            ("HS512", sign(Algorithm::HS512, &good, secret.as_bytes())),
+            ("HS384", sign(Algorithm::HS384, &good, secret.as_bytes())),
+            ("wrong secret", sign(Algorithm::HS256, &good, &[b'x'; 40])),
+            ("wrong aud", hs256(&with("aud", "someone-else".into()))),
+            (
+                "aud array",
+                hs256(&with("aud", serde_json::json!([k.audience]))),
+            ),
+            ("wrong iss", hs256(&with("iss", "evil".into()))),
+            ("expired", hs256(&with("exp", (now - 3600).into()))),
+            ("no exp", hs256(&without("exp"))),
+            ("no iat", hs256(&without("iat"))),
+            ("no sid", hs256(&without("sid"))),
+            ("no typ", hs256(&without("typ"))),
+            ("no iss", hs256(&without("iss"))),
+            ("no aud", hs256(&without("aud"))),
+            ("refresh typ", hs256(&with("typ", "refresh".into()))),
+            ("sub number", hs256(&with("sub", 42.into()))),
+            ("sub not a uuid", hs256(&with("sub", "admin".into()))),
+            (
+                "exp string",
+                hs256(&with("exp", (now + 600).to_string().into())),
+            ),
+            (
+                "exp float",
+                hs256(&with("exp", (now as f64 + 600.5).into())),
+            ),
+            ("iat in future", hs256(&with("iat", (now + 3600).into()))),
+            ("too long-lived", hs256(&with("exp", (now + 86_400).into()))),
+            ("garbage", "not-a-token".to_owned()),
+            ("empty", String::new()),
+        ];
+        for (case, token) in forged {
+            assert_eq!(k.verify(&token), None, "{case} was accepted");
+        }
+        // `alg: none`, with and without the original signature.
+        let token = hs256(&good);
+        let (_, rest) = token.split_once('.').unwrap();
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let (payload, _) = rest.split_once('.').unwrap();
+        assert_eq!(k.verify(&format!("{none}.{payload}.")), None);
+        assert_eq!(k.verify(&format!("{none}.{rest}")), None);
+        let rs256 = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        assert_eq!(k.verify(&format!("{rs256}.{rest}")), None);
     }
 
     #[test]

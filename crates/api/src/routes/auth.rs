@@ -12,6 +12,7 @@ use crate::auth::password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, TokenSubject};
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
+use crate::openapi::{BadRequest, CommonErrors, NotFound, TooLarge, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
 /// Shortest accepted password, in characters.
@@ -24,20 +25,38 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// Email and password, for register and login.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CredentialsBody {
+    /// Trimmed and lowercased; the normalised form identifies the account.
+    #[schema(format = "email", max_length = 254)]
     email: String,
+    /// 8–128 characters.
+    #[serde(deserialize_with = "secret_string")]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
 
 /// `{refresh_token}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
+    #[serde(deserialize_with = "secret_string")]
     refresh_token: String,
 }
 
+/// A string field holding a secret. serde's own type errors quote the offending value
+/// (``invalid type: integer `12345678` ``), and that message reaches the error body and actix's
+/// debug log; this one never does.
+fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        _ => Err(serde::de::Error::custom(
+            "a secret field must be a JSON string",
+        )),
+    }
+}
+
 /// An account as served.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     id: Uuid,
     email: String,
@@ -47,11 +66,16 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(u: User) -> Self {
-        UserView { id: u.id, email: u.email, created_at: u.created_at }
+        UserView {
+            id: u.id,
+            email: u.email,
+            created_at: u.created_at,
+        }
     }
 }
 
-#[derive(Serialize)]
+/// A token pair (with the account on register and login).
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenPair {
     success: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,8 +94,14 @@ pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
         Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
         None => false,
     };
-    if chars > MAX_EMAIL_CHARS || !shaped || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid_field("email", "must be a valid email address"));
+    if chars > MAX_EMAIL_CHARS
+        || !shaped
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::invalid_field(
+            "email",
+            "must be a valid email address",
+        ));
     }
     Ok(email)
 }
@@ -114,7 +144,10 @@ fn token_pair(
     refresh_token: String,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, ApiError> {
-    let access_token = state.tokens.issue(subject, now).map_err(ApiError::Internal)?;
+    let access_token = state
+        .tokens
+        .issue(subject, now)
+        .map_err(ApiError::Internal)?;
     Ok(TokenPair {
         success: true,
         user: user.map(UserView::from),
@@ -126,6 +159,10 @@ fn token_pair(
 }
 
 /// `POST /auth/register` → 201 with the user and a token pair.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = CredentialsBody,
+    responses((status = 201, description = "Account created and logged in", body = TokenPair),
+        (status = 409, description = "An account with this email exists", body = crate::error::ErrorBody),
+        BadRequest, TooLarge, Unprocessable, CommonErrors))]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -144,13 +181,22 @@ pub async fn register(
     })
     .await?;
     log::info!("registered user {}", user.id);
-    let subject = TokenSubject { user_id: user.id, session_id };
+    let subject = TokenSubject {
+        user_id: user.id,
+        session_id,
+    };
     let pair = token_pair(&state, Some(user), subject, refresh_token, now)?;
     Ok(HttpResponse::Created().json(pair))
 }
 
 /// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
 /// give the same 401 after the same work.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = CredentialsBody,
+    responses((status = 200, description = "Logged in: a new session", body = TokenPair),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = crate::error::ErrorBody),
+        (status = 423, description = "Locked after repeated failures", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the lock ends"))),
+        BadRequest, TooLarge, CommonErrors))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -172,7 +218,9 @@ pub async fn login(
         };
         if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
             password::verify_dummy(&password);
-            return Err(ApiError::Locked { retry_after: seconds_until(until, now) });
+            return Err(ApiError::Locked {
+                retry_after: seconds_until(until, now),
+            });
         }
         if !password::verify(&password, &credentials.password_hash) {
             let user_id = credentials.user.id;
@@ -186,16 +234,24 @@ pub async fn login(
     })
     .await?;
     log::info!("user {} logged in (session {session_id})", user.id);
-    let subject = TokenSubject { user_id: user.id, session_id };
+    let subject = TokenSubject {
+        user_id: user.id,
+        session_id,
+    };
     Ok(HttpResponse::Ok().json(token_pair(&state, Some(user), subject, refresh_token, now)?))
 }
 
 fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1)
+    u64::try_from((until - now).num_seconds())
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// `POST /auth/refresh` → a new token pair; the presented refresh token is used up. Presenting
 /// a used one revokes its session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "A new pair; the presented refresh token is used up", body = TokenPair),
+        Unauthorized, BadRequest, TooLarge, CommonErrors))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
@@ -208,41 +264,63 @@ pub async fn refresh(
     let outcome = blocking(move || Ok(store.rotate_refresh(&presented, &next_hash, now)?)).await?;
     match outcome {
         RefreshOutcome::Rotated(session) => {
-            let subject = TokenSubject { user_id: session.user_id, session_id: session.id };
+            let subject = TokenSubject {
+                user_id: session.user_id,
+                session_id: session.id,
+            };
             Ok(HttpResponse::Ok().json(token_pair(&state, None, subject, next_token, now)?))
         }
-        RefreshOutcome::Reused { session_id, user_id } => {
-            log::warn!(
-                "refresh token reuse for user {user_id}: session {session_id} revoked"
-            );
-            Err(ApiError::Unauthorized("refresh token already used; the session is revoked"))
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
+            log::warn!("refresh token reuse for user {user_id}: session {session_id} revoked");
+            Err(ApiError::Unauthorized(
+                "refresh token already used; the session is revoked",
+            ))
         }
         RefreshOutcome::Invalid => Err(ApiError::Unauthorized("invalid or expired refresh token")),
     }
 }
 
 /// `POST /auth/logout` → 204; the session's tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "The session and its tokens stop working"), Unauthorized, CommonErrors),
+    security(("bearer_auth" = [])))]
 pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     blocking(move || Ok(store.revoke_session(auth.user_id, auth.session_id, Utc::now())?)).await?;
-    log::info!("user {} logged out (session {})", auth.user_id, auth.session_id);
+    log::info!(
+        "user {} logged out (session {})",
+        auth.user_id,
+        auth.session_id
+    );
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize)]
+/// The caller's account.
+#[derive(Serialize, utoipa::ToSchema)]
 struct MeBody {
     user: UserView,
 }
 
 /// `GET /auth/me` → `{user}`.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = MeBody), Unauthorized, NotFound, CommonErrors),
+    security(("bearer_auth" = [])))]
 pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let user = blocking(move || store.user(auth.user_id)?.ok_or(ApiError::NotFound("user not found")))
-        .await?;
+    let user = blocking(move || {
+        store
+            .user(auth.user_id)?
+            .ok_or(ApiError::NotFound("user not found"))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(MeBody { user: user.into() }))
 }
 
-#[derive(Serialize)]
+/// One session (login) of the caller.
+#[derive(Serialize, utoipa::ToSchema)]
 struct SessionView {
     id: Uuid,
     user_agent: Option<String>,
@@ -253,13 +331,20 @@ struct SessionView {
     current: bool,
 }
 
-#[derive(Serialize)]
+/// The caller's active sessions.
+#[derive(Serialize, utoipa::ToSchema)]
 struct SessionsBody {
     sessions: Vec<SessionView>,
 }
 
 /// `GET /auth/sessions` → the caller's active sessions.
-pub async fn sessions(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
+    responses((status = 200, description = "Active sessions", body = SessionsBody), Unauthorized, CommonErrors),
+    security(("bearer_auth" = [])))]
+pub async fn sessions(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let sessions: Vec<Session> =
         blocking(move || Ok(store.active_sessions(auth.user_id, Utc::now())?)).await?;
@@ -277,12 +362,17 @@ pub async fn sessions(state: web::Data<AppState>, auth: AuthUser) -> Result<Http
 }
 
 /// `DELETE /auth/sessions/{id}` → 204; 404 when it is not the caller's active session.
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
+    params(("id" = uuid::Uuid, Path, description = "The session's id")),
+    responses((status = 204, description = "Revoked: its access and refresh tokens stop working"),
+        BadRequest, Unauthorized, NotFound, CommonErrors),
+    security(("bearer_auth" = [])))]
 pub async fn revoke_session(
     state: web::Data<AppState>,
     auth: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let session_id = Uuid::parse_str(&path).map_err(|_| ApiError::NotFound("session not found"))?;
+    let session_id = super::params::id(&path)?;
     let store = state.store.clone();
     let revoked =
         blocking(move || Ok(store.revoke_session(auth.user_id, session_id, Utc::now())?)).await?;

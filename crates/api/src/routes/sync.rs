@@ -10,6 +10,7 @@ use sync_store::{StoreError, SyncCommand, SyncOutcome};
 
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
+use crate::openapi::{BadRequest, CommonErrors, TooLarge, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
 /// Set to `true` on a replayed response.
@@ -38,12 +39,76 @@ async fn read_body(
     }
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(ApiError::bad_request("invalid_body", format!("The request body could not be read: {e}"))),
+        Ok(Err(e)) => Err(ApiError::bad_request(
+            "invalid_body",
+            format!("The request body could not be read: {e}"),
+        )),
         Err(_) => Err(too_large()),
     }
 }
 
+/// One workout as a client sends it. Schema only: workouts are read one by one from raw JSON,
+/// so that a malformed one is listed in `rejected` instead of failing the batch.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct WorkoutInput {
+    /// The client's stable id (e.g. the HealthKit UUID), 1–255 printable characters.
+    client_id: String,
+    /// RFC 3339, any offset.
+    start_time: chrono::DateTime<chrono::FixedOffset>,
+    /// RFC 3339, after `start_time`.
+    end_time: chrono::DateTime<chrono::FixedOffset>,
+    /// At most `end_time - start_time` plus one second.
+    #[schema(minimum = 0)]
+    duration_seconds: i64,
+    /// May be 0.
+    #[schema(minimum = 0)]
+    distance_meters: f64,
+    #[schema(minimum = 0)]
+    energy_burned_kcal: Option<f64>,
+    #[schema(minimum = 20, maximum = 250)]
+    avg_heart_rate: Option<i32>,
+    #[schema(minimum = 20, maximum = 250)]
+    max_heart_rate: Option<i32>,
+    /// Used only when `distance_meters` is 0; otherwise the server computes the pace.
+    #[schema(minimum = 0)]
+    avg_pace_seconds_per_km: Option<f64>,
+    /// At most 64 characters; `unknown` when absent.
+    source: Option<String>,
+    /// The client's own version counter: a greater one than the server's updates the workout.
+    #[schema(minimum = 0)]
+    client_version: Option<i64>,
+}
+
+/// The body of `POST /workouts/sync`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SyncRequestDoc {
+    /// At most `MAX_BATCH_SIZE` (default 1000).
+    workouts: Option<Vec<WorkoutInput>>,
+    /// `incremental` (default) or `full`; recorded in the history, the rules are the same.
+    mode: Option<String>,
+    /// Alternatively the `Idempotency-Key` header (both and different: 400).
+    idempotency_key: Option<String>,
+    /// When the client started this sync, RFC 3339.
+    client_sync_timestamp: Option<String>,
+    /// Workouts the client saw deleted.
+    deleted_client_ids: Option<Vec<String>>,
+}
+
 /// `POST /workouts/sync`.
+#[utoipa::path(post, path = "/api/v1/workouts/sync", tag = "sync",
+    request_body = SyncRequestDoc,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Idempotency key (1–255 printable characters), instead of the body's")),
+    responses(
+        (status = 200, description = "Applied, or replayed for a repeated key", body = sync_core::SyncResponse,
+            headers(("X-Idempotent-Replayed" = String, description = "`true` on a replayed response"))),
+        (status = 409, description = "Another sync of this account is still running", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        BadRequest, Unauthorized, TooLarge, Unprocessable, CommonErrors,
+    ),
+    security(("bearer_auth" = [])))]
 pub async fn sync(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -51,17 +116,25 @@ pub async fn sync(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let bytes = read_body(&req, payload, state.config.max_body_bytes).await?;
-    let body: SyncRequestBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("The request body is not a valid sync request: {e}"))
+    let body = SyncRequestBody::from_json(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("The request body is not a valid sync request: {e}"),
+        )
     })?;
     let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::bad_request("invalid_idempotency_key", "The Idempotency-Key header must be printable ASCII.")
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be printable ASCII.",
+            )
         })?),
     };
     let now = truncate_to_seconds(Utc::now());
-    let limits = SyncLimits { max_batch: state.config.max_batch };
+    let limits = SyncLimits {
+        max_batch: state.config.max_batch,
+    };
     let prepared = prepare_sync(body, header_key, &limits, now)?;
     let ttl = chrono::Duration::from_std(state.config.idempotency_ttl)
         .unwrap_or_else(|_| chrono::Duration::hours(24));
@@ -69,11 +142,18 @@ pub async fn sync(
     let store = state.store.clone();
     let user_id = auth.user_id;
     let (prepared, outcome) = blocking(move || {
-        let command = SyncCommand { user_id, request: &prepared, now, idempotency_ttl: ttl };
+        let command = SyncCommand {
+            user_id,
+            request: &prepared,
+            now,
+            idempotency_ttl: ttl,
+        };
         let outcome = match store.sync(&command) {
             Err(StoreError::Busy(detail)) => {
                 log::info!("sync for user {user_id} waited too long for its lock: {detail}");
-                return Err(ApiError::SyncInProgress { retry_after: SYNC_BUSY_RETRY_AFTER });
+                return Err(ApiError::SyncInProgress {
+                    retry_after: SYNC_BUSY_RETRY_AFTER,
+                });
             }
             other => other?,
         };
@@ -81,7 +161,10 @@ pub async fn sync(
     })
     .await?;
 
-    let key = prepared.idempotency_key.as_ref().map(|k| k.as_str().to_owned());
+    let key = prepared
+        .idempotency_key
+        .as_ref()
+        .map(|k| k.as_str().to_owned());
     match outcome {
         SyncOutcome::Applied { body, counts } => {
             log::info!(
@@ -89,14 +172,17 @@ pub async fn sync(
                 prepared.mode.as_str(), prepared.workout_count(), counts.created, counts.updated,
                 counts.unchanged, counts.deleted, counts.conflicts, counts.rejected
             );
+            state.metrics.observe_sync(&counts);
             Ok(json_response(body, false))
         }
         SyncOutcome::Replayed { body } => {
             log::info!("sync user={user_id} replayed a stored response");
+            state.metrics.observe_replay();
             Ok(json_response(body, true))
         }
         SyncOutcome::KeyReused => {
             log::info!("sync user={user_id} refused: idempotency key reused with another request");
+            state.metrics.observe_key_reused();
             Err(ApiError::Unprocessable {
                 code: "idempotency_key_reused",
                 message: format!(

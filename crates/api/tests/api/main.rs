@@ -1,4 +1,12 @@
 //! API integration tests: one binary, the real server, real HTTP.
 
+mod cluster;
+mod docs;
+mod faults;
 mod helpers;
+mod idempotency;
+mod reads;
+mod refusals;
+mod security;
 mod smoke;
+mod sync;

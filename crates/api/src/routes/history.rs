@@ -1,0 +1,151 @@
+//! `GET /sync/status` and the sync history (`GET /syncs`, `GET /syncs/{sync_id}`).
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::time::serde_format;
+use sync_core::ChangeCursor;
+use sync_store::SyncRecord;
+use uuid::Uuid;
+
+use super::params;
+use crate::auth::AuthUser;
+use crate::error::{blocking, ApiError};
+use crate::openapi::{BadRequest, CommonErrors, NotFound, Unauthorized};
+use crate::state::AppState;
+
+/// The caller's sync status.
+#[derive(Serialize, utoipa::ToSchema)]
+struct StatusBody {
+    #[serde(serialize_with = "serde_format::server_opt")]
+    last_sync_at: Option<DateTime<Utc>>,
+    server_cursor: String,
+    total_workouts: i64,
+    pending_sync: i64,
+    #[serde(serialize_with = "serde_format::server_opt")]
+    oldest_workout: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "serde_format::server_opt")]
+    newest_workout: Option<DateTime<Utc>>,
+}
+
+/// `GET /sync/status`. `oldest_workout`/`newest_workout` are the start times of the user's
+/// oldest and newest live workouts; `pending_sync` is always 0 on the server.
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
+    responses((status = 200, description = "The caller's sync status", body = StatusBody), Unauthorized, CommonErrors),
+    security(("bearer_auth" = [])))]
+pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let status = blocking(move || Ok(store.sync_status(auth.user_id)?))
+        .await?
+        .ok_or(ApiError::NotFound("user not found"))?;
+    Ok(HttpResponse::Ok().json(StatusBody {
+        last_sync_at: status.last_sync_at,
+        server_cursor: ChangeCursor {
+            after_seq: status.change_seq,
+        }
+        .encode(),
+        total_workouts: status.total_workouts,
+        pending_sync: 0,
+        oldest_workout: status.oldest_workout,
+        newest_workout: status.newest_workout,
+    }))
+}
+
+/// One sync of the history.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SyncView {
+    sync_id: Uuid,
+    mode: String,
+    idempotency_key: Option<String>,
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    deleted: usize,
+    conflicts: usize,
+    rejected: usize,
+    server_cursor: String,
+    #[serde(serialize_with = "serde_format::server_opt")]
+    client_sync_timestamp: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "serde_format::server")]
+    created_at: DateTime<Utc>,
+}
+
+impl From<SyncRecord> for SyncView {
+    fn from(r: SyncRecord) -> Self {
+        SyncView {
+            sync_id: r.id,
+            mode: r.mode,
+            idempotency_key: r.idempotency_key,
+            created: r.counts.created,
+            updated: r.counts.updated,
+            unchanged: r.counts.unchanged,
+            deleted: r.counts.deleted,
+            conflicts: r.counts.conflicts,
+            rejected: r.counts.rejected,
+            server_cursor: ChangeCursor {
+                after_seq: r.change_seq,
+            }
+            .encode(),
+            client_sync_timestamp: r.client_sync_timestamp,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `GET /syncs` parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// How many, 1–200 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// The most recent syncs.
+#[derive(Serialize, utoipa::ToSchema)]
+struct HistoryBody {
+    syncs: Vec<SyncView>,
+}
+
+/// `GET /syncs`: the user's most recent syncs, newest first.
+#[utoipa::path(get, path = "/api/v1/syncs", tag = "sync", params(HistoryParams),
+    responses((status = 200, description = "Newest first", body = HistoryBody), BadRequest, Unauthorized, CommonErrors),
+    security(("bearer_auth" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = params::limit(query.limit.as_deref(), 20, 200)?;
+    let store = state.store.clone();
+    let records = blocking(move || Ok(store.sync_history(auth.user_id, limit)?)).await?;
+    Ok(HttpResponse::Ok().json(HistoryBody {
+        syncs: records.into_iter().map(SyncView::from).collect(),
+    }))
+}
+
+/// One sync.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OneSyncBody {
+    sync: SyncView,
+}
+
+/// `GET /syncs/{sync_id}`: 404 when absent or another user's.
+#[utoipa::path(get, path = "/api/v1/syncs/{sync_id}", tag = "sync",
+    params(("sync_id" = uuid::Uuid, Path, description = "The sync's id")),
+    responses((status = 200, description = "The sync", body = OneSyncBody), BadRequest, Unauthorized, NotFound, CommonErrors),
+    security(("bearer_auth" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = params::id(&path)?;
+    let store = state.store.clone();
+    let record = blocking(move || Ok(store.sync_record(auth.user_id, id)?))
+        .await?
+        .ok_or(ApiError::NotFound("sync not found"))?;
+    Ok(HttpResponse::Ok().json(OneSyncBody {
+        sync: record.into(),
+    }))
+}

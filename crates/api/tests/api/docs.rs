@@ -1,0 +1,189 @@
+//! The OpenAPI document, the docs page and the metrics endpoint.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{workout, TestApp};
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_served_endpoints() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.expect("the document is JSON");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("path item")
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = api::routes::inventory()
+        .into_iter()
+        .map(|(method, path)| (method.as_str().to_owned(), path.to_owned()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "the document and the route table differ"
+    );
+}
+
+#[tokio::test]
+async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["bearer_auth"];
+    assert_eq!(scheme["scheme"], json!("bearer"), "{scheme}");
+
+    let public = [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+    ];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses.contains_key("200")
+                    || responses.contains_key("201")
+                    || responses.contains_key("204"),
+                "{method} {path} documents no success"
+            );
+            if path.starts_with("/api/v1/")
+                && !public.contains(&path.as_str())
+                && !path.ends_with("openapi.json")
+                && !path.ends_with("/docs")
+            {
+                assert!(
+                    op["security"].is_array(),
+                    "{method} {path} does not require the bearer token"
+                );
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not document 401"
+                );
+            }
+        }
+    }
+    let sync = &doc["paths"]["/api/v1/workouts/sync"]["post"];
+    for status in ["200", "400", "401", "409", "413", "422", "429", "503"] {
+        assert!(
+            sync["responses"][status].is_object(),
+            "sync does not document {status}"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "SyncResponse",
+        "Conflict",
+        "RejectedWorkout",
+        "WorkoutView",
+        "ErrorBody",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_the_document() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.api("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("/api/v1/openapi.json"),
+        "the page does not load the document"
+    );
+}
+
+/// The value of one sample line of a Prometheus text exposition (0 when absent).
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name_and_labels)?
+                .strip_prefix(' ')?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_move_after_a_sync() {
+    for app in TestApp::spawn_all().await {
+        let b = app.backend;
+        let metrics = || async {
+            let r = app
+                .client
+                .get(format!("{}/metrics", app.address))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        };
+        let user = app.register().await;
+        let before = metrics().await;
+        let body = json!({"workouts": [workout("a"), workout("b"), {"client_id": "bad"}], "idempotency_key": "m1"});
+        app.sync_ok(&user, &body).await;
+        app.sync_ok(&user, &body).await; // replayed
+        let after = metrics().await;
+
+        let delta = |series: &str| sample(&after, series) - sample(&before, series);
+        assert_eq!(
+            delta(r#"sync_workouts_total{outcome="created"}"#),
+            2.0,
+            "[{b}]\n{after}"
+        );
+        assert_eq!(
+            delta(r#"sync_workouts_total{outcome="rejected"}"#),
+            1.0,
+            "[{b}]"
+        );
+        assert_eq!(delta("sync_idempotent_replays_total"), 1.0, "[{b}]");
+        let route = r#"route="/api/v1/workouts/sync",method="POST""#;
+        assert_eq!(
+            delta(&format!("http_requests_total{{{route},status=\"200\"}}")),
+            2.0,
+            "[{b}]"
+        );
+        assert!(
+            sample(
+                &after,
+                &format!("http_request_duration_seconds_count{{{route}}}")
+            ) >= 2.0,
+            "[{b}]"
+        );
+        assert!(sample(&after, "db_pool_max_size") >= 1.0, "[{b}]");
+        assert!(after.contains("db_pool_in_use "), "[{b}]");
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs schemathesis against a freshly started server with its own generated OpenAPI document,
+# authenticated as a fresh user. Fails on any 5xx and on any response that violates the document.
+# Usage: scripts/schemathesis.sh [extra schemathesis options]   (CI runs it from .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+venv=target/schemathesis-venv
+if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+cargo build --quiet -p api --bin sync-server
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BIND_ADDR="127.0.0.1:$port" DATA_DIR="$work" RATE_LIMITS=off RUST_LOG=warn \
+  target/debug/sync-server >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 50); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
+token=$(curl -fs "$base/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email": "schemathesis@example.com", "password": "schemathesis password"}' \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+# Seed the account so reads and edits have something to find.
+curl -fs "$base/api/v1/workouts/sync" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  -d '{"workouts": [{"client_id": "seed-1", "start_time": "2024-01-15T08:00:00Z",
+       "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100, "distance_meters": 5000}]}' >/dev/null
+
+status=0
+"$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
+  --header "Authorization: Bearer $token" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --exclude-path /api/v1/auth/logout \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 20261125 --no-color \
+  --report junit --report-dir "$work/report" "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "schemathesis failed; the server's log:"; tail -n 50 "$work/server.log"
+fi
+exit "$status"
