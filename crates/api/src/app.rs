@@ -54,7 +54,7 @@ impl Application {
         let purge_interval = config.purge_interval;
         let idempotency_ttl = config.idempotency_ttl;
         let state = web::Data::new(AppState {
-            store: store.clone(),
+            store,
             tokens: TokenKeys::new(&config),
             metrics: Metrics::default(),
             rate_limiter: RateLimiter::from_config(&config),

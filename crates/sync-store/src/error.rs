@@ -49,6 +49,10 @@ impl From<DieselError> for StoreError {
             if lower.contains("lock timeout") || lower.contains("could not obtain lock") {
                 return StoreError::Busy(message.to_owned());
             }
+            // A statement past DB_STATEMENT_TIMEOUT_MS: the database is overloaded or stuck.
+            if lower.contains("statement timeout") {
+                return StoreError::Unavailable(message.to_owned());
+            }
             // SQLite's single writer lock held past the busy timeout: no sync takes that long,
             // so something outside the service holds the file. The database is unavailable.
             if lower.contains("database is locked") || lower.contains("database table is locked") {

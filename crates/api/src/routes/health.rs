@@ -32,7 +32,15 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "Ready to serve", body = HealthBody), CommonErrors))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    blocking(move || Ok(store.ready()?)).await?;
+    // Not ready, whatever the reason (unreachable, pending migrations): 503, so a load
+    // balancer takes the instance out of rotation and retries elsewhere.
+    blocking(move || {
+        store.ready().map_err(|e| {
+            log::warn!("not ready: {e}");
+            ApiError::Unavailable { retry_after: 2 }
+        })
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(HealthBody {
         status: "ready",
         database: Some(state.store.kind().name()),

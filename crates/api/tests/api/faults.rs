@@ -310,16 +310,17 @@ async fn kill_rounds(db: &TestDatabase) {
     }
     eprintln!("[{b}] kill -9 during a {full:?} sync of {LARGE} workouts: {log:?}");
 
-    if b == "postgres" {
-        let user = &users[fractions.len()];
-        killed_at_the_last_statement(db, data_dir.path(), &env, server, user).await;
-    }
+    let user = &users[fractions.len()];
+    killed_inside_the_transaction(db, data_dir.path(), &env, server, user).await;
 }
 
-/// PostgreSQL, deterministic: a trigger parks the sync on its last statement (storing the
-/// idempotency record, after every workout row, the user's position and the sync record are
-/// written) until the test releases an advisory lock. The process is killed there.
-async fn killed_at_the_last_statement(
+/// Deterministic: a trigger on the sync's last statement (storing the idempotency record,
+/// after every workout row, the user's new position and the sync record are written in the same
+/// transaction) holds the sync there, and the process is killed inside its transaction.
+/// PostgreSQL: the trigger waits for an advisory lock the test holds (seen in
+/// `pg_stat_activity`). SQLite, which cannot wait in SQL: the trigger runs a query that takes
+/// over a second, and the test kills the process while it holds the writer lock.
+async fn killed_inside_the_transaction(
     db: &TestDatabase,
     data_dir: &std::path::Path,
     env: &[(&str, &str)],
@@ -327,60 +328,131 @@ async fn killed_at_the_last_statement(
     user: &TestUser,
 ) {
     const PARK: i64 = 0x7061726b;
+    let b = server.backend;
     let mut probe = DbProbe::connect(db.url());
-    probe.execute(&format!(
-        "CREATE FUNCTION rd_test_park() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN PERFORM pg_advisory_xact_lock({PARK}); RETURN NEW; END $$;
-         CREATE TRIGGER rd_test_park BEFORE INSERT ON idempotency_records
-             FOR EACH ROW EXECUTE FUNCTION rd_test_park();
-         SELECT pg_advisory_lock({PARK});"
-    ));
     let app = server.client();
     let batch = workouts("parked", LARGE);
-    let body =
-        json!({"workouts": batch, "idempotency_key": format!("kill9_{}", Uuid::new_v4().simple())});
-    let in_flight = spawn_sync(&app, user, &body);
-    wait_until(
-        "the sync parked on storing its idempotency record",
-        Duration::from_secs(20),
-        || {
-            probe.count(
-                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE '%idempotency_records%'",
-            ) == 1
-        },
-    )
-    .await;
+    let key = format!("kill9_{}", Uuid::new_v4().simple());
+    let body = json!({"workouts": batch, "idempotency_key": key});
+
+    let in_flight = if b == "postgres" {
+        probe.execute(&format!(
+            "CREATE FUNCTION rd_test_park() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_xact_lock({PARK}); RETURN NEW; END $$;
+             CREATE TRIGGER rd_test_park BEFORE INSERT ON idempotency_records
+                 FOR EACH ROW EXECUTE FUNCTION rd_test_park();
+             SELECT pg_advisory_lock({PARK});"
+        ));
+        let in_flight = spawn_sync(&app, user, &body);
+        wait_until(
+            "the sync parked on storing its idempotency record",
+            Duration::from_secs(20),
+            || {
+                probe.count(
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                     AND query LIKE '%idempotency_records%'",
+                ) == 1
+            },
+        )
+        .await;
+        in_flight
+    } else {
+        let slow = sqlite_slow_query(&mut probe, Duration::from_millis(1500));
+        probe.execute(&format!(
+            "CREATE TRIGGER rd_test_park BEFORE INSERT ON idempotency_records BEGIN {slow}; END;"
+        ));
+        let in_flight = spawn_sync(&app, user, &body);
+        probe.execute("PRAGMA busy_timeout = 0;");
+        let mut writer_active = || match probe.try_execute("BEGIN IMMEDIATE;") {
+            Ok(()) => {
+                probe.execute("ROLLBACK;");
+                false
+            }
+            Err(e) if e.contains("locked") => true,
+            Err(e) => panic!("[sqlite] BEGIN IMMEDIATE: {e}"),
+        };
+        wait_until(
+            "the sync's write transaction",
+            Duration::from_secs(20),
+            &mut writer_active,
+        )
+        .await;
+        // Its writes take milliseconds; the trigger on its last statement over a second.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            writer_active(),
+            "[sqlite] the sync still holds its write transaction"
+        );
+        in_flight
+    };
+    assert!(!in_flight.is_finished(), "[{b}] the sync is parked");
     server.kill9();
     assert!(
         in_flight.await.unwrap().is_err(),
-        "[postgres] the killed sync never answered"
+        "[{b}] the killed sync never answered"
     );
-    // The orphaned transaction gets its lock, finds its client gone and rolls back; dropping
-    // the trigger waits for that.
-    probe.execute(&format!(
-        "SELECT pg_advisory_unlock({PARK});
-         DROP TRIGGER rd_test_park ON idempotency_records;
-         DROP FUNCTION rd_test_park();"
-    ));
+    if b == "postgres" {
+        // The orphaned transaction gets its lock, finds its client gone and rolls back;
+        // dropping the trigger waits for that.
+        probe.execute(&format!(
+            "SELECT pg_advisory_unlock({PARK});
+             DROP TRIGGER rd_test_park ON idempotency_records;
+             DROP FUNCTION rd_test_park();"
+        ));
+    } else {
+        probe.execute(
+            "PRAGMA busy_timeout = 10000; DROP TRIGGER rd_test_park; DROP TABLE rd_test_slow;",
+        );
+    }
+
     let server = ServerProcess::start(db.url(), data_dir, env).await;
     let app = server.client();
-    let ctx = "killed on the sync's last statement";
+    let ctx = "killed inside the transaction, after every workout row was written";
     assert_eq!(
         app.status_counts(user).await,
         (0, 0),
-        "[postgres] {ctx}: nothing of the transaction survives"
+        "[{b}] {ctx}: nothing of the transaction survives"
     );
-    assert_eq!(
+    let stored = ["workouts", "syncs", "idempotency_records"].map(|table| {
         probe.count(&format!(
-            "SELECT COUNT(*) AS n FROM workouts WHERE user_id = '{}'",
-            user.id
-        )),
-        0,
-        "[postgres] {ctx}: no workout row survives"
+            "SELECT COUNT(*) AS n FROM {table} t JOIN users u ON u.id = t.user_id \
+             WHERE u.email = '{}'",
+            user.email
+        ))
+    });
+    assert_eq!(
+        stored,
+        [0, 0, 0],
+        "[{b}] {ctx}: rows of (workouts, syncs, idempotency_records)"
     );
     retry_after_crash(&app, user, &body, false, None, ctx).await;
     assert_stored_exactly_once(&app, user, &batch, ctx).await;
+}
+
+/// SQLite: creates `rd_test_slow` and returns a query over it that takes at least `at_least`.
+fn sqlite_slow_query(probe: &mut DbProbe, at_least: Duration) -> String {
+    let slow = "SELECT sum(a.x * b.x + c.x) FROM rd_test_slow a, rd_test_slow b, rd_test_slow c";
+    probe.execute("CREATE TABLE rd_test_slow (x INTEGER NOT NULL);");
+    let mut rows: f64 = 100.0;
+    loop {
+        probe.execute(&format!(
+            "DELETE FROM rd_test_slow;
+             INSERT INTO rd_test_slow WITH RECURSIVE c(x) AS
+                 (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {})
+             SELECT x FROM c;",
+            rows as i64
+        ));
+        let started = Instant::now();
+        probe.execute(slow);
+        let took = started.elapsed();
+        if took >= at_least {
+            return slow.to_owned();
+        }
+        // The query's time grows with the cube of the rows.
+        let factor = (at_least.as_secs_f64() * 1.3 / took.as_secs_f64().max(0.001)).cbrt();
+        rows *= factor.clamp(1.1, 4.0);
+    }
 }
 
 #[tokio::test]

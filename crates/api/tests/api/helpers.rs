@@ -549,12 +549,18 @@ impl DbProbe {
 
     /// Runs SQL statements (e.g. `BEGIN EXCLUSIVE`, `ROLLBACK`).
     pub fn execute(&mut self, sql: &str) {
+        self.try_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs SQL statements; the database's error message when one fails.
+    pub fn try_execute(&mut self, sql: &str) -> Result<(), String> {
         use diesel::connection::SimpleConnection;
         match self {
             DbProbe::Sqlite(c) => c.batch_execute(sql),
             DbProbe::Pg(c) => c.batch_execute(sql),
         }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .map_err(|e| e.to_string())
     }
 
     /// The value of a query `SELECT COUNT(*) AS n …` (any integer aliased `n`).
