@@ -16,12 +16,19 @@ cargo build --quiet -p api --bin sync-server
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BIND_ADDR="127.0.0.1:$port" DATA_DIR="$work" RATE_LIMITS=off RUST_LOG=warn \
-  target/debug/sync-server >"$work/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/debug/sync-server" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 50); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
+healthy=no
+for _ in $(seq 1 150); do
+  if curl -fs "$base/healthz" >/dev/null; then healthy=yes; break; fi
+  sleep 0.2
+done
+if [ "$healthy" != yes ]; then
+  echo "the server did not become healthy within 30 s; its log:"; cat "$work/server.log"; exit 1
+fi
 token=$(curl -fs "$base/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"email": "schemathesis@example.com", "password": "schemathesis password"}' \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')

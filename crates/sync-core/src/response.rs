@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::time::serde_format;
-use crate::workout::WorkoutView;
+use crate::workout::{WorkoutView, CONTENT_FIELDS};
 
 /// Why the server kept its own copy of a workout.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictReason {
     /// Different content and no `client_version` to say which copy is newer.
@@ -24,7 +24,7 @@ pub enum ConflictReason {
 
 /// How a conflict was settled. The contract has one policy: the server's copy wins.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// Nothing was written; the client should replace its copy with `server_workout`.
@@ -33,7 +33,7 @@ pub enum Resolution {
 
 /// One conflict entry of a sync response.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
     /// The client's id of the workout.
     pub client_id: String,
@@ -43,16 +43,27 @@ pub struct Conflict {
     pub reason: ConflictReason,
     /// Always [`Resolution::ServerWins`].
     pub resolution: Resolution,
-    /// The content fields that differ between the two copies.
+    /// The content fields that differ between the two copies. When read back, names that are
+    /// not in [`CONTENT_FIELDS`] (a newer server's fields) are left out.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[serde(deserialize_with = "content_field_names")]
     pub fields: Vec<&'static str>,
     /// The server's copy, for the client to store locally.
     pub server_workout: WorkoutView,
 }
 
+/// Reads `fields` back as the crate's own `'static` names (see [`Conflict::fields`]).
+fn content_field_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names
+        .iter()
+        .filter_map(|name| CONTENT_FIELDS.iter().copied().find(|known| known == name))
+        .collect())
+}
+
 /// A workout that failed validation; it was left out and nothing of it stored.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedWorkout {
     /// Position in the request's `workouts` array.
     pub index: usize,
@@ -88,7 +99,7 @@ impl SyncCounts {
 
 /// The 200 body of `POST /workouts/sync`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncResponse {
     /// Always `true` on a 200.
     pub success: bool,

@@ -1,7 +1,7 @@
 //! The workout model: what a client sends once checked, what the server stores, what it serves.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::time::{self, serde_format};
@@ -155,7 +155,7 @@ impl StoredWorkout {
 }
 
 /// The workout as served to clients (the iOS client's `Workout`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkoutView {
     /// The server's id.

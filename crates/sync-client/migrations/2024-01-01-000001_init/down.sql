@@ -1,0 +1,3 @@
+DROP TABLE pending_batches;
+DROP TABLE kv;
+DROP TABLE workouts;

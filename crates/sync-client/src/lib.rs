@@ -1,0 +1,38 @@
+//! # sync-client
+//!
+//! The reference client of the Running Days sync service, the client half of
+//! `seed/ios-sync.txt` in Rust, for programs and tests to embed (and the `rdsync` program):
+//!
+//! - a local cache ([`Cache`], SQLite through Diesel) where every new or changed workout is
+//!   saved with `needs_sync = true` first, cleared only once the server confirmed it;
+//! - [`SyncClient::sync`], incremental or full, in batches within the server's limit, each
+//!   with an idempotency key persisted with the batch before it is sent and reused on every
+//!   retry, so that a lost response or a crash can never apply a batch twice;
+//! - the seed's recovery table on every request (401 → refresh once and retry; 429 →
+//!   `Retry-After` or backoff; 5xx → backoff up to a limit; unreachable → stay queued, report
+//!   offline), with an injectable [`retry::Sleeper`];
+//! - server-wins conflicts applied to the cache, and [`SyncClient::pull`] of the change feed
+//!   (other devices' workouts, server-side edits and deletions);
+//! - the seed's four-state [`SyncStatus`] as a watch channel and callbacks;
+//! - [`health`]: a streaming Apple Health export importer.
+//!
+//! The wire types are `sync-core`'s own ([`sync_core::SyncResponse`],
+//! [`sync_core::WorkoutView`], …), never re-declared here.
+
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod health;
+pub mod retry;
+mod schema;
+pub mod status;
+
+pub use cache::{Cache, CacheSummary, CachedWorkout, SaveOutcome, Session};
+pub use client::{Account, ClientConfig, PullReport, SyncClient, SyncReport, DEFAULT_BATCH_SIZE};
+pub use error::{CacheError, ClientError, ErrorKind, ImportError};
+pub use health::{import_path, ImportReport};
+pub use retry::{RecordingSleeper, RetryPolicy, Sleeper, TokioSleeper};
+pub use status::SyncStatus;
+pub use sync_core::SyncMode;
