@@ -89,9 +89,9 @@ FROM (SELECT user_id, max(change_seq) AS max_seq, count(*) FILTER (WHERE deleted
 WHERE s.user_id = u.id;
 
 -- Sync history: 5,000 syncs for the heavy user, 2 for each other user.
-INSERT INTO syncs (id, user_id, mode, idempotency_key, created, updated, unchanged, deleted,
+INSERT INTO syncs (id, user_id, seq, mode, idempotency_key, created, updated, unchanged, deleted,
                    conflicts, rejected, change_seq, client_sync_timestamp, created_at)
-SELECT gen_random_uuid(), u.id, CASE WHEN g % 10 = 0 THEN 'full' ELSE 'incremental' END,
+SELECT gen_random_uuid(), u.id, g, CASE WHEN g % 10 = 0 THEN 'full' ELSE 'incremental' END,
        'sync-' || g, 20, 0, 0, 0, 0, 0, g * 20, NULL,
        timestamptz '2015-01-01 06:00:00+00' + g * interval '18 hours'
 FROM users AS u,
@@ -133,19 +133,15 @@ SELECT array_agg('hk-' || g)::text AS small_batch_ids FROM generate_series(70001
 PREPARE list_first(uuid, bigint) AS
 SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE (("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $2;
 
-PREPARE list_keyset(uuid, timestamptz, timestamptz, uuid, bigint) AS
-SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE ((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND (("workouts"."start_time" < $2) OR (("workouts"."start_time" = $3) AND ("workouts"."id" < $4)))) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $5;
-
--- Not sent by the store today: the keyset page with a redundant `start_time <= cursor` bound
--- that the index can use (see docs/query-plans.md).
-PREPARE list_keyset_proposed(uuid, timestamptz, timestamptz, uuid, bigint, timestamptz) AS
+-- The keyset page: the plain `start_time <= cursor` bound is what the index range-scans on.
+PREPARE list_keyset(uuid, timestamptz, timestamptz, uuid, bigint, timestamptz) AS
 SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE ((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_time" <= $6) AND (("workouts"."start_time" < $2) OR (("workouts"."start_time" = $3) AND ("workouts"."id" < $4)))) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $5;
 
 PREPARE list_year(uuid, timestamptz, timestamptz, date, date, bigint) AS
 SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE (((((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_time" >= $2)) AND ("workouts"."start_time" < $3)) AND ("workouts"."start_date" >= $4)) AND ("workouts"."start_date" < $5)) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $6;
 
 PREPARE list_year_keyset(uuid, timestamptz, timestamptz, date, date, timestamptz, timestamptz, uuid, bigint) AS
-SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE (((((((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_time" >= $2)) AND ("workouts"."start_time" < $3)) AND ("workouts"."start_date" >= $4)) AND ("workouts"."start_date" < $5)) AND (("workouts"."start_time" < $6) OR (("workouts"."start_time" = $7) AND ("workouts"."id" < $8))))) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $9;
+SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE (((((((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_time" >= $2)) AND ("workouts"."start_time" < $3)) AND ("workouts"."start_date" >= $4)) AND ("workouts"."start_date" < $5)) AND ("workouts"."start_time" <= $6) AND (("workouts"."start_time" < $6) OR (("workouts"."start_time" = $7) AND ("workouts"."id" < $8))))) ORDER BY "workouts"."start_time" DESC, "workouts"."id" DESC LIMIT $9;
 
 PREPARE changes(uuid, bigint, bigint) AS
 SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE (("workouts"."user_id" = $1) AND ("workouts"."change_seq" > $2)) ORDER BY "workouts"."change_seq" ASC LIMIT $3;
@@ -157,10 +153,10 @@ PREPARE get_one(uuid, uuid, bigint) AS
 SELECT "workouts"."id", "workouts"."user_id", "workouts"."client_id", "workouts"."start_time", "workouts"."start_offset_minutes", "workouts"."start_date", "workouts"."end_time", "workouts"."duration_seconds", "workouts"."distance_meters", "workouts"."energy_burned_kcal", "workouts"."avg_heart_rate", "workouts"."max_heart_rate", "workouts"."avg_pace_seconds_per_km", "workouts"."source", "workouts"."client_version", "workouts"."revision", "workouts"."change_seq", "workouts"."deleted_at", "workouts"."created_at", "workouts"."updated_at" FROM "workouts" WHERE ((("workouts"."id" = $1) AND ("workouts"."user_id" = $2)) AND ("workouts"."deleted_at" IS NULL)) LIMIT $3;
 
 PREPARE sync_history(uuid, bigint) AS
-SELECT "syncs"."id", "syncs"."user_id", "syncs"."mode", "syncs"."idempotency_key", "syncs"."created", "syncs"."updated", "syncs"."unchanged", "syncs"."deleted", "syncs"."conflicts", "syncs"."rejected", "syncs"."change_seq", "syncs"."client_sync_timestamp", "syncs"."created_at" FROM "syncs" WHERE ("syncs"."user_id" = $1) ORDER BY "syncs"."created_at" DESC, "syncs"."id" DESC LIMIT $2;
+SELECT "syncs"."id", "syncs"."user_id", "syncs"."seq", "syncs"."mode", "syncs"."idempotency_key", "syncs"."created", "syncs"."updated", "syncs"."unchanged", "syncs"."deleted", "syncs"."conflicts", "syncs"."rejected", "syncs"."change_seq", "syncs"."client_sync_timestamp", "syncs"."created_at" FROM "syncs" WHERE ("syncs"."user_id" = $1) ORDER BY "syncs"."seq" DESC LIMIT $2;
 
 PREPARE sync_record(uuid, uuid, bigint) AS
-SELECT "syncs"."id", "syncs"."user_id", "syncs"."mode", "syncs"."idempotency_key", "syncs"."created", "syncs"."updated", "syncs"."unchanged", "syncs"."deleted", "syncs"."conflicts", "syncs"."rejected", "syncs"."change_seq", "syncs"."client_sync_timestamp", "syncs"."created_at" FROM "syncs" WHERE (("syncs"."id" = $1) AND ("syncs"."user_id" = $2)) LIMIT $3;
+SELECT "syncs"."id", "syncs"."user_id", "syncs"."seq", "syncs"."mode", "syncs"."idempotency_key", "syncs"."created", "syncs"."updated", "syncs"."unchanged", "syncs"."deleted", "syncs"."conflicts", "syncs"."rejected", "syncs"."change_seq", "syncs"."client_sync_timestamp", "syncs"."created_at" FROM "syncs" WHERE (("syncs"."id" = $1) AND ("syncs"."user_id" = $2)) LIMIT $3;
 
 PREPARE status_user(uuid, bigint) AS
 SELECT "users"."change_seq", "users"."workout_count", "users"."last_sync_at" FROM "users" WHERE ("users"."id" = $1) LIMIT $2;
@@ -173,8 +169,8 @@ SELECT "workouts"."start_time" FROM "workouts" WHERE (("workouts"."user_id" = $1
 
 -- Year 2020 bounds as the store computes them: [2020-01-01 - 14 h, 2021-01-01 + 14 h) on
 -- start_time, then [2020-01-01, 2021-01-01) on start_date.
-\set y_lo '''2019-12-31 10:00:00+00'''
-\set y_hi '''2021-01-01 14:00:00+00'''
+\set y_lo '''2019-12-31 00:00:00+00'''
+\set y_hi '''2021-01-02 00:00:00+00'''
 SELECT start_time AS ymid_t, id AS ymid_id FROM workouts
 WHERE user_id = :uid AND deleted_at IS NULL AND start_date >= '2020-01-01' AND start_date < '2021-01-01'
 ORDER BY start_time DESC, id DESC OFFSET 4000 LIMIT 1 \gset
@@ -196,13 +192,10 @@ SQL
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_first(:uid, 51);
 \echo
 \echo '--- list, keyset page half-way down (cursor at the 50,000th live workout)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'mid_t', :'mid_t', :'mid_id', 51);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'mid_t', :'mid_t', :'mid_id', 51, :'mid_t');
 \echo
 \echo '--- list, keyset page near the end (cursor at the 97,000th live workout)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'deep_t', :'deep_t', :'deep_id', 51);
-\echo
-\echo '--- PROPOSED, not sent today: keyset page near the end with a start_time <= cursor bound'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset_proposed(:uid, :'deep_t', :'deep_t', :'deep_id', 51, :'deep_t');
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'deep_t', :'deep_t', :'deep_id', 51, :'deep_t');
 \echo
 \echo '--- list, year=2020, first page'
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_year(:uid, :y_lo, :y_hi, '2020-01-01', '2021-01-01', 51);

@@ -229,6 +229,11 @@ impl Store {
 
     /// Records that a session was used (to the minute).
     pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Decided before taking a connection: most requests write nothing, and a pool checkout
+        // is a database round trip when it tests the connection.
+        if !records::touch_due(session, now) {
+            return Ok(());
+        }
         with_conn!(self, |conn, ops| ops::auth::touch_session(
             conn, session, now
         ))

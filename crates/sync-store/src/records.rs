@@ -69,6 +69,14 @@ impl Session {
     }
 }
 
+/// `last_used_at` is kept to this precision, so most authenticated requests write nothing.
+const TOUCH_GRANULARITY_SECS: i64 = 60;
+
+/// Whether a request at `now` should record its use of the session (at most once a minute).
+pub(crate) fn touch_due(session: &Session, now: DateTime<Utc>) -> bool {
+    now - session.last_used_at >= Duration::seconds(TOUCH_GRANULARITY_SECS)
+}
+
 /// One sync request to apply.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncCommand<'a> {

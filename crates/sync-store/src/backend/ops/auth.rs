@@ -14,8 +14,6 @@ use crate::{RefreshOutcome, StoreError};
 
 /// Most sessions listed for one user.
 const MAX_SESSIONS_LISTED: i64 = 100;
-/// `last_used_at` is kept to this precision, so most authenticated requests write nothing.
-const TOUCH_GRANULARITY_SECS: i64 = 60;
 
 pub(crate) fn register(
     conn: &mut Conn,
@@ -147,7 +145,7 @@ pub(crate) fn touch_session(
     session: &Session,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if now - session.last_used_at < Duration::seconds(TOUCH_GRANULARITY_SECS) {
+    if !crate::records::touch_due(session, now) {
         return Ok(());
     }
     diesel::update(sessions::table.find(DbUuid(session.id)))

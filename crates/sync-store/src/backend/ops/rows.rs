@@ -10,7 +10,7 @@ use crate::records::{Credentials, Session, SyncRecord, User};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = workouts)]
 // Batch upserts on SQLite need every column bound explicitly.
 #[diesel(treat_none_as_default_value = false)]

@@ -11,42 +11,69 @@ use uuid::Uuid;
 
 use super::rows::{count_column, IdempotencyRow, SyncRow, WorkoutRow};
 use super::schema::{idempotency_records, syncs, users, workouts};
-use super::{lock_user, write_transaction, Conn};
+use super::{lock_user, lookup_workouts, record_sync, write_transaction, write_workouts, Conn};
 use crate::records::{SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-/// Client ids per lookup statement: far under both databases' bind-parameter limits.
-const LOOKUP_CHUNK: usize = 4000;
+/// Client ids per lookup statement. PostgreSQL plans a 1,000-id `= ANY(…)` as a sequential scan
+/// of the table while the table is small (docs/query-plans.md); 100 ids always use
+/// `workouts_user_client_idx`, so a full batch is ten indexed statements, not one scan.
+const LOOKUP_CHUNK: usize = 100;
 /// Rows per upsert statement: 19 binds each stays under SQLite's 32,766 and PostgreSQL's 65,535.
 const UPSERT_CHUNK: usize = 1000;
 
+/// What the stored idempotency record (if any) says about this request: `None` to process it.
+fn stored_decision(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+    key: &str,
+) -> Result<Option<SyncOutcome>, StoreError> {
+    let stored: Option<IdempotencyRow> = idempotency_records::table
+        .find((DbUuid(cmd.user_id), key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?;
+    let record = stored.map(|r| IdempotencyRecord {
+        fingerprint: Fingerprint::from_stored(r.fingerprint),
+        response_body: r.response_body,
+        created_at: r.created_at.0,
+    });
+    Ok(
+        match decide_idempotency(
+            record.as_ref(),
+            &cmd.request.fingerprint,
+            cmd.now,
+            cmd.idempotency_ttl,
+        ) {
+            IdempotencyDecision::Replay(body) => Some(SyncOutcome::Replayed { body }),
+            IdempotencyDecision::KeyReused => Some(SyncOutcome::KeyReused),
+            IdempotencyDecision::Process => None,
+        },
+    )
+}
+
 pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
+    // A completed sync's record is written in the same transaction as its effect and is never
+    // changed while it is live, so when one is found it decides the request (replay, or refuse
+    // a reused key) without the user's lock or a write transaction: a retry storm of one device
+    // does not queue behind, or block, that user's real syncs (docs/benchmarks.md). Finding none
+    // (or an expired one) proves nothing: a request with the same key may be in flight. So the
+    // locked path below looks again once it holds the lock, and a sync is still applied at most
+    // once per key.
+    if let Some(key) = &cmd.request.idempotency_key {
+        if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
+            return Ok(outcome);
+        }
+    }
     write_transaction(conn, |conn| {
         let user = DbUuid(cmd.user_id);
         let after_seq = lock_user(conn, cmd.user_id)?;
         let request = cmd.request;
 
         if let Some(key) = &request.idempotency_key {
-            let stored: Option<IdempotencyRow> = idempotency_records::table
-                .find((user, key.as_str()))
-                .select(IdempotencyRow::as_select())
-                .first(conn)
-                .optional()?;
-            let record = stored.map(|r| IdempotencyRecord {
-                fingerprint: Fingerprint::from_stored(r.fingerprint),
-                response_body: r.response_body,
-                created_at: r.created_at.0,
-            });
-            match decide_idempotency(
-                record.as_ref(),
-                &request.fingerprint,
-                cmd.now,
-                cmd.idempotency_ttl,
-            ) {
-                IdempotencyDecision::Replay(body) => return Ok(SyncOutcome::Replayed { body }),
-                IdempotencyDecision::KeyReused => return Ok(SyncOutcome::KeyReused),
-                IdempotencyDecision::Process => {}
+            if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
+                return Ok(outcome);
             }
         }
 
@@ -65,17 +92,6 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
         upsert_workouts(conn, &rows)?;
 
         let new_seq = plan.seq_after(after_seq);
-        let sync_seq: i64 = diesel::update(users::table.find(user))
-            .set((
-                users::sync_count.eq(users::sync_count + 1),
-                users::change_seq.eq(new_seq),
-                users::last_sync_at.eq(Some(DbTime(cmd.now))),
-                users::workout_count.eq(users::workout_count
-                    + (plan.counts.created as i64 - plan.counts.deleted as i64)),
-            ))
-            .returning(users::sync_count)
-            .get_result(conn)?;
-
         let sync_id = Uuid::new_v4();
         let counts = plan.counts;
         let response = SyncResponse {
@@ -93,11 +109,16 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
         let body = serde_json::to_string(&response)
             .map_err(|e| StoreError::Corrupt(format!("response not serialisable: {e}")))?;
 
-        diesel::insert_into(syncs::table)
-            .values(&SyncRow {
+        let bookkeeping = SyncBookkeeping {
+            user,
+            new_seq,
+            now: DbTime(cmd.now),
+            live_delta: counts.created as i64 - counts.deleted as i64,
+            sync: SyncRow {
                 id: DbUuid(sync_id),
                 user_id: user,
-                seq: sync_seq,
+                // The user's sync count after this one: set by `record_sync`.
+                seq: 0,
                 mode: request.mode.as_str().to_owned(),
                 idempotency_key: request
                     .idempotency_key
@@ -112,37 +133,78 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
                 change_seq: new_seq,
                 client_sync_timestamp: request.client_sync_timestamp.map(DbTime),
                 created_at: DbTime(cmd.now),
-            })
-            .execute(conn)?;
-
-        if let Some(key) = &request.idempotency_key {
-            // An expired record not yet purged is replaced: the key starts a new life.
-            diesel::insert_into(idempotency_records::table)
-                .values(&IdempotencyRow {
-                    user_id: user,
-                    key: key.as_str().to_owned(),
-                    fingerprint: request.fingerprint.as_str().to_owned(),
-                    response_body: body.clone(),
-                    sync_id: DbUuid(sync_id),
-                    created_at: DbTime(cmd.now),
-                })
-                .on_conflict((idempotency_records::user_id, idempotency_records::key))
-                .do_update()
-                .set((
-                    idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
-                    idempotency_records::response_body
-                        .eq(excluded(idempotency_records::response_body)),
-                    idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
-                    idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
-                ))
-                .execute(conn)?;
-        }
+            },
+            idempotency: request.idempotency_key.as_ref().map(|key| IdempotencyRow {
+                user_id: user,
+                key: key.as_str().to_owned(),
+                fingerprint: request.fingerprint.as_str().to_owned(),
+                response_body: body.clone(),
+                sync_id: DbUuid(sync_id),
+                created_at: DbTime(cmd.now),
+            }),
+        };
+        record_sync(conn, &bookkeeping)?;
         Ok(SyncOutcome::Applied { body, counts })
     })
 }
 
+/// What a sync records besides its workouts, in the same transaction: the user row's change
+/// position, sync count, last sync time and live-workout count; the sync record; and, when a
+/// key was given, the response to replay.
+pub(crate) struct SyncBookkeeping {
+    pub user: DbUuid,
+    pub new_seq: i64,
+    pub now: DbTime,
+    /// Live workouts added (created minus deleted).
+    pub live_delta: i64,
+    /// The sync record; its `seq` is the user's sync count after the update.
+    pub sync: SyncRow,
+    pub idempotency: Option<IdempotencyRow>,
+}
+
+/// Records a sync's bookkeeping in three statements. PostgreSQL folds them into one
+/// (`backend/pg`); SQLite, in process, uses these.
+#[allow(dead_code)]
+pub(crate) fn record_sync_statements(
+    conn: &mut Conn,
+    b: &SyncBookkeeping,
+) -> Result<(), StoreError> {
+    let sync_seq: i64 = diesel::update(users::table.find(b.user))
+        .set((
+            users::sync_count.eq(users::sync_count + 1),
+            users::change_seq.eq(b.new_seq),
+            users::last_sync_at.eq(Some(b.now)),
+            users::workout_count.eq(users::workout_count + b.live_delta),
+        ))
+        .returning(users::sync_count)
+        .get_result(conn)?;
+    diesel::insert_into(syncs::table)
+        .values(&SyncRow {
+            seq: sync_seq,
+            ..b.sync.clone()
+        })
+        .execute(conn)?;
+    if let Some(record) = &b.idempotency {
+        // An expired record not yet purged is replaced: the key starts a new life.
+        diesel::insert_into(idempotency_records::table)
+            .values(record)
+            .on_conflict((idempotency_records::user_id, idempotency_records::key))
+            .do_update()
+            .set((
+                idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
+                idempotency_records::response_body.eq(excluded(idempotency_records::response_body)),
+                idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
+                idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// The user's rows (live and tombstones) for these client ids, in one statement per
-/// `LOOKUP_CHUNK` ids (one for any batch within the default limits).
+/// `LOOKUP_CHUNK` ids (one for any batch within the default limits). The statement is the
+/// backend's (`lookup_workouts`): on PostgreSQL a plan that probes the unique index once per id
+/// whatever the statistics say.
 pub(crate) fn load_by_client_ids(
     conn: &mut Conn,
     user_id: Uuid,
@@ -150,19 +212,43 @@ pub(crate) fn load_by_client_ids(
 ) -> Result<Vec<sync_core::StoredWorkout>, StoreError> {
     let mut stored = Vec::with_capacity(client_ids.len());
     for chunk in client_ids.chunks(LOOKUP_CHUNK) {
-        let rows: Vec<WorkoutRow> = workouts::table
-            .filter(workouts::user_id.eq(DbUuid(user_id)))
-            .filter(workouts::client_id.eq_any(chunk))
-            .select(WorkoutRow::as_select())
-            .load(conn)?;
+        let rows = lookup_workouts(conn, user_id, chunk)?;
         stored.extend(rows.into_iter().map(WorkoutRow::into_stored));
     }
     Ok(stored)
 }
 
+/// The portable batch lookup: `client_id IN (…)`, served by the unique `(user_id, client_id)`
+/// index (SQLite probes it once per id).
+#[allow(dead_code)]
+pub(crate) fn lookup_workouts_in_list(
+    conn: &mut Conn,
+    user_id: Uuid,
+    client_ids: &[String],
+) -> Result<Vec<WorkoutRow>, StoreError> {
+    Ok(workouts::table
+        .filter(workouts::user_id.eq(DbUuid(user_id)))
+        .filter(workouts::client_id.eq_any(client_ids))
+        .select(WorkoutRow::as_select())
+        .load(conn)?)
+}
+
 /// Writes rows as they must be after the sync: new ones inserted, existing ones (same user and
-/// client id) overwritten, in multi-row statements.
+/// client id) overwritten, in the backend's bulk statement (`write_workouts`).
 pub(crate) fn upsert_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    write_workouts(conn, rows)
+}
+
+/// The portable upsert: multi-row `INSERT … VALUES … ON CONFLICT (user_id, client_id) DO
+/// UPDATE`, `UPSERT_CHUNK` rows per statement.
+#[allow(dead_code)]
+pub(crate) fn upsert_workouts_values(
+    conn: &mut Conn,
+    rows: &[WorkoutRow],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(UPSERT_CHUNK) {
         diesel::insert_into(workouts::table)
             .values(chunk)

@@ -52,6 +52,11 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
     }
     let pool = Pool::builder()
         .max_size(options.pool_size)
+        // No `SELECT 1` before every checkout (r2d2's default): it was a round trip per
+        // request, twice for an authenticated sync (docs/benchmarks.md). A connection that died
+        // while idle fails its next statement instead, which maps to `Unavailable` (503 with
+        // Retry-After), and r2d2 drops it as broken when it is returned.
+        .test_on_check_out(false)
         .connection_timeout(options.pool_timeout.max(Duration::from_millis(1)))
         .connection_customizer(Box::new(Pragmas {
             busy_timeout_ms: options.lock_wait.as_millis(),
@@ -90,4 +95,31 @@ pub(crate) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreErro
         .first(conn)
         .optional()?
         .ok_or(StoreError::NotFound)
+}
+
+/// A sync's bookkeeping: the portable three statements (in process, a statement costs no round
+/// trip).
+pub(crate) fn record_sync(
+    conn: &mut Conn,
+    bookkeeping: &ops::sync::SyncBookkeeping,
+) -> Result<(), StoreError> {
+    ops::sync::record_sync_statements(conn, bookkeeping)
+}
+
+/// The batch lookup: `client_id IN (…)`; SQLite probes the unique `(user_id, client_id)` index
+/// once per id.
+pub(crate) fn lookup_workouts(
+    conn: &mut Conn,
+    user_id: Uuid,
+    client_ids: &[String],
+) -> Result<Vec<ops::rows::WorkoutRow>, StoreError> {
+    ops::sync::lookup_workouts_in_list(conn, user_id, client_ids)
+}
+
+/// The bulk upsert: multi-row `INSERT … VALUES … ON CONFLICT DO UPDATE`.
+pub(crate) fn write_workouts(
+    conn: &mut Conn,
+    rows: &[ops::rows::WorkoutRow],
+) -> Result<(), StoreError> {
+    ops::sync::upsert_workouts_values(conn, rows)
 }
