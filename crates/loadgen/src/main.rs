@@ -155,6 +155,18 @@ struct Report {
     rss_peak_mib: Option<f64>,
     rss_end_mib: Option<f64>,
     load_avg_1m: Option<f64>,
+    /// Of the machine's CPU time over the window: what the server, PostgreSQL, this load
+    /// generator and everything else used (shares of all CPUs together).
+    cpu_share: Option<CpuShare>,
+}
+
+#[derive(Serialize)]
+struct CpuShare {
+    server: f64,
+    postgres: f64,
+    loadgen: f64,
+    other: f64,
+    idle: f64,
 }
 
 #[derive(Serialize, Default)]
@@ -467,7 +479,8 @@ async fn drive(
                 let user = mine[turn % mine.len()];
                 turn += 1;
                 let n: u64 = match args.mix {
-                    Mix::Incremental => 1 + counter % 3,
+                    // 1, 2, 3, 1, 2, 3, …: two on average, as the ceiling's batches.
+                    Mix::Incremental => 1 + turn as u64 % 3,
                     Mix::Full100 => 100,
                     _ => 1000,
                 };
@@ -616,6 +629,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let peak_reset = pid.is_some_and(server::reset_peak);
     let sampler = pid.map(|p| server::RssSampler::start(p, Duration::from_millis(50)));
     let times_before = server::server_times(&meta, &args.url).await;
+    let ticks_before = server::cpu_ticks(pid);
 
     let mut tally = Tally::default();
     let mut failures = Vec::new();
@@ -626,6 +640,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             Err(e) => failures.push(e.to_string()),
         }
     }
+    let ticks_after = server::cpu_ticks(pid);
     let times_after = server::server_times(&meta, &args.url).await;
     let sampled_peak = sampler.map(|s| s.finish());
     let (rss_end, hwm) = match pid.and_then(server::memory_kib) {
@@ -688,6 +703,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         rss_peak_mib: mib(rss_peak),
         rss_end_mib: mib(rss_end),
         load_avg_1m: load_avg(),
+        cpu_share: cpu_share(ticks_before, ticks_after, args.duration),
     };
     println!("{}", row(&report));
     if let Some(path) = &args.json_out {
@@ -704,6 +720,29 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("{path}: {e}"))?;
     }
     Ok(())
+}
+
+fn cpu_share(
+    before: Option<server::CpuTicks>,
+    after: Option<server::CpuTicks>,
+    seconds: f64,
+) -> Option<CpuShare> {
+    let (b, a) = (before?, after?);
+    let hz = 100.0; // USER_HZ, the unit of /proc/*/stat on Linux
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let total = hz * seconds * cpus;
+    let share = |x: u64, y: u64| y.saturating_sub(x) as f64 / total;
+    let server = share(b.server, a.server);
+    let postgres = share(b.postgres, a.postgres);
+    let loadgen = share(b.own, a.own);
+    let busy = share(b.machine_busy, a.machine_busy);
+    Some(CpuShare {
+        server,
+        postgres,
+        loadgen,
+        other: (busy - server - postgres - loadgen).max(0.0),
+        idle: (1.0 - busy).max(0.0),
+    })
 }
 
 fn header() -> String {

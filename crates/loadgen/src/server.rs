@@ -120,3 +120,64 @@ pub fn mean_ms(
     let (s0, c0) = before.get(&key).copied().unwrap_or((0.0, 0));
     (c1 > c0).then(|| (s1 - s0) / (c1 - c0) as f64 * 1000.0)
 }
+
+/// CPU time (clock ticks) used so far: by the whole machine (busy, all CPUs), by the server
+/// process, by this process, and by every process named `postgres`. Differences over a window
+/// tell how much of the machine other work took while a mix ran.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTicks {
+    pub machine_busy: u64,
+    pub server: u64,
+    pub own: u64,
+    pub postgres: u64,
+}
+
+fn process_ticks(stat: &str) -> Option<(String, u64)> {
+    // pid (comm) state ... utime stime: comm may contain spaces, so split at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((comm, utime + stime))
+}
+
+pub fn cpu_ticks(server_pid: Option<u32>) -> Option<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    let machine_busy = cpu.iter().sum::<u64>() - cpu.get(3)? - cpu.get(4).copied().unwrap_or(0);
+    let ticks_of = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| process_ticks(&s))
+            .map_or(0, |(_, t)| t)
+    };
+    let mut postgres = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if let Some((comm, t)) = process_ticks(&s) {
+                if comm == "postgres" {
+                    postgres += t;
+                }
+            }
+        }
+    }
+    Some(CpuTicks {
+        machine_busy,
+        server: server_pid.map_or(0, ticks_of),
+        own: ticks_of(std::process::id()),
+        postgres,
+    })
+}

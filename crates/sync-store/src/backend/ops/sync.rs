@@ -16,10 +16,11 @@ use crate::records::{SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-/// Client ids per lookup statement. PostgreSQL plans a 1,000-id `= ANY(…)` as a sequential scan
-/// of the table while the table is small (docs/query-plans.md); 100 ids always use
-/// `workouts_user_client_idx`, so a full batch is ten indexed statements, not one scan.
-const LOOKUP_CHUNK: usize = 100;
+/// Client ids per lookup statement: one statement for any batch within the default limits, and
+/// far under SQLite's bind-parameter limit (PostgreSQL receives them as one array). Each
+/// backend's statement probes the unique `(user_id, client_id)` index once per id whatever the
+/// batch size (`lookup_workouts`; docs/benchmarks.md, item 2).
+const LOOKUP_CHUNK: usize = 1000;
 /// Rows per upsert statement: 19 binds each stays under SQLite's 32,766 and PostgreSQL's 65,535.
 const UPSERT_CHUNK: usize = 1000;
 
