@@ -10,14 +10,17 @@ use actix_web::middleware::{from_fn, Logger};
 use actix_web::{error, web, App, HttpServer};
 use sync_store::{Store, StoreError};
 use thiserror::Error;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
 
 use crate::auth::{self, tokens::TokenKeys};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::openapi::{ApiDoc, ApiDocument};
 use crate::ratelimit::{self, RateLimiter};
 use crate::request_id;
-use crate::routes;
+use crate::routes::{self, RouteTable};
 use crate::state::AppState;
 
 /// Largest JSON body accepted by the small endpoints (auth).
@@ -53,16 +56,27 @@ impl Application {
         let shutdown_timeout = config.shutdown_timeout.as_secs();
         let purge_interval = config.purge_interval;
         let idempotency_ttl = config.idempotency_ttl;
+        let rate_limiter = web::Data::new(RateLimiter::from_config(&config));
         let state = web::Data::new(AppState {
             store,
             tokens: TokenKeys::new(&config),
             metrics: Metrics::default(),
-            rate_limiter: RateLimiter::from_config(&config),
             config,
+        });
+        let document = openapi_document();
+        let route_table = web::Data::new(RouteTable::of(&document));
+        let document = web::Data::new(ApiDocument {
+            json: document.to_json().map_err(std::io::Error::other)?,
         });
         let purge_state = state.clone();
         let server = HttpServer::new(move || {
-            App::new()
+            routes::shadow_guards(&route_table)
+                .into_iter()
+                .fold(App::new(), App::service)
+                .into_utoipa_app()
+                .configure(routes::configure)
+                .into_app()
+                .default_service(web::to(routes::fallback))
                 .wrap(from_fn(ratelimit::middleware))
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
@@ -71,11 +85,12 @@ impl Application {
                         .custom_request_replace("request_line", auth::loggable_request_line),
                 )
                 .app_data(state.clone())
+                .app_data(rate_limiter.clone())
+                .app_data(route_table.clone())
+                .app_data(document.clone())
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
-                .configure(routes::configure)
-                .default_service(web::to(routes::not_found))
         })
         .workers(workers)
         .shutdown_timeout(shutdown_timeout)
@@ -132,6 +147,16 @@ async fn purge_expired_records(
             Err(e) => log::warn!("purge task failed: {e}"),
         }
     }
+}
+
+/// The OpenAPI document: the root in `openapi.rs` plus every registered route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, document) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    document
 }
 
 fn json_config() -> web::JsonConfig {

@@ -7,14 +7,11 @@ use std::collections::BTreeMap;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use sync_core::wire::{ErrorBody, FieldErrors};
 use sync_core::RequestError;
 use sync_store::StoreError;
 
 use crate::request_id;
-
-/// Messages per request field, e.g. `"workouts[3].end_time"`.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -143,23 +140,6 @@ impl ApiError {
             _ => None,
         }
     }
-}
-
-/// The body of every 4xx and 5xx response.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Always `false`.
-    pub success: bool,
-    /// A stable code, e.g. `unauthorized`, `validation_failed`, `idempotency_key_reused`.
-    pub error: String,
-    /// One human sentence.
-    pub message: String,
-    /// Messages per request field at fault, e.g. `"workouts[3].end_time"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<FieldErrors>,
-    /// The request id, also in the `X-Request-Id` header and the server's log.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
 }
 
 impl ResponseError for ApiError {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{get, web, Error, HttpResponse};
 use sync_core::SyncCounts;
 
 use crate::state::AppState;
@@ -192,8 +192,9 @@ pub async fn middleware(
 }
 
 /// `GET /metrics`.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+#[get("/metrics")]
 pub async fn endpoint(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

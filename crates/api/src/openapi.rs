@@ -1,13 +1,10 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
-//! wire types' `ToSchema` derives, served at `GET /api/v1/openapi.json`, with a browsable page
-//! at `GET /api/v1/docs`. A test checks it lists exactly the endpoints `routes::endpoints` serves.
+//! The OpenAPI 3.1 document's root and the error responses handlers refer to. Its paths are not
+//! listed here: registering a route (`routes::configure`) documents it, and `app.rs` assembles
+//! the document from that registration; the wire types' `ToSchema` derives give the schemas.
 
-use actix_web::HttpResponse;
+use sync_core::wire::ErrorBody;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-
-use crate::error::ErrorBody;
-use crate::routes::{auth, health, history, sync, workouts};
 
 /// Responses any endpoint may give: rate limited, database unavailable, internal error.
 #[derive(utoipa::IntoResponses)]
@@ -80,20 +77,12 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document's root.
+/// The document's root: everything but the paths and their schemas.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Running Days sync API",
         description = "Syncs HealthKit workouts between the Running Days apps, devices and the web dashboard."
-    ),
-    paths(
-        health::healthz, health::readyz, crate::metrics::endpoint, document, viewer,
-        auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::sessions,
-        auth::revoke_session,
-        sync::sync,
-        workouts::changes, workouts::list, workouts::get, workouts::patch, workouts::delete,
-        history::status, history::list, history::get,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -105,39 +94,8 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// `GET /api/v1/openapi.json`.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+/// The assembled document, serialised once at start-up for `GET /api/v1/openapi.json`.
+pub struct ApiDocument {
+    /// The document as JSON.
+    pub json: String,
 }
-
-/// `GET /api/v1/docs`: a page that renders the document. Its viewer script is loaded by the
-/// reader's browser; nothing is downloaded at build time.
-#[utoipa::path(get, path = "/api/v1/docs", tag = "operations",
-    responses((status = 200, description = "A browsable page of this document", content_type = "text/html")))]
-pub async fn viewer() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(VIEWER_PAGE)
-}
-
-const VIEWER_PAGE: &str = r##"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Running Days sync API</title>
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-  <div id="docs"></div>
-  <noscript>The interactive page needs JavaScript; the document itself is at
-    <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
-  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
-  <script>
-    window.ui = SwaggerUIBundle({ url: "/api/v1/openapi.json", dom_id: "#docs" });
-  </script>
-</body>
-</html>
-"##;

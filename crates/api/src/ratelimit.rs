@@ -32,7 +32,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpRequest, ResponseError};
 use uuid::Uuid;
 
-use crate::auth::extractor::bearer;
+use crate::auth::tokens::{request_subject, TokenKeys};
 use crate::config::{Config, RateLimits};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -277,7 +277,7 @@ impl RateLimiter {
 
     /// The budget and subject a request draws on; `None` for exempt paths or when limiting
     /// is off.
-    pub fn key_for(&self, req: &HttpRequest, state: &AppState) -> Option<Key> {
+    pub fn key_for(&self, req: &HttpRequest, tokens: &TokenKeys) -> Option<Key> {
         if !self.enabled() {
             return None;
         }
@@ -297,12 +297,11 @@ impl RateLimiter {
             _ => Budget::Write,
         };
         // Only a verified token names a user; anything else counts against the address, so
-        // made-up tokens cannot mint fresh budgets.
-        let subject = bearer(req)
-            .ok()
-            .and_then(|token| state.tokens.verify(token))
+        // made-up tokens cannot mint fresh budgets. The verdict stays with the request for
+        // `AuthUser`, which does not verify again.
+        let subject = request_subject(req, tokens)
             .map(|s| Subject::User(s.user_id))
-            .unwrap_or_else(address);
+            .unwrap_or_else(|_| address());
         Some(Key { budget, subject })
     }
 }
@@ -365,13 +364,12 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let decision = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .and_then(|state| {
-            let key = state.rate_limiter.key_for(req.request(), &state)?;
-            state.rate_limiter.check(key)
-        });
+    let limiter = req.app_data::<web::Data<RateLimiter>>().cloned();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let decision = limiter.zip(state).and_then(|(limiter, state)| {
+        let key = limiter.key_for(req.request(), &state.tokens)?;
+        limiter.check(key)
+    });
     let Some(decision) = decision else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -1,4 +1,5 @@
-//! What every handler shares.
+//! What the handlers share: the database, the configuration and the token keys. The rate
+//! limiter is application data of its own (`web::Data<RateLimiter>`).
 
 use std::sync::Arc;
 
@@ -7,7 +8,6 @@ use sync_store::Store;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
 
 /// Shared application state (held in `web::Data`).
 pub struct AppState {
@@ -19,6 +19,4 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Request and sync metrics.
     pub metrics: Metrics,
-    /// This instance's rate-limit counters.
-    pub rate_limiter: RateLimiter,
 }

@@ -1,9 +1,10 @@
 //! # sync-core
 //!
 //! The rules of the Running Days workout sync, with no I/O: validation of incoming workouts,
-//! the conflict table as a pure planning function, idempotency decisions, opaque cursors and
-//! the response types. The store executes what this crate decides; other services embed it to
-//! apply the same rules, and tests exercise the rules without a database.
+//! the conflict table as a pure planning function, idempotency decisions, opaque cursors, and
+//! the wire types ([`wire`]: every request and response body of the API, written once). The
+//! store executes what this crate decides; other services embed it to apply the same rules,
+//! and tests exercise the rules without a database.
 //!
 //! A whole sync, from request body to the rows to write:
 //!
@@ -30,9 +31,9 @@ pub mod idempotency;
 pub mod patch;
 pub mod plan;
 pub mod request;
-pub mod response;
 pub mod time;
 pub mod validate;
+pub mod wire;
 pub mod workout;
 
 pub use cursor::{ChangeCursor, CursorError, ListCursor};
@@ -42,11 +43,10 @@ pub use idempotency::{
 };
 pub use patch::apply_patch;
 pub use plan::{plan_sync, Outcome, PlannedWrite, SyncPlan};
-pub use request::{
-    prepare_sync, PreparedSync, RequestError, SyncLimits, SyncMode, SyncRequestBody,
-};
-pub use response::{
-    Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncResponse,
-};
+pub use request::{prepare_sync, PreparedSync, RequestError, SyncLimits, SyncMode};
 pub use validate::validate_workout;
-pub use workout::{StoredWorkout, ValidWorkout, WorkoutContent, WorkoutView, CONTENT_FIELDS};
+pub use wire::{
+    Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncRequestBody,
+    SyncResponse, WorkoutView,
+};
+pub use workout::{StoredWorkout, ValidWorkout, WorkoutContent, CONTENT_FIELDS};

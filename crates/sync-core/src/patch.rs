@@ -5,8 +5,8 @@
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use crate::response::RejectedWorkout;
 use crate::validate::validate_workout;
+use crate::wire::RejectedWorkout;
 use crate::workout::{StoredWorkout, ValidWorkout, CONTENT_FIELDS};
 
 /// Fields a patch may not touch: identity and the client's own version counter.

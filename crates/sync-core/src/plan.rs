@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::response::{Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts};
-use crate::workout::{StoredWorkout, ValidWorkout, WorkoutView};
+use crate::wire::WorkoutView;
+use crate::wire::{Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts};
+use crate::workout::{StoredWorkout, ValidWorkout};
 
 /// What happened to one workout of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -4,15 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::idempotency::{Fingerprint, IdempotencyKey};
-use crate::response::RejectedWorkout;
 use crate::time::parse_client_timestamp;
 use crate::validate::{check_client_id, validate_workout};
+use crate::wire::{RejectedWorkout, SyncRequestBody};
 use crate::workout::ValidWorkout;
 
 /// The workout fields the server reads; everything else a client sends is ignored, and is left
@@ -30,46 +29,6 @@ pub const WORKOUT_FIELDS: [&str; 11] = [
     "source",
     "client_version",
 ];
-
-/// The JSON envelope of `POST /workouts/sync`. Workouts stay raw JSON so that one malformed
-/// workout is rejected on its own instead of failing the whole request.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct SyncRequestBody {
-    /// The workouts, each checked on its own.
-    #[serde(default)]
-    pub workouts: Option<Vec<Value>>,
-    /// `"incremental"` (default) or `"full"`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    /// The idempotency key, when sent in the body.
-    #[serde(default)]
-    pub idempotency_key: Option<String>,
-    /// When the client started this sync, by its clock.
-    #[serde(default)]
-    pub client_sync_timestamp: Option<String>,
-    /// Workouts the client saw deleted.
-    #[serde(default)]
-    pub deleted_client_ids: Option<Vec<String>>,
-}
-
-impl SyncRequestBody {
-    /// Parses a request body. The envelope must be a JSON object: serde would otherwise read a
-    /// struct from a JSON array, field by field, and accept `[[…], "full"]`.
-    ///
-    /// ```
-    /// use sync_core::SyncRequestBody;
-    /// assert!(SyncRequestBody::from_json(br#"{"workouts": []}"#).is_ok());
-    /// assert!(SyncRequestBody::from_json(b"[]").is_err());
-    /// assert!(SyncRequestBody::from_json(br#"{"workouts": {}}"#).is_err());
-    /// ```
-    pub fn from_json(bytes: &[u8]) -> Result<SyncRequestBody, String> {
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Some(_) => Err("the body must be a JSON object".to_owned()),
-            None => Err("the body is empty".to_owned()),
-        }
-    }
-}
 
 /// Whether the client sends what changed since its last sync or everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::{Map, Value};
 
-use crate::response::RejectedWorkout;
 use crate::time::{parse_client_timestamp, ClientTimestamp};
+use crate::wire::RejectedWorkout;
 use crate::workout::{ValidWorkout, WorkoutContent};
 
 /// Longest accepted `client_id`, in characters.
@@ -53,9 +53,9 @@ pub(crate) fn check_text(text: &str, min_chars: usize, max_chars: usize) -> Resu
 
 /// Collects field errors while a workout is read.
 #[derive(Default)]
-struct FieldErrors(BTreeMap<String, Vec<String>>);
+struct ErrorCollector(BTreeMap<String, Vec<String>>);
 
-impl FieldErrors {
+impl ErrorCollector {
     fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_owned())
@@ -92,7 +92,7 @@ pub fn validate_workout(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let Some(object) = raw.as_object() else {
-        let mut errors = FieldErrors::default();
+        let mut errors = ErrorCollector::default();
         errors.add("workout", "must be a JSON object");
         return Err(RejectedWorkout {
             index,
@@ -101,7 +101,7 @@ pub fn validate_workout(
         });
     };
 
-    let mut errors = FieldErrors::default();
+    let mut errors = ErrorCollector::default();
     let reader = Reader {
         object,
         errors: &mut errors,
@@ -119,7 +119,7 @@ pub fn validate_workout(
 
 struct Reader<'a> {
     object: &'a Map<String, Value>,
-    errors: &'a mut FieldErrors,
+    errors: &'a mut ErrorCollector,
 }
 
 impl Reader<'_> {

@@ -1,10 +1,10 @@
 //! The workout model: what a client sends once checked, what the server stores, what it serves.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::time::{self, serde_format};
+use crate::time;
 
 /// The content of a workout: every field the conflict rules compare.
 ///
@@ -151,68 +151,5 @@ impl StoredWorkout {
     /// The calendar day the workout started on, in the offset the client sent `start_time` with.
     pub fn start_date(&self) -> chrono::NaiveDate {
         time::local_date(self.content.start_time, self.start_offset_minutes)
-    }
-}
-
-/// The workout as served to clients (the iOS client's `Workout`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct WorkoutView {
-    /// The server's id.
-    pub id: Uuid,
-    /// The client's id.
-    pub client_id: String,
-    /// Calendar day of `start_time` in the offset the client sent it with, `YYYY-MM-DD`.
-    #[cfg_attr(feature = "openapi", schema(format = Date))]
-    pub date: String,
-    /// Start, UTC; fraction only when present.
-    #[serde(serialize_with = "serde_format::workout")]
-    pub start_time: DateTime<Utc>,
-    /// End, UTC; fraction only when present.
-    #[serde(serialize_with = "serde_format::workout")]
-    pub end_time: DateTime<Utc>,
-    /// Whole seconds.
-    pub duration_seconds: i64,
-    /// Metres.
-    pub distance_meters: f64,
-    /// Seconds per kilometre.
-    pub avg_pace_seconds_per_km: Option<f64>,
-    /// Beats per minute.
-    pub avg_heart_rate: Option<i32>,
-    /// Beats per minute.
-    pub max_heart_rate: Option<i32>,
-    /// Kilocalories.
-    pub energy_burned_kcal: Option<f64>,
-    /// Origin of the workout.
-    pub source: String,
-    /// Server-side version, from 1.
-    pub revision: i64,
-    /// Whole seconds, UTC.
-    #[serde(serialize_with = "serde_format::server")]
-    pub created_at: DateTime<Utc>,
-    /// Whole seconds, UTC.
-    #[serde(serialize_with = "serde_format::server")]
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<&StoredWorkout> for WorkoutView {
-    fn from(w: &StoredWorkout) -> Self {
-        WorkoutView {
-            id: w.id,
-            client_id: w.client_id.clone(),
-            date: time::calendar_date(w.content.start_time, w.start_offset_minutes),
-            start_time: w.content.start_time,
-            end_time: w.content.end_time,
-            duration_seconds: w.content.duration_seconds,
-            distance_meters: w.content.distance_meters,
-            avg_pace_seconds_per_km: w.content.avg_pace_seconds_per_km,
-            avg_heart_rate: w.content.avg_heart_rate,
-            max_heart_rate: w.content.max_heart_rate,
-            energy_burned_kcal: w.content.energy_burned_kcal,
-            source: w.content.source.clone(),
-            revision: w.revision,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-        }
     }
 }

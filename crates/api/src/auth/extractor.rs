@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::tokens::request_subject;
 use crate::error::{blocking, ApiError};
 use crate::state::AppState;
 
@@ -21,25 +21,6 @@ pub struct AuthUser {
     pub user_id: Uuid,
     /// The session the access token belongs to.
     pub session_id: Uuid,
-}
-
-/// The bearer token of the `Authorization` header (the only place a token is accepted: never
-/// a URL, which would put it in access logs).
-pub(crate) fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let text = header
-        .to_str()
-        .map_err(|_| ApiError::Unauthorized("malformed bearer token"))?;
-    let (scheme, token) = text
-        .split_once(' ')
-        .ok_or(ApiError::Unauthorized("malformed bearer token"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized("malformed bearer token"));
-    }
-    Ok(token.trim())
 }
 
 impl FromRequest for AuthUser {
@@ -53,10 +34,7 @@ impl FromRequest for AuthUser {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal("application state missing".into()))?
                 .clone();
-            let subject = state
-                .tokens
-                .verify(bearer(&req)?)
-                .ok_or(ApiError::Unauthorized("invalid or expired access token"))?;
+            let subject = request_subject(&req, &state.tokens)?;
             let store = state.store.clone();
             let live = blocking(move || {
                 let now = Utc::now();
@@ -75,12 +53,10 @@ impl FromRequest for AuthUser {
                     "the session has ended; log in again",
                 ));
             }
-            let user = AuthUser {
+            Ok(AuthUser {
                 user_id: subject.user_id,
                 session_id: subject.session_id,
-            };
-            req.extensions_mut().insert(user);
-            Ok(user)
+            })
         })
     }
 }

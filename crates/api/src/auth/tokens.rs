@@ -1,8 +1,16 @@
 //! Access tokens (HS256 JWTs, every registered claim checked) and refresh tokens (opaque
 //! random strings, stored only as SHA-256 hashes).
+//!
+//! A request's bearer token is verified once: [`request_subject`] keeps the verdict in the
+//! request's extensions, so the rate limiter (which needs the user to pick a budget) and the
+//! [`AuthUser`](super::AuthUser) extractor share one verification.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpMessage, HttpRequest};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,6 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::error::ApiError;
 
 /// The `typ` claim of access tokens; nothing else is accepted where an access token is due.
 const ACCESS_TYPE: &str = "access";
@@ -48,6 +57,8 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     ttl: Duration,
+    /// Signature checks made, for `auth_token_verifications_total`.
+    verifications: AtomicU64,
 }
 
 impl TokenKeys {
@@ -70,6 +81,7 @@ impl TokenKeys {
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             ttl: config.access_token_ttl,
+            verifications: AtomicU64::new(0),
         }
     }
 
@@ -99,7 +111,13 @@ impl TokenKeys {
         self.verify_at(token, Utc::now())
     }
 
+    /// How many tokens this instance has verified since it started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     fn verify_at(&self, token: &str, now: DateTime<Utc>) -> Option<TokenSubject> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         // `decode` checks, in order: the header parses and names HS256 (no `none`, no other
         // algorithm); the HMAC; `exp`, `iss`, `aud` present and right. Deserialising into
         // `AccessClaims` refuses missing or wrongly typed claims (`sub` must be a UUID string,
@@ -124,6 +142,43 @@ impl TokenKeys {
     }
 }
 
+/// The bearer token of the `Authorization` header (the only place a token is accepted: never
+/// a URL, which would put it in access logs).
+pub fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed bearer token"))?;
+    let (scheme, token) = text
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized("malformed bearer token"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized("malformed bearer token"));
+    }
+    Ok(token.trim())
+}
+
+/// The verdict on a request's bearer token, kept in its extensions: the subject, or why not.
+#[derive(Debug, Clone, Copy)]
+struct Verdict(Result<TokenSubject, &'static str>);
+
+/// The subject of the request's access token, verified at most once per request whoever asks.
+pub fn request_subject(req: &HttpRequest, keys: &TokenKeys) -> Result<TokenSubject, ApiError> {
+    if let Some(Verdict(verdict)) = req.extensions().get::<Verdict>().copied() {
+        return verdict.map_err(ApiError::Unauthorized);
+    }
+    let verdict = match bearer(req) {
+        Ok(token) => keys.verify(token).ok_or("invalid or expired access token"),
+        Err(ApiError::Unauthorized(why)) => Err(why),
+        Err(_) => Err("malformed bearer token"),
+    };
+    req.extensions_mut().insert(Verdict(verdict));
+    verdict.map_err(ApiError::Unauthorized)
+}
+
 /// A new refresh token: 256 random bits, URL-safe.
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];
@@ -143,6 +198,7 @@ pub fn hash_refresh_token(token: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use actix_web::test::TestRequest;
 
     fn keys() -> TokenKeys {
         let secret = "k".repeat(40);
@@ -156,6 +212,33 @@ mod tests {
             user_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
         }
+    }
+
+    #[test]
+    fn a_request_token_is_verified_once_whoever_asks() {
+        let k = keys();
+        let s = subject();
+        let token = k.issue(s, Utc::now()).unwrap();
+        let req = TestRequest::get()
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_http_request();
+        let before = k.verifications();
+        assert_eq!(request_subject(&req, &k).unwrap(), s);
+        assert_eq!(request_subject(&req, &k).unwrap(), s);
+        assert_eq!(k.verifications() - before, 1);
+
+        let forged = TestRequest::get()
+            .insert_header(("authorization", format!("Bearer {token}x")))
+            .to_http_request();
+        let before = k.verifications();
+        assert!(request_subject(&forged, &k).is_err());
+        assert!(request_subject(&forged, &k).is_err());
+        assert_eq!(k.verifications() - before, 1);
+        let missing = TestRequest::get().to_http_request();
+        assert!(matches!(
+            request_subject(&missing, &k),
+            Err(ApiError::Unauthorized("missing bearer token"))
+        ));
     }
 
     #[test]

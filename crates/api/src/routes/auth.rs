@@ -1,10 +1,11 @@
 //! `/auth/*`: registration, login, refresh-token rotation, logout, the caller, sessions.
 
 use actix_web::http::header::USER_AGENT;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sync_core::time::serde_format;
+use sync_core::wire::{
+    Credentials, ErrorBody, MeBody, RefreshRequest, SessionView, SessionsBody, TokenBody, UserView,
+};
 use sync_store::{NewSession, RefreshOutcome, Session, User};
 use uuid::Uuid;
 
@@ -24,66 +25,13 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest `User-Agent` kept for the session list.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// Email and password, for register and login.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct CredentialsBody {
-    /// Trimmed and lowercased; the normalised form identifies the account.
-    #[schema(format = "email", max_length = 254)]
-    email: String,
-    /// 8–128 characters.
-    #[serde(deserialize_with = "secret_string")]
-    #[schema(format = Password, min_length = 8, max_length = 128)]
-    password: String,
-}
-
-/// `{refresh_token}`.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct RefreshBody {
-    #[serde(deserialize_with = "secret_string")]
-    refresh_token: String,
-}
-
-/// A string field holding a secret. serde's own type errors quote the offending value
-/// (``invalid type: integer `12345678` ``), and that message reaches the error body and actix's
-/// debug log; this one never does.
-fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(text) => Ok(text),
-        _ => Err(serde::de::Error::custom(
-            "a secret field must be a JSON string",
-        )),
-    }
-}
-
 /// An account as served.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    id: Uuid,
-    email: String,
-    #[serde(serialize_with = "serde_format::server")]
-    created_at: DateTime<Utc>,
-}
-
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        UserView {
-            id: u.id,
-            email: u.email,
-            created_at: u.created_at,
-        }
+fn user_view(u: User) -> UserView {
+    UserView {
+        id: u.id,
+        email: u.email,
+        created_at: u.created_at,
     }
-}
-
-/// A token pair (with the account on register and login).
-#[derive(Serialize, utoipa::ToSchema)]
-struct TokenPair {
-    success: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<UserView>,
-    access_token: String,
-    refresh_token: String,
-    expires_in: u64,
-    token_type: &'static str,
 }
 
 /// Trims and lowercases an email and checks its shape; the normalised form is the identity.
@@ -143,32 +91,33 @@ fn token_pair(
     subject: TokenSubject,
     refresh_token: String,
     now: DateTime<Utc>,
-) -> Result<TokenPair, ApiError> {
+) -> Result<TokenBody, ApiError> {
     let access_token = state
         .tokens
         .issue(subject, now)
         .map_err(ApiError::Internal)?;
-    Ok(TokenPair {
+    Ok(TokenBody {
         success: true,
-        user: user.map(UserView::from),
+        user: user.map(user_view),
         access_token,
         refresh_token,
         expires_in: state.tokens.ttl_secs(),
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
     })
 }
 
 /// `POST /auth/register` → 201 with the user and a token pair.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = CredentialsBody,
-    responses((status = 201, description = "Account created and logged in", body = TokenPair),
-        (status = 409, description = "An account with this email exists", body = crate::error::ErrorBody),
+#[utoipa::path(tag = "auth", request_body = Credentials,
+    responses((status = 201, description = "Account created and logged in", body = TokenBody),
+        (status = 409, description = "An account with this email exists", body = ErrorBody),
         BadRequest, TooLarge, Unprocessable, CommonErrors))]
+#[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CredentialsBody>,
+    body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let CredentialsBody { email, password } = body.into_inner();
+    let Credentials { email, password } = body.into_inner();
     let email = normalise_email(&email)?;
     check_password(&password)?;
     let now = Utc::now();
@@ -191,18 +140,19 @@ pub async fn register(
 
 /// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
 /// give the same 401 after the same work.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = CredentialsBody,
-    responses((status = 200, description = "Logged in: a new session", body = TokenPair),
-        (status = 401, description = "Wrong email or password (the same answer for both)", body = crate::error::ErrorBody),
-        (status = 423, description = "Locked after repeated failures", body = crate::error::ErrorBody,
+#[utoipa::path(tag = "auth", request_body = Credentials,
+    responses((status = 200, description = "Logged in: a new session", body = TokenBody),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
+        (status = 423, description = "Locked after repeated failures", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the lock ends"))),
         BadRequest, TooLarge, CommonErrors))]
+#[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CredentialsBody>,
+    body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
-    let CredentialsBody { email, password } = body.into_inner();
+    let Credentials { email, password } = body.into_inner();
     let email = email.trim().to_lowercase();
     let now = Utc::now();
     let (session, refresh_token) = new_session(&state, &req, now);
@@ -249,12 +199,13 @@ fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 
 /// `POST /auth/refresh` → a new token pair; the presented refresh token is used up. Presenting
 /// a used one revokes its session.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "A new pair; the presented refresh token is used up", body = TokenPair),
+#[utoipa::path(tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, description = "A new pair; the presented refresh token is used up", body = TokenBody),
         Unauthorized, BadRequest, TooLarge, CommonErrors))]
+#[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = hash_refresh_token(body.refresh_token.trim());
     let next_token = new_refresh_token();
@@ -284,9 +235,10 @@ pub async fn refresh(
 }
 
 /// `POST /auth/logout` → 204; the session's tokens stop working at once.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(tag = "auth",
     responses((status = 204, description = "The session and its tokens stop working"), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     blocking(move || Ok(store.revoke_session(auth.user_id, auth.session_id, Utc::now())?)).await?;
@@ -298,16 +250,11 @@ pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The caller's account.
-#[derive(Serialize, utoipa::ToSchema)]
-struct MeBody {
-    user: UserView,
-}
-
 /// `GET /auth/me` → `{user}`.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(tag = "auth",
     responses((status = 200, description = "The caller", body = MeBody), Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/auth/me")]
 pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let user = blocking(move || {
@@ -316,31 +263,16 @@ pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
             .ok_or(ApiError::NotFound("user not found"))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(MeBody { user: user.into() }))
-}
-
-/// One session (login) of the caller.
-#[derive(Serialize, utoipa::ToSchema)]
-struct SessionView {
-    id: Uuid,
-    user_agent: Option<String>,
-    #[serde(serialize_with = "serde_format::server")]
-    created_at: DateTime<Utc>,
-    #[serde(serialize_with = "serde_format::server")]
-    last_used_at: DateTime<Utc>,
-    current: bool,
-}
-
-/// The caller's active sessions.
-#[derive(Serialize, utoipa::ToSchema)]
-struct SessionsBody {
-    sessions: Vec<SessionView>,
+    Ok(HttpResponse::Ok().json(MeBody {
+        user: user_view(user),
+    }))
 }
 
 /// `GET /auth/sessions` → the caller's active sessions.
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
+#[utoipa::path(tag = "auth",
     responses((status = 200, description = "Active sessions", body = SessionsBody), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/auth/sessions")]
 pub async fn sessions(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -362,11 +294,12 @@ pub async fn sessions(
 }
 
 /// `DELETE /auth/sessions/{id}` → 204; 404 when it is not the caller's active session.
-#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth",
+#[utoipa::path(tag = "auth",
     params(("id" = uuid::Uuid, Path, description = "The session's id")),
     responses((status = 204, description = "Revoked: its access and refresh tokens stop working"),
         BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
+#[delete("/auth/sessions/{id}")]
 pub async fn revoke_session(
     state: web::Data<AppState>,
     auth: AuthUser,

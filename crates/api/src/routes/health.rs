@@ -1,35 +1,27 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (the database answers and is migrated).
 
-use actix_web::{web, HttpResponse};
-use serde::Serialize;
+use actix_web::{get, web, HttpResponse};
+use sync_core::wire::HealthBody;
 
 use crate::error::{blocking, ApiError};
 use crate::openapi::CommonErrors;
 use crate::state::AppState;
 
-/// A health or readiness answer.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct HealthBody {
-    /// `ok` (process up) or `ready` (database reachable, migrations applied).
-    status: &'static str,
-    /// The database backend, on readiness: `sqlite` or `postgres`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database: Option<&'static str>,
-}
-
 /// Liveness: answers as long as the process serves HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "The process is up", body = HealthBody)))]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(HealthBody {
-        status: "ok",
+        status: "ok".to_owned(),
         database: None,
     })
 }
 
 /// Readiness: 200 when the database is reachable with every migration applied, else 503.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "Ready to serve", body = HealthBody), CommonErrors))]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     // Not ready, whatever the reason (unreachable, pending migrations): 503, so a load
@@ -42,7 +34,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })
     .await?;
     Ok(HttpResponse::Ok().json(HealthBody {
-        status: "ready",
-        database: Some(state.store.kind().name()),
+        status: "ready".to_owned(),
+        database: Some(state.store.kind().name().to_owned()),
     }))
 }

@@ -1,12 +1,10 @@
 //! `GET /sync/status` and the sync history (`GET /syncs`, `GET /syncs/{sync_id}`).
 
-use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sync_core::time::serde_format;
+use actix_web::{get, web, HttpResponse};
+use serde::Deserialize;
+use sync_core::wire::{SyncHistoryBody, SyncRecordBody, SyncStatusBody, SyncView};
 use sync_core::ChangeCursor;
 use sync_store::SyncRecord;
-use uuid::Uuid;
 
 use super::params;
 use crate::auth::AuthUser;
@@ -14,31 +12,18 @@ use crate::error::{blocking, ApiError};
 use crate::openapi::{BadRequest, CommonErrors, NotFound, Unauthorized};
 use crate::state::AppState;
 
-/// The caller's sync status.
-#[derive(Serialize, utoipa::ToSchema)]
-struct StatusBody {
-    #[serde(serialize_with = "serde_format::server_opt")]
-    last_sync_at: Option<DateTime<Utc>>,
-    server_cursor: String,
-    total_workouts: i64,
-    pending_sync: i64,
-    #[serde(serialize_with = "serde_format::server_opt")]
-    oldest_workout: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serde_format::server_opt")]
-    newest_workout: Option<DateTime<Utc>>,
-}
-
 /// `GET /sync/status`. `oldest_workout`/`newest_workout` are the start times of the user's
 /// oldest and newest live workouts; `pending_sync` is always 0 on the server.
-#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
-    responses((status = 200, description = "The caller's sync status", body = StatusBody), Unauthorized, CommonErrors),
+#[utoipa::path(tag = "sync",
+    responses((status = 200, description = "The caller's sync status", body = SyncStatusBody), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/sync/status")]
 pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let status = blocking(move || Ok(store.sync_status(auth.user_id)?))
         .await?
         .ok_or(ApiError::NotFound("user not found"))?;
-    Ok(HttpResponse::Ok().json(StatusBody {
+    Ok(HttpResponse::Ok().json(SyncStatusBody {
         last_sync_at: status.last_sync_at,
         server_cursor: ChangeCursor {
             after_seq: status.change_seq,
@@ -51,44 +36,24 @@ pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
     }))
 }
 
-/// One sync of the history.
-#[derive(Serialize, utoipa::ToSchema)]
-struct SyncView {
-    sync_id: Uuid,
-    mode: String,
-    idempotency_key: Option<String>,
-    created: usize,
-    updated: usize,
-    unchanged: usize,
-    deleted: usize,
-    conflicts: usize,
-    rejected: usize,
-    server_cursor: String,
-    #[serde(serialize_with = "serde_format::server_opt")]
-    client_sync_timestamp: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serde_format::server")]
-    created_at: DateTime<Utc>,
-}
-
-impl From<SyncRecord> for SyncView {
-    fn from(r: SyncRecord) -> Self {
-        SyncView {
-            sync_id: r.id,
-            mode: r.mode,
-            idempotency_key: r.idempotency_key,
-            created: r.counts.created,
-            updated: r.counts.updated,
-            unchanged: r.counts.unchanged,
-            deleted: r.counts.deleted,
-            conflicts: r.counts.conflicts,
-            rejected: r.counts.rejected,
-            server_cursor: ChangeCursor {
-                after_seq: r.change_seq,
-            }
-            .encode(),
-            client_sync_timestamp: r.client_sync_timestamp,
-            created_at: r.created_at,
+/// One sync of the history as served.
+fn sync_view(r: SyncRecord) -> SyncView {
+    SyncView {
+        sync_id: r.id,
+        mode: r.mode,
+        idempotency_key: r.idempotency_key,
+        created: r.counts.created,
+        updated: r.counts.updated,
+        unchanged: r.counts.unchanged,
+        deleted: r.counts.deleted,
+        conflicts: r.counts.conflicts,
+        rejected: r.counts.rejected,
+        server_cursor: ChangeCursor {
+            after_seq: r.change_seq,
         }
+        .encode(),
+        client_sync_timestamp: r.client_sync_timestamp,
+        created_at: r.created_at,
     }
 }
 
@@ -101,16 +66,11 @@ pub struct HistoryParams {
     limit: Option<String>,
 }
 
-/// The most recent syncs.
-#[derive(Serialize, utoipa::ToSchema)]
-struct HistoryBody {
-    syncs: Vec<SyncView>,
-}
-
 /// `GET /syncs`: the user's most recent syncs, newest first.
-#[utoipa::path(get, path = "/api/v1/syncs", tag = "sync", params(HistoryParams),
-    responses((status = 200, description = "Newest first", body = HistoryBody), BadRequest, Unauthorized, CommonErrors),
+#[utoipa::path(tag = "sync", params(HistoryParams),
+    responses((status = 200, description = "Newest first", body = SyncHistoryBody), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/syncs")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -119,22 +79,17 @@ pub async fn list(
     let limit = params::limit(query.limit.as_deref(), 20, 200)?;
     let store = state.store.clone();
     let records = blocking(move || Ok(store.sync_history(auth.user_id, limit)?)).await?;
-    Ok(HttpResponse::Ok().json(HistoryBody {
-        syncs: records.into_iter().map(SyncView::from).collect(),
+    Ok(HttpResponse::Ok().json(SyncHistoryBody {
+        syncs: records.into_iter().map(sync_view).collect(),
     }))
 }
 
-/// One sync.
-#[derive(Serialize, utoipa::ToSchema)]
-struct OneSyncBody {
-    sync: SyncView,
-}
-
 /// `GET /syncs/{sync_id}`: 404 when absent or another user's.
-#[utoipa::path(get, path = "/api/v1/syncs/{sync_id}", tag = "sync",
+#[utoipa::path(tag = "sync",
     params(("sync_id" = uuid::Uuid, Path, description = "The sync's id")),
-    responses((status = 200, description = "The sync", body = OneSyncBody), BadRequest, Unauthorized, NotFound, CommonErrors),
+    responses((status = 200, description = "The sync", body = SyncRecordBody), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/syncs/{sync_id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -145,7 +100,7 @@ pub async fn get(
     let record = blocking(move || Ok(store.sync_record(auth.user_id, id)?))
         .await?
         .ok_or(ApiError::NotFound("sync not found"))?;
-    Ok(HttpResponse::Ok().json(OneSyncBody {
-        sync: record.into(),
+    Ok(HttpResponse::Ok().json(SyncRecordBody {
+        sync: sync_view(record),
     }))
 }

@@ -1,91 +1,156 @@
-//! The route table. Every endpoint is one row of [`endpoints`]: the same list registers the
-//! routes with actix and is the inventory the OpenAPI document is checked against.
+//! The route table: every endpoint is registered once, in [`configure`], and that registration
+//! is also its OpenAPI entry (each handler carries `#[utoipa::path]` beside its actix route
+//! macro; `utoipa-actix-web` collects them). To add an endpoint: write the handler in the module
+//! of its resource with both attributes, then add one `.service(...)` line here.
 
 pub mod auth;
+pub mod docs;
 pub mod health;
 pub mod history;
 pub mod params;
 pub mod sync;
 pub mod workouts;
 
+use actix_web::dev::ResourceDef;
+use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, Route};
+use actix_web::{guard, web, HttpRequest, HttpResponse, ResponseError};
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
 
-/// One served endpoint.
-pub struct Endpoint {
-    /// The HTTP method.
-    pub method: Method,
-    /// The full path pattern, e.g. `/api/v1/workouts/{id}`.
-    pub path: &'static str,
-    route: Route,
+/// The prefix of every API endpoint (operations endpoints live outside it).
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Registers every endpoint. Fixed paths come before `{id}` patterns of the same prefix, as
+/// actix matches in registration order.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(crate::metrics::endpoint)
+        .service(
+            scope::scope(API_PREFIX)
+                .service(docs::document)
+                .service(docs::viewer)
+                .service(auth::register)
+                .service(auth::login)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(auth::sessions)
+                .service(auth::revoke_session)
+                .service(sync::sync)
+                .service(workouts::changes)
+                .service(workouts::list)
+                .service(workouts::get)
+                .service(workouts::patch)
+                .service(workouts::delete)
+                .service(history::status)
+                .service(history::list)
+                .service(history::get),
+        );
 }
 
-macro_rules! endpoint {
-    ($method:ident $path:literal => $handler:path) => {
-        Endpoint {
-            method: Method::$method,
-            path: $path,
-            route: web::route().method(Method::$method).to($handler),
-        }
-    };
+/// The served paths and their methods, read from the generated document, so that a request
+/// for a known path with another method is a 405 naming the methods that are served.
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<Method>)>,
 }
 
-/// Every endpoint, in matching order (fixed paths before `{id}` patterns).
-pub fn endpoints() -> Vec<Endpoint> {
-    vec![
-        endpoint!(GET "/healthz" => health::healthz),
-        endpoint!(GET "/readyz" => health::readyz),
-        endpoint!(GET "/metrics" => crate::metrics::endpoint),
-        endpoint!(GET "/api/v1/openapi.json" => crate::openapi::document),
-        endpoint!(GET "/api/v1/docs" => crate::openapi::viewer),
-        endpoint!(POST "/api/v1/auth/register" => auth::register),
-        endpoint!(POST "/api/v1/auth/login" => auth::login),
-        endpoint!(POST "/api/v1/auth/refresh" => auth::refresh),
-        endpoint!(POST "/api/v1/auth/logout" => auth::logout),
-        endpoint!(GET "/api/v1/auth/me" => auth::me),
-        endpoint!(GET "/api/v1/auth/sessions" => auth::sessions),
-        endpoint!(DELETE "/api/v1/auth/sessions/{id}" => auth::revoke_session),
-        endpoint!(POST "/api/v1/workouts/sync" => sync::sync),
-        endpoint!(GET "/api/v1/workouts/changes" => workouts::changes),
-        endpoint!(GET "/api/v1/workouts" => workouts::list),
-        endpoint!(GET "/api/v1/workouts/{id}" => workouts::get),
-        endpoint!(PATCH "/api/v1/workouts/{id}" => workouts::patch),
-        endpoint!(DELETE "/api/v1/workouts/{id}" => workouts::delete),
-        endpoint!(GET "/api/v1/sync/status" => history::status),
-        endpoint!(GET "/api/v1/syncs" => history::list),
-        endpoint!(GET "/api/v1/syncs/{sync_id}" => history::get),
+impl RouteTable {
+    /// The table of a generated document.
+    pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes: Vec<(ResourceDef, Vec<Method>)> = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = operation_methods(item);
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        // A fixed path wins over a pattern that also matches it (`/workouts/changes` over
+        // `/workouts/{id}`), as in routing.
+        routes.sort_by_key(|(def, _)| def.pattern().map_or(0, |p| p.matches('{').count()));
+        RouteTable { routes }
+    }
+
+    /// Fixed paths that a pattern of another route also matches (`/api/v1/workouts/sync` and
+    /// `/api/v1/workouts/{id}`), with the methods served at each. Routing tries the pattern's
+    /// routes for the other methods, so [`shadow_guards`] registers these first.
+    pub fn shadowed(&self) -> Vec<(String, Vec<Method>)> {
+        self.routes
+            .iter()
+            .filter_map(|(def, methods)| {
+                let path = def.pattern()?;
+                let fixed = !path.contains('{');
+                let shadowed = self
+                    .routes
+                    .iter()
+                    .any(|(other, _)| other != def && other.is_match(path));
+                (fixed && shadowed).then(|| (path.to_owned(), methods.clone()))
+            })
+            .collect()
+    }
+
+    /// The methods served at `path`, when it is a served path.
+    pub fn methods_at(&self, path: &str) -> Option<&[Method]> {
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+fn operation_methods(item: &utoipa::openapi::PathItem) -> Vec<Method> {
+    [
+        (&item.get, Method::GET),
+        (&item.put, Method::PUT),
+        (&item.post, Method::POST),
+        (&item.delete, Method::DELETE),
+        (&item.patch, Method::PATCH),
     ]
+    .into_iter()
+    .filter(|(operation, _)| operation.is_some())
+    .map(|(_, method)| method)
+    .collect()
 }
 
-/// `(method, path)` of every served endpoint.
-pub fn inventory() -> Vec<(Method, &'static str)> {
-    endpoints()
+/// For each shadowed fixed path, a resource that answers the methods it does not serve with the
+/// fallback's 405, registered before the routes so that a pattern cannot take them.
+pub fn shadow_guards(table: &RouteTable) -> Vec<actix_web::Resource> {
+    table
+        .shadowed()
         .into_iter()
-        .map(|e| (e.method, e.path))
+        .filter_map(|(path, methods)| {
+            let (first, rest) = methods.split_first()?;
+            let served = rest
+                .iter()
+                .fold(guard::Any(guard::Method(first.clone())), |any, m| {
+                    any.or(guard::Method(m.clone()))
+                });
+            Some(web::resource(path).guard(guard::Not(served)).to(fallback))
+        })
         .collect()
 }
 
-/// Registers every endpoint, one resource per path; a method a path does not serve answers
-/// 405 with the contract's error body.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
-    for endpoint in endpoints() {
-        match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
-            Some((_, routes)) => routes.push(endpoint.route),
-            None => by_path.push((endpoint.path, vec![endpoint.route])),
+/// The fallback: 405 with `Allow` for a served path and another method, else 404; both with
+/// the contract's error body.
+pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
+    match table.methods_at(req.path()) {
+        Some(methods) => {
+            let mut response = ApiError::MethodNotAllowed.error_response();
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            response
         }
+        None => ApiError::NotFound("no such endpoint").error_response(),
     }
-    for (path, routes) in by_path {
-        let resource = web::resource(path).default_service(web::to(|| async {
-            Err::<String, _>(ApiError::MethodNotAllowed)
-        }));
-        cfg.service(routes.into_iter().fold(resource, |r, route| r.route(route)));
-    }
-}
-
-/// The fallback for unknown paths: 404 with the contract's error body.
-pub async fn not_found(_: HttpRequest) -> Result<String, ApiError> {
-    Err(ApiError::NotFound("no such endpoint"))
 }

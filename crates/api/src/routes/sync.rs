@@ -2,9 +2,10 @@
 //! hand the checked request to the store's single transaction.
 
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use sync_core::time::truncate_to_seconds;
+use sync_core::wire::{ErrorBody, SyncRequest};
 use sync_core::{prepare_sync, SyncLimits, SyncRequestBody};
 use sync_store::{StoreError, SyncCommand, SyncOutcome};
 
@@ -47,68 +48,20 @@ async fn read_body(
     }
 }
 
-/// One workout as a client sends it. Schema only: workouts are read one by one from raw JSON,
-/// so that a malformed one is listed in `rejected` instead of failing the batch.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct WorkoutInput {
-    /// The client's stable id (e.g. the HealthKit UUID), 1–255 printable characters.
-    client_id: String,
-    /// RFC 3339, any offset.
-    start_time: chrono::DateTime<chrono::FixedOffset>,
-    /// RFC 3339, after `start_time`.
-    end_time: chrono::DateTime<chrono::FixedOffset>,
-    /// At most `end_time - start_time` plus one second.
-    #[schema(minimum = 0)]
-    duration_seconds: i64,
-    /// May be 0.
-    #[schema(minimum = 0)]
-    distance_meters: f64,
-    #[schema(minimum = 0)]
-    energy_burned_kcal: Option<f64>,
-    #[schema(minimum = 20, maximum = 250)]
-    avg_heart_rate: Option<i32>,
-    #[schema(minimum = 20, maximum = 250)]
-    max_heart_rate: Option<i32>,
-    /// Used only when `distance_meters` is 0; otherwise the server computes the pace.
-    #[schema(minimum = 0)]
-    avg_pace_seconds_per_km: Option<f64>,
-    /// At most 64 characters; `unknown` when absent.
-    source: Option<String>,
-    /// The client's own version counter: a greater one than the server's updates the workout.
-    #[schema(minimum = 0)]
-    client_version: Option<i64>,
-}
-
-/// The body of `POST /workouts/sync`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct SyncRequestDoc {
-    /// At most `MAX_BATCH_SIZE` (default 1000).
-    workouts: Option<Vec<WorkoutInput>>,
-    /// `incremental` (default) or `full`; recorded in the history, the rules are the same.
-    mode: Option<String>,
-    /// Alternatively the `Idempotency-Key` header (both and different: 400).
-    idempotency_key: Option<String>,
-    /// When the client started this sync, RFC 3339.
-    client_sync_timestamp: Option<String>,
-    /// Workouts the client saw deleted.
-    deleted_client_ids: Option<Vec<String>>,
-}
-
 /// `POST /workouts/sync`.
-#[utoipa::path(post, path = "/api/v1/workouts/sync", tag = "sync",
-    request_body = SyncRequestDoc,
+#[utoipa::path(tag = "sync",
+    request_body = SyncRequest,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Idempotency key (1–255 printable characters), instead of the body's")),
     responses(
         (status = 200, description = "Applied, or replayed for a repeated key", body = sync_core::SyncResponse,
             headers(("X-Idempotent-Replayed" = String, description = "`true` on a replayed response"))),
-        (status = 409, description = "Another sync of this account is still running", body = crate::error::ErrorBody,
+        (status = 409, description = "Another sync of this account is still running", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         BadRequest, Unauthorized, TooLarge, Unprocessable, CommonErrors,
     ),
     security(("bearer_auth" = [])))]
+#[post("/workouts/sync")]
 pub async fn sync(
     state: web::Data<AppState>,
     auth: AuthUser,

@@ -1,11 +1,12 @@
 //! The read side for other devices and the dashboard: the newest-first list, one workout,
 //! server-side edits and deletes, and the change feed.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, web, HttpResponse};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use sync_core::time::truncate_to_seconds;
+use sync_core::wire::{ChangeEntry, ChangesPage, WorkoutBody, WorkoutPage};
 use sync_core::{apply_patch, ChangeCursor, RejectedWorkout, StoredWorkout, WorkoutView};
 use sync_store::{EditOutcome, WorkoutQuery};
 
@@ -42,18 +43,11 @@ pub struct ListParams {
     year: Option<String>,
 }
 
-/// A page of workouts.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ListBody {
-    workouts: Vec<WorkoutView>,
-    next_cursor: Option<String>,
-    has_more: bool,
-}
-
 /// `GET /workouts`: newest `start_time` first, keyset-paginated.
-#[utoipa::path(get, path = "/api/v1/workouts", tag = "workouts", params(ListParams),
-    responses((status = 200, description = "Newest first", body = ListBody), BadRequest, Unauthorized, CommonErrors),
+#[utoipa::path(tag = "workouts", params(ListParams),
+    responses((status = 200, description = "Newest first", body = WorkoutPage), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/workouts")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -68,23 +62,18 @@ pub async fn list(
     };
     let store = state.store.clone();
     let page = blocking(move || Ok(store.list_workouts(auth.user_id, &q)?)).await?;
-    Ok(HttpResponse::Ok().json(ListBody {
+    Ok(HttpResponse::Ok().json(WorkoutPage {
         workouts: page.workouts.iter().map(WorkoutView::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
         has_more: page.has_more,
     }))
 }
 
-/// One workout.
-#[derive(Serialize, utoipa::ToSchema)]
-struct WorkoutBody {
-    workout: WorkoutView,
-}
-
 /// `GET /workouts/{id}`: 404 when absent, deleted or another user's.
-#[utoipa::path(get, path = "/api/v1/workouts/{id}", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     responses((status = 200, description = "The workout", body = WorkoutBody), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/workouts/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -102,10 +91,11 @@ pub async fn get(
 
 /// `PATCH /workouts/{id}`: a server-side edit of content fields; bumps `revision` and puts the
 /// workout on the change feed, so a device holding the old copy gets a conflict next sync.
-#[utoipa::path(patch, path = "/api/v1/workouts/{id}", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     request_body(content = Object, description = "Content fields to change, as in a synced workout"),
     responses((status = 200, description = "The edited workout", body = WorkoutBody), BadRequest, Unauthorized, NotFound, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
+#[patch("/workouts/{id}")]
 pub async fn patch(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -157,9 +147,10 @@ pub async fn patch(
 }
 
 /// `DELETE /workouts/{id}` → 204: the workout becomes a tombstone on the change feed.
-#[utoipa::path(delete, path = "/api/v1/workouts/{id}", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     responses((status = 204, description = "Deleted (a tombstone on the change feed)"), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
+#[delete("/workouts/{id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -199,27 +190,12 @@ pub struct ChangeParams {
     limit: Option<String>,
 }
 
-/// One change: the workout at its latest state.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ChangeEntry {
-    change_seq: i64,
-    deleted: bool,
-    workout: WorkoutView,
-}
-
-/// A page of the change feed.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ChangesBody {
-    changes: Vec<ChangeEntry>,
-    next_cursor: String,
-    has_more: bool,
-}
-
 /// `GET /workouts/changes`: every change after `cursor`, in commit order, tombstones included.
 /// `next_cursor` is always given: a reader polls with it and never misses a change.
-#[utoipa::path(get, path = "/api/v1/workouts/changes", tag = "workouts", params(ChangeParams),
-    responses((status = 200, description = "Changes in commit order", body = ChangesBody), BadRequest, Unauthorized, CommonErrors),
+#[utoipa::path(tag = "workouts", params(ChangeParams),
+    responses((status = 200, description = "Changes in commit order", body = ChangesPage), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
+#[get("/workouts/changes")]
 pub async fn changes(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -229,16 +205,8 @@ pub async fn changes(
     let limit = params::limit(query.limit.as_deref(), CHANGES_DEFAULT, CHANGES_MAX)?;
     let store = state.store.clone();
     let page = blocking(move || Ok(store.changes(auth.user_id, cursor.after_seq, limit)?)).await?;
-    Ok(HttpResponse::Ok().json(ChangesBody {
-        changes: page
-            .changes
-            .iter()
-            .map(|w| ChangeEntry {
-                change_seq: w.change_seq,
-                deleted: w.is_deleted(),
-                workout: WorkoutView::from(w),
-            })
-            .collect(),
+    Ok(HttpResponse::Ok().json(ChangesPage {
+        changes: page.changes.iter().map(ChangeEntry::of).collect(),
         next_cursor: ChangeCursor {
             after_seq: page.last_seq,
         }

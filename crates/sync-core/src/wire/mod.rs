@@ -1,0 +1,36 @@
+//! The wire contract (`../shared/CONTRACT.md`) as types: every request and response body of the
+//! API, written once. The server returns these types, the client (`sync-client`) reads and sends
+//! the same ones, and the OpenAPI document derives its schemas from them (behind the `openapi`
+//! feature). Adding a field to the contract is adding it here.
+//!
+//! Serialising follows the contract to the letter: `snake_case` keys, integers as integers, and
+//! server-generated timestamps with whole seconds (`2024-01-15T09:00:01Z`).
+//!
+//! ```
+//! use sync_core::wire::ErrorBody;
+//!
+//! let body: ErrorBody = serde_json::from_str(
+//!     r#"{"success": false, "error": "unauthorized", "message": "invalid token"}"#,
+//! ).unwrap();
+//! assert_eq!(body.error, "unauthorized");
+//! assert_eq!(body.errors, None);
+//! ```
+
+mod auth;
+mod errors;
+mod history;
+mod operations;
+mod sync;
+mod workouts;
+
+pub use auth::{
+    Credentials, MeBody, RefreshRequest, SessionView, SessionsBody, TokenBody, UserView,
+};
+pub use errors::{ErrorBody, FieldErrors};
+pub use history::{SyncHistoryBody, SyncRecordBody, SyncStatusBody, SyncView};
+pub use operations::HealthBody;
+pub use sync::{
+    Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncRequest,
+    SyncRequestBody, SyncResponse, WorkoutInput,
+};
+pub use workouts::{ChangeEntry, ChangesPage, WorkoutBody, WorkoutPage, WorkoutView};
