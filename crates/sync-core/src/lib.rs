@@ -31,6 +31,7 @@ pub mod patch;
 pub mod plan;
 pub mod request;
 pub mod response;
+pub mod running;
 pub mod time;
 pub mod validate;
 pub mod workout;
