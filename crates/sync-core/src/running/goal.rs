@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::calendar::days_in_year;
-use crate::time::serde_format;
+use crate::time::{serde_format, truncate_to_seconds};
 
 /// The target of a year without a goal, unless the server is configured otherwise.
 pub const DEFAULT_TARGET_DAYS: u16 = 300;
@@ -171,13 +171,13 @@ impl Goal {
         }
     }
 
-    /// A goal the runner set, with the times it was stored.
+    /// A goal the runner set, with the times it was stored (kept to whole seconds, as served).
     pub fn set(valid: ValidGoal, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Goal {
         Goal {
             year: valid.year,
             target_days: valid.target_days,
-            created_at: Some(created_at),
-            updated_at: Some(updated_at),
+            created_at: Some(truncate_to_seconds(created_at)),
+            updated_at: Some(truncate_to_seconds(updated_at)),
         }
     }
 
