@@ -197,10 +197,7 @@ pub(crate) fn merge_spans(mut spans: Vec<DateSpan>) -> Vec<DateSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
+    use crate::running::test_date as date;
 
     #[test]
     fn leap_years_follow_the_gregorian_rule() {

@@ -118,5 +118,11 @@ pub use series::{
 pub use streaks::{streaks, Streaks};
 pub use totals::{personal_bests, stats, DashboardStats, PersonalBests, PACE_MIN_METERS};
 
+/// A date for the unit tests, which only use valid ones.
+#[cfg(test)]
+fn test_date(year: i32, month: u32, day: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(year, month, day).expect("a valid test date")
+}
+
 /// The IANA time zone type the calendar functions take (re-exported from `chrono-tz`).
 pub use chrono_tz::Tz;

@@ -309,11 +309,8 @@ fn day_totals(runs: &[RunFact]) -> Vec<DayTotals> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::running::test_date as date;
     use chrono::TimeZone;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
 
     fn run(day: NaiveDate, hour: u32, meters: f64) -> RunFact {
         RunFact {

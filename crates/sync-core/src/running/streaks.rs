@@ -120,10 +120,7 @@ pub(crate) fn count(n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
+    use crate::running::test_date as date;
 
     fn set(days: &[NaiveDate]) -> BTreeSet<NaiveDate> {
         days.iter().copied().collect()

@@ -1,6 +1,8 @@
 //! The whole response bodies: exactly the contract's keys, integers as integers, timestamps
 //! with whole seconds, and each body read back by a client as it was written.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 use sync_core::running::{
     dashboard, goal_progress, goal_with_progress, insights, validate_goal, DashboardBody, Goal,
@@ -10,20 +12,16 @@ use sync_core::WorkoutView;
 
 use crate::helpers::{daily, date, instant, run_at, year_data};
 
-fn keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
+/// The object's keys are exactly `expected`, in any order.
+#[track_caller]
+fn assert_keys(value: &Value, expected: &[&str]) {
+    let actual: BTreeSet<&str> = value
         .as_object()
         .expect("an object")
         .keys()
         .map(String::as_str)
         .collect();
-    keys.sort_unstable();
-    keys
-}
-
-fn sorted(mut names: Vec<&str>) -> Vec<&str> {
-    names.sort_unstable();
-    names
+    assert_eq!(actual, expected.iter().copied().collect::<BTreeSet<_>>());
 }
 
 /// Every string that looks like a date-time has whole seconds and a `Z`.
@@ -55,72 +53,72 @@ fn the_goal_progress_body() {
     let data = year_data(2025, date(2025, 2, 1), &history());
     let body = goal_progress(&data, &a_set_goal());
     let json = serde_json::to_value(&body).unwrap();
-    assert_eq!(
-        keys(&json),
-        sorted(vec![
+    assert_keys(
+        &json,
+        &[
             "goal",
             "progress",
             "pace_metrics",
             "streaks",
             "achievements",
-            "stats"
-        ])
+            "stats",
+        ],
     );
-    assert_eq!(
-        keys(&json["goal"]),
-        sorted(vec!["year", "target_days", "created_at", "updated_at"])
+    assert_keys(
+        &json["goal"],
+        &["year", "target_days", "created_at", "updated_at"],
     );
     assert_eq!(json["goal"]["created_at"], "2025-01-01T10:00:00Z");
-    assert_eq!(
-        keys(&json["progress"]),
-        sorted(vec![
+    assert_keys(
+        &json["progress"],
+        &[
             "days_completed",
             "days_remaining",
             "percent_complete",
             "expected_days",
             "days_ahead",
-            "on_track"
-        ])
+            "on_track",
+        ],
     );
-    assert_eq!(
-        keys(&json["pace_metrics"]),
-        sorted(vec![
+    assert_keys(
+        &json["pace_metrics"],
+        &[
             "required_days_per_week",
             "current_pace_per_week",
             "projected_completion",
             "will_meet_goal",
-            "open_days"
-        ])
+            "open_days",
+        ],
     );
-    assert_eq!(
-        keys(&json["streaks"]),
-        sorted(vec![
+    assert_keys(
+        &json["streaks"],
+        &[
             "current",
             "longest",
             "this_week",
             "last_week",
-            "last_run_date"
-        ])
+            "last_run_date",
+        ],
     );
-    assert_eq!(
-        keys(&json["achievements"][0]),
-        sorted(vec![
+    assert_keys(
+        &json["achievements"][0],
+        &[
             "id",
             "name",
             "description",
             "milestone",
             "unlocked_at",
-            "is_unlocked"
-        ])
+            "is_unlocked",
+        ],
     );
-    assert_eq!(
-        keys(&json["stats"]),
-        sorted(vec![
+    assert_keys(
+        &json["stats"],
+        &[
             "total_distance_km",
             "total_duration_hours",
             "avg_pace_min_per_km",
-            "days_left"
-        ])
+            "days_left",
+        ],
     );
     for count in [
         "days_completed",
@@ -160,23 +158,23 @@ fn the_dashboard_body() {
     .unwrap();
     let body = dashboard(&data, &Goal::default_for(2025, 300), vec![view]);
     let json = serde_json::to_value(&body).unwrap();
-    assert_eq!(
-        keys(&json),
-        sorted(vec![
+    assert_keys(
+        &json,
+        &[
             "goal",
             "progress",
             "stats",
             "recent_runs",
             "chart_data",
             "pace_metrics",
-            "streaks"
-        ])
+            "streaks",
+        ],
     );
     assert_eq!(json["goal"]["created_at"], Value::Null);
     assert_eq!(json["recent_runs"][0]["client_id"], "a");
-    assert_eq!(
-        keys(&json["chart_data"][0]),
-        sorted(vec!["date", "distance", "duration", "pace"])
+    assert_keys(
+        &json["chart_data"][0],
+        &["date", "distance", "duration", "pace"],
     );
     assert_eq!(json["chart_data"].as_array().unwrap().len(), 25);
     let tenth = &json["chart_data"][9];
@@ -193,46 +191,43 @@ fn the_insights_body() {
     let data = year_data(2025, date(2025, 2, 1), &history());
     let body = insights(&data, &a_set_goal());
     let json = serde_json::to_value(&body).unwrap();
-    assert_eq!(
-        keys(&json),
-        sorted(vec![
+    assert_keys(
+        &json,
+        &[
             "year",
             "streaks",
             "monthly_data",
             "weekly_data",
             "pace_data",
             "personal_bests",
-            "achievements"
-        ])
+            "achievements",
+        ],
     );
     assert_eq!(json["year"], 2025);
-    assert_eq!(
-        keys(&json["monthly_data"][0]),
-        sorted(vec![
+    assert_keys(
+        &json["monthly_data"][0],
+        &[
             "month",
             "running_days",
             "total_distance_km",
             "total_duration_hours",
-            "avg_pace_min_per_km"
-        ])
+            "avg_pace_min_per_km",
+        ],
     );
-    assert_eq!(
-        keys(&json["weekly_data"][0]),
-        sorted(vec!["week_label", "distance_km", "running_days"])
+    assert_keys(
+        &json["weekly_data"][0],
+        &["week_label", "distance_km", "running_days"],
     );
     assert_eq!(json["weekly_data"][11]["week_label"], "2025-01-27");
-    assert_eq!(
-        keys(&json["pace_data"][0]),
-        sorted(vec!["id", "date", "pace_min_per_km"])
-    );
-    assert_eq!(
-        keys(&json["personal_bests"]),
-        sorted(vec![
+    assert_keys(&json["pace_data"][0], &["id", "date", "pace_min_per_km"]);
+    assert_keys(
+        &json["personal_bests"],
+        &[
             "longest_run_km",
             "longest_run_date",
             "fastest_pace_min_per_km",
-            "fastest_pace_date"
-        ])
+            "fastest_pace_date",
+        ],
     );
     assert_eq!(json["personal_bests"]["longest_run_km"], 12.35);
     assert_eq!(json["pace_data"][6]["date"], "2025-01-07T07:00:00Z");
@@ -251,7 +246,7 @@ fn the_goal_with_progress_body() {
     let data = year_data(2025, date(2025, 2, 1), &history());
     let body = goal_with_progress(&data, &a_set_goal());
     let json = serde_json::to_value(&body).unwrap();
-    assert_eq!(keys(&json), vec!["goal", "progress"]);
+    assert_keys(&json, &["goal", "progress"]);
     assert_eq!(json["progress"]["percent_complete"], 100.0);
     let read_back: GoalWithProgressBody = serde_json::from_value(json).unwrap();
     assert_eq!(read_back, body);

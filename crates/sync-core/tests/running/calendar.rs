@@ -4,33 +4,38 @@ use sync_core::running::{
     parse_time_zone, progress, today_in, validate_goal, workout_date, Goal, RunFact, YearData,
 };
 
+use chrono::NaiveDate;
+
 use crate::helpers::{date, instant, run};
 
-fn date_in(zone: &str, start: &str) -> chrono::NaiveDate {
-    let zone = parse_time_zone(zone).unwrap();
-    let start = sync_core::time::parse_client_timestamp(start).unwrap();
-    workout_date(start.utc, start.offset_minutes, zone)
+/// Each `(start as sent, expected date)` dated for a user in `zone`.
+#[track_caller]
+fn assert_dates(zone: &str, cases: &[(&str, NaiveDate)]) {
+    let tz = parse_time_zone(zone).unwrap();
+    for (sent, expected) in cases {
+        let start = sync_core::time::parse_client_timestamp(sent).unwrap();
+        let day = workout_date(start.utc, start.offset_minutes, tz);
+        assert_eq!(day, *expected, "{sent} for a user in {zone}");
+    }
 }
 
 #[test]
 fn new_years_eve_and_day_far_from_utc() {
     // Kiritimati is UTC+14: 10:30 UTC on 31 December is 00:30 on 1 January there.
-    assert_eq!(
-        date_in("Pacific/Kiritimati", "2024-12-31T10:30:00Z"),
-        date(2025, 1, 1)
-    );
-    assert_eq!(
-        date_in("Pacific/Kiritimati", "2024-12-31T09:30:00Z"),
-        date(2024, 12, 31)
+    assert_dates(
+        "Pacific/Kiritimati",
+        &[
+            ("2024-12-31T10:30:00Z", date(2025, 1, 1)),
+            ("2024-12-31T09:30:00Z", date(2024, 12, 31)),
+        ],
     );
     // Pago Pago is UTC-11: 10:30 UTC on 1 January is 23:30 on 31 December there.
-    assert_eq!(
-        date_in("Pacific/Pago_Pago", "2025-01-01T10:30:00Z"),
-        date(2024, 12, 31)
-    );
-    assert_eq!(
-        date_in("Pacific/Pago_Pago", "2025-01-01T11:30:00Z"),
-        date(2025, 1, 1)
+    assert_dates(
+        "Pacific/Pago_Pago",
+        &[
+            ("2025-01-01T10:30:00Z", date(2024, 12, 31)),
+            ("2025-01-01T11:30:00Z", date(2025, 1, 1)),
+        ],
     );
 }
 
@@ -60,68 +65,50 @@ fn the_zone_decides_which_year_a_run_counts_in() {
 
 #[test]
 fn a_late_run_sent_in_utc_belongs_to_the_local_day() {
-    // 23:30 in Los Angeles (PDT, UTC-7) on 14 March 2024 is 06:30 UTC on the 15th.
-    assert_eq!(
-        date_in("America/Los_Angeles", "2024-03-15T06:30:00Z"),
-        date(2024, 3, 14)
-    );
-    // In winter (PST, UTC-8) the same local time is an hour later in UTC.
-    assert_eq!(
-        date_in("America/Los_Angeles", "2024-01-16T07:30:00Z"),
-        date(2024, 1, 15)
-    );
-    assert_eq!(
-        date_in("America/Los_Angeles", "2024-01-16T08:30:00Z"),
-        date(2024, 1, 16)
+    assert_dates(
+        "America/Los_Angeles",
+        &[
+            // 23:30 in Los Angeles (PDT, UTC-7) on 14 March 2024 is 06:30 UTC on the 15th.
+            ("2024-03-15T06:30:00Z", date(2024, 3, 14)),
+            // In winter (PST, UTC-8) the same local time is an hour later in UTC.
+            ("2024-01-16T07:30:00Z", date(2024, 1, 15)),
+            ("2024-01-16T08:30:00Z", date(2024, 1, 16)),
+        ],
     );
 }
 
 #[test]
 fn daylight_saving_changes_in_stockholm() {
-    // Last Sunday of March 2024: CET (+1) until 01:00 UTC on the 31st, CEST (+2) after.
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-03-30T23:30:00Z"),
-        date(2024, 3, 31)
-    );
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-03-31T21:30:00Z"),
-        date(2024, 3, 31)
-    );
-    // 22:30 UTC on 31 March is already 00:30 on 1 April in summer time (a fixed +1 says 31 March).
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-03-31T22:30:00Z"),
-        date(2024, 4, 1)
-    );
-    // Last Sunday of October 2024: CEST until 01:00 UTC on the 27th, CET after.
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-10-26T22:30:00Z"),
-        date(2024, 10, 27)
-    );
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-10-27T22:30:00Z"),
-        date(2024, 10, 27)
-    );
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-10-27T23:30:00Z"),
-        date(2024, 10, 28)
+    assert_dates(
+        "Europe/Stockholm",
+        &[
+            // Last Sunday of March 2024: CET (+1) until 01:00 UTC on the 31st, CEST (+2) after.
+            ("2024-03-30T23:30:00Z", date(2024, 3, 31)),
+            ("2024-03-31T21:30:00Z", date(2024, 3, 31)),
+            // 22:30 UTC on 31 March is 00:30 on 1 April in summer time (a fixed +1 says 31 March).
+            ("2024-03-31T22:30:00Z", date(2024, 4, 1)),
+            // Last Sunday of October 2024: CEST until 01:00 UTC on the 27th, CET after.
+            ("2024-10-26T22:30:00Z", date(2024, 10, 27)),
+            ("2024-10-27T22:30:00Z", date(2024, 10, 27)),
+            ("2024-10-27T23:30:00Z", date(2024, 10, 28)),
+        ],
     );
 }
 
 #[test]
 fn a_sent_offset_other_than_zero_decides_on_its_own() {
     // Health Auto Export sends the local offset: its day wins over the user's zone.
-    assert_eq!(
-        date_in("Europe/Stockholm", "2024-01-15T23:30:00-05:00"),
-        date(2024, 1, 15)
+    assert_dates(
+        "Europe/Stockholm",
+        &[("2024-01-15T23:30:00-05:00", date(2024, 1, 15))],
     );
-    assert_eq!(
-        date_in("Pacific/Kiritimati", "2024-01-15T00:30:00+01:00"),
-        date(2024, 1, 15)
-    );
-    // `+00:00` is UTC, like `Z`: the zone decides.
-    assert_eq!(
-        date_in("Pacific/Kiritimati", "2024-01-15T10:30:00+00:00"),
-        date(2024, 1, 16)
+    assert_dates(
+        "Pacific/Kiritimati",
+        &[
+            ("2024-01-15T00:30:00+01:00", date(2024, 1, 15)),
+            // `+00:00` is UTC, like `Z`: the zone decides.
+            ("2024-01-15T10:30:00+00:00", date(2024, 1, 16)),
+        ],
     );
 }
 

@@ -230,28 +230,61 @@ fn one_decimal_rounds_half_away_from_zero() {
 
 #[test]
 fn required_days_per_week_at_its_edges() {
-    let goal = |target| Goal::default_for(2025, target);
-    // Ten days to go in five open days: 14 a week is capped at 7.
-    let data = year_data(2025, date(2025, 12, 27), &[]);
-    let pace = pace_metrics(&data, &goal(10));
-    assert_eq!((pace.open_days, pace.required_days_per_week), (5, 7.0));
-    // Today counts as open until it has a run: one day to go with two open days is 3.5 …
-    let data = year_data(2025, date(2025, 12, 30), &[run(date(2025, 1, 1))]);
-    let pace = pace_metrics(&data, &goal(2));
-    assert_eq!((pace.open_days, pace.required_days_per_week), (2, 3.5));
-    // … and once today has a run, only tomorrow is open.
-    let history = [run(date(2025, 1, 1)), run(date(2025, 12, 30))];
-    let data = year_data(2025, date(2025, 12, 30), &history);
-    let pace = pace_metrics(&data, &goal(3));
-    assert_eq!((pace.open_days, pace.required_days_per_week), (1, 7.0));
-    // Nothing remains: 0, whatever is open.
-    let pace = pace_metrics(&data, &goal(2));
-    assert_eq!((pace.open_days, pace.required_days_per_week), (1, 0.0));
-    // A workout already dated tomorrow leaves no open day.
-    let history = [run(date(2025, 12, 30)), run(date(2025, 12, 31))];
-    let data = year_data(2025, date(2025, 12, 30), &history);
-    let pace = pace_metrics(&data, &goal(3));
-    assert_eq!((pace.open_days, pace.required_days_per_week), (0, 7.0));
+    let cases = [
+        // (what, today, running days, target, open days, required per week)
+        (
+            "14 a week is capped at 7",
+            date(2025, 12, 27),
+            vec![],
+            10,
+            5,
+            7.0,
+        ),
+        (
+            "today is open until it has a run",
+            date(2025, 12, 30),
+            vec![date(2025, 1, 1)],
+            2,
+            2,
+            3.5,
+        ),
+        (
+            "once today has a run, only tomorrow is open",
+            date(2025, 12, 30),
+            vec![date(2025, 1, 1), date(2025, 12, 30)],
+            3,
+            1,
+            7.0,
+        ),
+        (
+            "nothing remains: 0, whatever is open",
+            date(2025, 12, 30),
+            vec![date(2025, 1, 1), date(2025, 12, 30)],
+            2,
+            1,
+            0.0,
+        ),
+        (
+            "a workout already dated tomorrow leaves no open day",
+            date(2025, 12, 30),
+            vec![date(2025, 12, 30), date(2025, 12, 31)],
+            3,
+            0,
+            7.0,
+        ),
+    ];
+    for (what, today, run_days, target, open, required) in cases {
+        let history: Vec<_> = run_days.into_iter().map(run).collect();
+        let pace = pace_metrics(
+            &year_data(2025, today, &history),
+            &Goal::default_for(2025, target),
+        );
+        assert_eq!(
+            (pace.open_days, pace.required_days_per_week),
+            (open, required),
+            "{what}"
+        );
+    }
 }
 
 #[test]
