@@ -31,6 +31,7 @@ pub mod idempotency;
 pub mod patch;
 pub mod plan;
 pub mod request;
+pub mod running;
 pub mod time;
 pub mod validate;
 pub mod wire;

@@ -3,6 +3,9 @@
 //! the same ones, and the OpenAPI document derives its schemas from them (behind the `openapi`
 //! feature). Adding a field to the contract is adding it here.
 //!
+//! The running-days bodies (goals, progress, the dashboard and insights) are defined beside
+//! the rules that compute them, in [`crate::running`], and listed here with the rest.
+//!
 //! Serialising follows the contract to the letter: `snake_case` keys, integers as integers, and
 //! server-generated timestamps with whole seconds (`2024-01-15T09:00:01Z`).
 //!
@@ -23,6 +26,11 @@ mod operations;
 mod sync;
 mod workouts;
 
+pub use crate::running::{
+    Achievement, ChartPoint, DashboardBody, DashboardStats, Goal, GoalProgressBody,
+    GoalWithProgressBody, InsightsBody, MonthlyEntry, PaceMetrics, PacePoint, PersonalBests,
+    Progress, Streaks, WeeklyEntry,
+};
 pub use auth::{
     Credentials, MeBody, RefreshRequest, SessionView, SessionsBody, TokenBody, UserView,
 };
