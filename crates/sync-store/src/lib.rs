@@ -2,7 +2,7 @@
 //!
 //! Persistence for the Running Days sync service, with Diesel: SQLite (the embedded default)
 //! or PostgreSQL, chosen at run time from the database URL. The sync algorithm exists once
-//! (`backend/ops`) and is compiled for both; see `docs/architecture.md`.
+//! (`backend/queries`) and is compiled for both; see `docs/architecture.md`.
 //!
 //! Every method is blocking: async callers run them on a blocking thread pool.
 
@@ -158,22 +158,7 @@ impl Store {
 
     /// Ok when the database answers and every migration is applied.
     pub fn ready(&self) -> Result<(), StoreError> {
-        let pending = match &self.backend {
-            Backend::Sqlite(pool) => {
-                let conn = &mut *pool.get()?;
-                sqlite::ops::maintenance::ping(conn)?;
-                sqlite::migrations_pending(conn)?
-            }
-            Backend::Pg(pool) => {
-                let conn = &mut *pool.get()?;
-                pg::ops::maintenance::ping(conn)?;
-                pg::migrations_pending(conn)?
-            }
-        };
-        if pending {
-            return Err(StoreError::Migration("migrations pending".into()));
-        }
-        Ok(())
+        with_conn!(self, |conn, queries| queries::maintenance::ready(conn))
     }
 
     /// Creates an account with its first session. `email` must already be normalised.
@@ -183,7 +168,7 @@ impl Store {
         password_hash: &str,
         session: &NewSession,
     ) -> Result<User, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::register(
+        with_conn!(self, |conn, queries| queries::auth::register(
             conn,
             email,
             password_hash,
@@ -193,17 +178,19 @@ impl Store {
 
     /// The account with this (normalised) email and what login checks.
     pub fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::credentials(conn, email))
+        with_conn!(self, |conn, queries| queries::auth::credentials(
+            conn, email
+        ))
     }
 
     /// The account with this id.
     pub fn user(&self, user_id: Uuid) -> Result<Option<User>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::user(conn, user_id))
+        with_conn!(self, |conn, queries| queries::auth::user(conn, user_id))
     }
 
     /// Opens a session after a successful login, clearing the failed-login count.
     pub fn open_session(&self, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::open_session(
+        with_conn!(self, |conn, queries| queries::auth::open_session(
             conn, user_id, session
         ))
     }
@@ -217,14 +204,16 @@ impl Store {
         threshold: i32,
         lock_for: chrono::Duration,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::record_failed_login(
+        with_conn!(self, |conn, queries| queries::auth::record_failed_login(
             conn, user_id, now, threshold, lock_for
         ))
     }
 
     /// A session by id (active or not).
     pub fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::session(conn, session_id))
+        with_conn!(self, |conn, queries| queries::auth::session(
+            conn, session_id
+        ))
     }
 
     /// Records that a session was used (to the minute).
@@ -234,7 +223,7 @@ impl Store {
         if !records::touch_due(session, now) {
             return Ok(());
         }
-        with_conn!(self, |conn, ops| ops::auth::touch_session(
+        with_conn!(self, |conn, queries| queries::auth::touch_session(
             conn, session, now
         ))
     }
@@ -245,7 +234,7 @@ impl Store {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::active_sessions(
+        with_conn!(self, |conn, queries| queries::auth::active_sessions(
             conn, user_id, now
         ))
     }
@@ -257,7 +246,7 @@ impl Store {
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::revoke_session(
+        with_conn!(self, |conn, queries| queries::auth::revoke_session(
             conn, user_id, session_id, now
         ))
     }
@@ -269,7 +258,7 @@ impl Store {
         next_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        with_conn!(self, |conn, ops| ops::auth::rotate_refresh(
+        with_conn!(self, |conn, queries| queries::auth::rotate_refresh(
             conn,
             presented_hash,
             next_hash,
@@ -279,13 +268,15 @@ impl Store {
 
     /// Applies one sync in one transaction (see the crate documentation).
     pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
-        with_conn!(self, |conn, ops| ops::sync::apply(conn, command))
+        with_conn!(self, |conn, queries| queries::sync::apply(conn, command))
     }
 
     /// The user's most recent syncs, newest first (`limit` is clamped to 1–200).
     pub fn sync_history(&self, user_id: Uuid, limit: i64) -> Result<Vec<SyncRecord>, StoreError> {
         let limit = limit.clamp(1, 200);
-        with_conn!(self, |conn, ops| ops::sync::history(conn, user_id, limit))
+        with_conn!(self, |conn, queries| queries::sync::history(
+            conn, user_id, limit
+        ))
     }
 
     /// One of the user's syncs; `None` when absent or another user's.
@@ -294,7 +285,9 @@ impl Store {
         user_id: Uuid,
         sync_id: Uuid,
     ) -> Result<Option<SyncRecord>, StoreError> {
-        with_conn!(self, |conn, ops| ops::sync::record(conn, user_id, sync_id))
+        with_conn!(self, |conn, queries| queries::sync::record(
+            conn, user_id, sync_id
+        ))
     }
 
     /// A page of the user's live workouts, newest `start_time` first.
@@ -307,7 +300,9 @@ impl Store {
             limit: query.limit.clamp(1, 200),
             ..*query
         };
-        with_conn!(self, |conn, ops| ops::workouts::list(conn, user_id, &query))
+        with_conn!(self, |conn, queries| queries::workouts::list(
+            conn, user_id, &query
+        ))
     }
 
     /// One live workout of the user; `None` when absent, deleted or another user's.
@@ -316,7 +311,9 @@ impl Store {
         user_id: Uuid,
         id: Uuid,
     ) -> Result<Option<sync_core::StoredWorkout>, StoreError> {
-        with_conn!(self, |conn, ops| ops::workouts::get(conn, user_id, id))
+        with_conn!(self, |conn, queries| queries::workouts::get(
+            conn, user_id, id
+        ))
     }
 
     /// Changes after `after_seq` in commit order (`limit` clamped to 1–1000).
@@ -327,14 +324,16 @@ impl Store {
         limit: i64,
     ) -> Result<ChangePage, StoreError> {
         let limit = limit.clamp(1, 1000);
-        with_conn!(self, |conn, ops| ops::workouts::changes(
+        with_conn!(self, |conn, queries| queries::workouts::changes(
             conn, user_id, after_seq, limit
         ))
     }
 
     /// The user's sync status; `None` when the user does not exist.
     pub fn sync_status(&self, user_id: Uuid) -> Result<Option<SyncStatus>, StoreError> {
-        with_conn!(self, |conn, ops| ops::workouts::status(conn, user_id))
+        with_conn!(self, |conn, queries| queries::workouts::status(
+            conn, user_id
+        ))
     }
 
     /// A server-side edit of one live workout, under the user's lock. `edit` returns the new
@@ -346,15 +345,15 @@ impl Store {
         now: DateTime<Utc>,
         edit: impl FnOnce(&sync_core::StoredWorkout) -> Result<Option<sync_core::StoredWorkout>, E>,
     ) -> Result<EditOutcome<E>, StoreError> {
-        with_conn!(self, |conn, ops| ops::workouts::edit(
+        with_conn!(self, |conn, queries| queries::workouts::edit(
             conn, user_id, id, now, edit
         ))
     }
 
     /// Deletes idempotency records created before `cutoff`; returns how many.
     pub fn purge_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        with_conn!(self, |conn, ops| ops::maintenance::purge_idempotency(
-            conn, cutoff
-        ))
+        with_conn!(self, |conn, queries| {
+            queries::maintenance::purge_idempotency(conn, cutoff)
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! Throwaway databases for tests: a SQLite file in a temporary directory, or a fresh
-//! PostgreSQL database created next to `TEST_DATABASE_URL` and dropped afterwards.
+//! PostgreSQL database created next to `TEST_DATABASE_URL` and dropped afterwards; and
+//! [`per_backend!`], which runs one test body on each, under a name that says which.
 
 use std::path::PathBuf;
 
@@ -70,6 +71,92 @@ impl TestDatabase {
         &self.url
     }
 }
+
+/// Defines a test that runs once per backend, each under its own name: `NAME::sqlite` on a
+/// fresh SQLite file and `NAME::postgres` on a fresh PostgreSQL database, so a failure names
+/// its backend and `cargo test NAME::postgres` runs one.
+///
+/// The body takes the database as its one parameter, of [`TestDatabase`] or of any type with
+/// `From<TestDatabase>` (a suite's store or app fixture). `NAME::postgres` follows
+/// [`TestDatabase::postgres`]: without `TEST_DATABASE_URL` it prints a notice and passes, unless
+/// `REQUIRE_POSTGRES_TESTS=1`, which makes it fail; a server it cannot reach always fails it.
+///
+/// A synchronous body is a plain `#[test]`. An `async move` body needs the test attribute of
+/// its runtime as the second argument (`tokio::test`, `actix_web::test`). The body is compiled
+/// once, in a function the two tests call; it sees the names of the module the macro is
+/// invoked in.
+///
+/// ```no_run
+/// use sync_store::testing::{per_backend, TestDatabase};
+/// use sync_store::{Store, StoreOptions};
+///
+/// per_backend!(a_fresh_store_is_ready, |db: TestDatabase| {
+///     let store = Store::open(db.url(), &StoreOptions::default()).expect("open");
+///     store.ready().expect("ready");
+/// });
+///
+/// # fn main() {}
+/// ```
+///
+/// With a runtime (here the API's), the tests are `the_app_starts::sqlite` and `::postgres`:
+///
+/// ```ignore
+/// per_backend!(the_app_starts, tokio::test, |db: TestDatabase| async move {
+///     let app = TestApp::spawn_on(db, &[]).await;
+///     // …
+/// });
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! per_backend {
+    ($name:ident, $runtime:path, |$db:ident : $db_type:ty| async move $body:block $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn per_backend_body($db: $db_type) $body
+
+            #[$runtime]
+            async fn sqlite() {
+                per_backend_body(::core::convert::From::from(
+                    $crate::testing::TestDatabase::sqlite(),
+                ))
+                .await
+            }
+
+            #[$runtime]
+            async fn postgres() {
+                if let ::core::option::Option::Some(db) = $crate::testing::TestDatabase::postgres() {
+                    per_backend_body(::core::convert::From::from(db)).await
+                }
+            }
+        }
+    };
+    ($name:ident, |$db:ident : $db_type:ty| $body:block $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn per_backend_body($db: $db_type) $body
+
+            #[test]
+            fn sqlite() {
+                per_backend_body(::core::convert::From::from(
+                    $crate::testing::TestDatabase::sqlite(),
+                ))
+            }
+
+            #[test]
+            fn postgres() {
+                if let ::core::option::Option::Some(db) = $crate::testing::TestDatabase::postgres() {
+                    per_backend_body(::core::convert::From::from(db))
+                }
+            }
+        }
+    };
+}
+#[doc(inline)]
+pub use crate::per_backend;
 
 /// `postgres://u@h:5432/db?x=y` with `db` replaced by `name`.
 fn replace_database_name(url: &str, name: &str) -> String {

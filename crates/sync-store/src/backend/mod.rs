@@ -1,8 +1,16 @@
-//! The two database backends. Each includes the shared query module `ops`; this module picks one
-//! at run time from the database URL.
+//! The two database backends. Each compiles the shared query module `queries` against its own
+//! schema and `hooks`; this module picks one at run time from the database URL.
 
 pub(crate) mod pg;
 pub(crate) mod sqlite;
+
+use std::time::Duration;
+
+use diesel::migration::MigrationSource;
+use diesel::r2d2::{Builder, ManageConnection, Pool};
+use diesel_migrations::MigrationHarness;
+
+use crate::{StoreError, StoreOptions};
 
 /// The connection pool of whichever backend the URL selected.
 pub(crate) enum Backend {
@@ -10,25 +18,55 @@ pub(crate) enum Backend {
     Pg(pg::PgPool),
 }
 
-/// Runs `$body` with a pooled connection `$conn` and that backend's query module `$ops`.
+/// Runs `$body` with a pooled connection `$conn` and that backend's query module `$queries`.
 macro_rules! with_conn {
-    ($store:expr, |$conn:ident, $ops:ident| $body:expr) => {
+    ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
             $crate::backend::Backend::Sqlite(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn = &mut *pooled;
-                #[allow(unused_imports)]
-                use $crate::backend::sqlite::ops as $ops;
-                $body
+                $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $body)
             }
             $crate::backend::Backend::Pg(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn = &mut *pooled;
-                #[allow(unused_imports)]
-                use $crate::backend::pg::ops as $ops;
-                $body
+                $crate::backend::with_conn!(@on pool, pg, |$conn, $queries| $body)
             }
         }
     };
+    (@on $pool:ident, $backend:ident, |$conn:ident, $queries:ident| $body:expr) => {{
+        let mut pooled = $pool.get()?;
+        let $conn = &mut *pooled;
+        #[allow(unused_imports)]
+        use $crate::backend::$backend::queries as $queries;
+        $body
+    }};
 }
 pub(crate) use with_conn;
+
+/// The pool settings both backends share.
+fn pool_builder<M: ManageConnection>(options: &StoreOptions) -> Builder<M> {
+    Pool::builder()
+        .max_size(options.pool_size)
+        // No `SELECT 1` before every checkout (r2d2's default): it was a round trip per
+        // request, twice for an authenticated sync (docs/benchmarks.md). A connection that died
+        // while idle fails its next statement instead, which maps to `Unavailable` (503 with
+        // Retry-After), and r2d2 drops it as broken when it is returned.
+        .test_on_check_out(false)
+        .connection_timeout(options.pool_timeout.max(Duration::from_millis(1)))
+}
+
+/// Applies the migrations of `source` that `conn`'s database lacks.
+fn run_migrations<DB: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<DB>,
+    source: impl MigrationSource<DB>,
+) -> Result<(), StoreError> {
+    conn.run_pending_migrations(source)
+        .map(|_| ())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Whether `conn`'s database lacks any migration of `source`.
+pub(crate) fn migrations_pending<DB: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<DB>,
+    source: impl MigrationSource<DB>,
+) -> Result<bool, StoreError> {
+    conn.has_pending_migration(source)
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}

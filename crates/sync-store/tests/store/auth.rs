@@ -1,14 +1,15 @@
 //! Accounts, sessions, refresh-token families and login lockout.
 
 use chrono::Duration;
+use sync_store::testing::per_backend;
 use sync_store::{RefreshOutcome, StoreError};
 use uuid::Uuid;
 
-use crate::{backends, new_session, register, t0};
+use crate::{new_session, register, t0, Backend};
 
-#[test]
-fn refresh_tokens_rotate_and_reuse_revokes_the_session() {
-    for b in backends() {
+per_backend!(
+    refresh_tokens_rotate_and_reuse_revokes_the_session,
+    |b: Backend| {
         let n = b.name;
         let (user, session) = register(&b, "tokens@example.com");
         let first = session.refresh_token_hash.clone();
@@ -75,11 +76,11 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_session() {
             "{n}"
         );
     }
-}
+);
 
-#[test]
-fn refresh_tokens_of_an_expired_or_logged_out_session_are_invalid() {
-    for b in backends() {
+per_backend!(
+    refresh_tokens_of_an_expired_or_logged_out_session_are_invalid,
+    |b: Backend| {
         let n = b.name;
         let (user, session) = register(&b, "expired@example.com");
         let past_end = session.expires_at + Duration::seconds(1);
@@ -105,11 +106,11 @@ fn refresh_tokens_of_an_expired_or_logged_out_session_are_invalid() {
             "{n}: a logged-out session's token"
         );
     }
-}
+);
 
-#[test]
-fn sessions_are_listed_and_revoked_only_by_their_owner() {
-    for b in backends() {
+per_backend!(
+    sessions_are_listed_and_revoked_only_by_their_owner,
+    |b: Backend| {
         let n = b.name;
         let (alice, alice_first) = register(&b, "alice@example.com");
         let (bob, bob_session) = register(&b, "bob@example.com");
@@ -193,11 +194,11 @@ fn sessions_are_listed_and_revoked_only_by_their_owner() {
             "{n}"
         );
     }
-}
+);
 
-#[test]
-fn touching_a_session_records_use_to_the_minute() {
-    for b in backends() {
+per_backend!(
+    touching_a_session_records_use_to_the_minute,
+    |b: Backend| {
         let n = b.name;
         let (_, new) = register(&b, "touch@example.com");
         let session = b.store.session(new.id).unwrap().expect("session");
@@ -218,11 +219,11 @@ fn touching_a_session_records_use_to_the_minute() {
         let touched = b.store.session(new.id).unwrap().expect("session");
         assert_eq!(touched.last_used_at, later, "{n}");
     }
-}
+);
 
-#[test]
-fn failed_logins_lock_the_account_at_the_threshold() {
-    for b in backends() {
+per_backend!(
+    failed_logins_lock_the_account_at_the_threshold,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "locked@example.com");
         let (other, _) = register(&b, "other@example.com");
@@ -296,46 +297,43 @@ fn failed_logins_lock_the_account_at_the_threshold() {
             "{n}"
         );
     }
-}
+);
 
-#[test]
-fn registering_an_existing_email_is_refused() {
-    for b in backends() {
-        let n = b.name;
-        let (user, _) = register(&b, "taken@example.com");
-        let second = new_session("second-account", t0());
-        let result = b.store.register("taken@example.com", "other-hash", &second);
-        assert!(
-            matches!(result, Err(StoreError::EmailTaken)),
-            "{n}: {result:?}"
-        );
+per_backend!(registering_an_existing_email_is_refused, |b: Backend| {
+    let n = b.name;
+    let (user, _) = register(&b, "taken@example.com");
+    let second = new_session("second-account", t0());
+    let result = b.store.register("taken@example.com", "other-hash", &second);
+    assert!(
+        matches!(result, Err(StoreError::EmailTaken)),
+        "{n}: {result:?}"
+    );
 
-        // The first account is untouched and no session was opened for the refused one.
-        let credentials = b
-            .store
-            .credentials("taken@example.com")
+    // The first account is untouched and no session was opened for the refused one.
+    let credentials = b
+        .store
+        .credentials("taken@example.com")
+        .unwrap()
+        .expect("account");
+    assert_eq!(credentials.user, user, "{n}");
+    assert_eq!(credentials.password_hash, "hash", "{n}");
+    assert_eq!(b.store.user(user.id).unwrap(), Some(user.clone()), "{n}");
+    assert_eq!(
+        b.store.session(second.id).unwrap(),
+        None,
+        "{n}: nothing of it is stored"
+    );
+    assert_eq!(
+        b.store.rotate_refresh("second-account", "x", t0()).unwrap(),
+        RefreshOutcome::Invalid,
+        "{n}"
+    );
+    assert_eq!(
+        b.store
+            .credentials("nobody@example.com")
             .unwrap()
-            .expect("account");
-        assert_eq!(credentials.user, user, "{n}");
-        assert_eq!(credentials.password_hash, "hash", "{n}");
-        assert_eq!(b.store.user(user.id).unwrap(), Some(user.clone()), "{n}");
-        assert_eq!(
-            b.store.session(second.id).unwrap(),
-            None,
-            "{n}: nothing of it is stored"
-        );
-        assert_eq!(
-            b.store.rotate_refresh("second-account", "x", t0()).unwrap(),
-            RefreshOutcome::Invalid,
-            "{n}"
-        );
-        assert_eq!(
-            b.store
-                .credentials("nobody@example.com")
-                .unwrap()
-                .map(|c| c.user),
-            None
-        );
-        assert_eq!(b.store.user(Uuid::new_v4()).unwrap(), None, "{n}");
-    }
-}
+            .map(|c| c.user),
+        None
+    );
+    assert_eq!(b.store.user(Uuid::new_v4()).unwrap(), None, "{n}");
+});

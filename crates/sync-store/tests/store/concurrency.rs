@@ -6,101 +6,99 @@ use std::thread;
 
 use chrono::Duration;
 use serde_json::json;
+use sync_store::testing::per_backend;
 use sync_store::{RefreshOutcome, Store, StoreError, StoreOptions, SyncCommand, SyncOutcome};
 
-use crate::{applied, backends, new_session, prepare, register, sync, t0, ttl, workouts};
+use crate::{applied, new_session, prepare, register, sync, t0, ttl, workouts, Backend};
 
 const THREADS: usize = 8;
 
-#[test]
-fn concurrent_syncs_with_one_key_apply_once() {
-    for b in backends() {
-        let n = b.name;
-        let (user, _) = register(&b, "racer@example.com");
-        let batch = workouts("w", 20);
-        let request = Arc::new(prepare(
-            json!({"workouts": batch, "idempotency_key": "same-key"}),
-            t0(),
-        ));
-        // Two instances, as two servers behind a load balancer; the threads alternate.
-        let other: Arc<Store> =
-            Arc::new(Store::open(b.db.url(), &StoreOptions::default()).expect("second instance"));
-        let store: Arc<Store> = Arc::new(b.store);
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let store = if i % 2 == 0 {
-                    store.clone()
-                } else {
-                    other.clone()
-                };
-                let (request, barrier) = (request.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    store.sync(&SyncCommand {
-                        user_id: user.id,
-                        request: &request,
-                        now: t0(),
-                        idempotency_ttl: ttl(),
-                    })
+per_backend!(concurrent_syncs_with_one_key_apply_once, |b: Backend| {
+    let n = b.name;
+    let (user, _) = register(&b, "racer@example.com");
+    let batch = workouts("w", 20);
+    let request = Arc::new(prepare(
+        json!({"workouts": batch, "idempotency_key": "same-key"}),
+        t0(),
+    ));
+    // Two instances, as two servers behind a load balancer; the threads alternate.
+    let other: Arc<Store> =
+        Arc::new(Store::open(b.db.url(), &StoreOptions::default()).expect("second instance"));
+    let store: Arc<Store> = Arc::new(b.store);
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            let (request, barrier) = (request.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                store.sync(&SyncCommand {
+                    user_id: user.id,
+                    request: &request,
+                    now: t0(),
+                    idempotency_ttl: ttl(),
                 })
             })
-            .collect();
-        let results: Vec<Result<SyncOutcome, StoreError>> = handles
-            .into_iter()
-            .map(|h| h.join().expect("sync thread"))
-            .collect();
+        })
+        .collect();
+    let results: Vec<Result<SyncOutcome, StoreError>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("sync thread"))
+        .collect();
 
-        let mut applied_bodies = Vec::new();
-        let mut replayed_bodies = Vec::new();
-        let mut busy = 0;
-        for result in results {
-            match result {
-                Ok(SyncOutcome::Applied { body, counts }) => {
-                    assert_eq!(counts.created, 20, "{n}: {body}");
-                    applied_bodies.push(body);
-                }
-                Ok(SyncOutcome::Replayed { body }) => replayed_bodies.push(body),
-                Err(e) if e.is_transient() => busy += 1,
-                other => panic!("{n}: unexpected result of a concurrent sync: {other:?}"),
+    let mut applied_bodies = Vec::new();
+    let mut replayed_bodies = Vec::new();
+    let mut busy = 0;
+    for result in results {
+        match result {
+            Ok(SyncOutcome::Applied { body, counts }) => {
+                assert_eq!(counts.created, 20, "{n}: {body}");
+                applied_bodies.push(body);
             }
+            Ok(SyncOutcome::Replayed { body }) => replayed_bodies.push(body),
+            Err(e) if e.is_transient() => busy += 1,
+            other => panic!("{n}: unexpected result of a concurrent sync: {other:?}"),
         }
-        assert_eq!(
-            applied_bodies.len(),
-            1,
-            "{n}: exactly one apply ({busy} busy)"
-        );
-        for body in &replayed_bodies {
-            assert_eq!(
-                body, &applied_bodies[0],
-                "{n}: replays carry the applied body"
-            );
-        }
-        if busy > 0 {
-            eprintln!("{n}: {busy} of {THREADS} concurrent syncs were busy");
-        }
-
-        // The batch was created exactly once.
-        drop(other);
-        let store = Arc::into_inner(store).expect("threads are done");
-        let history = store.sync_history(user.id, 50).unwrap();
-        assert_eq!(history.len(), 1, "{n}: one sync recorded: {history:?}");
-        let t = t0() + Duration::seconds(1);
-        let fresh = applied(n, sync(&store, user.id, json!({"workouts": batch}), t));
-        fresh.assert_counts(n, [0, 0, 20, 0, 0, 0]);
-        assert_eq!(
-            fresh.position(),
-            20,
-            "{n}: change position equals the batch size"
-        );
-        drop(store);
-        drop(b.db);
     }
-}
+    assert_eq!(
+        applied_bodies.len(),
+        1,
+        "{n}: exactly one apply ({busy} busy)"
+    );
+    for body in &replayed_bodies {
+        assert_eq!(
+            body, &applied_bodies[0],
+            "{n}: replays carry the applied body"
+        );
+    }
+    if busy > 0 {
+        eprintln!("{n}: {busy} of {THREADS} concurrent syncs were busy");
+    }
 
-#[test]
-fn concurrent_syncs_of_one_user_keep_the_change_feed_gap_free() {
-    for b in backends() {
+    // The batch was created exactly once.
+    drop(other);
+    let store = Arc::into_inner(store).expect("threads are done");
+    let history = store.sync_history(user.id, 50).unwrap();
+    assert_eq!(history.len(), 1, "{n}: one sync recorded: {history:?}");
+    let t = t0() + Duration::seconds(1);
+    let fresh = applied(n, sync(&store, user.id, json!({"workouts": batch}), t));
+    fresh.assert_counts(n, [0, 0, 20, 0, 0, 0]);
+    assert_eq!(
+        fresh.position(),
+        20,
+        "{n}: change position equals the batch size"
+    );
+    drop(store);
+    drop(b.db);
+});
+
+per_backend!(
+    concurrent_syncs_of_one_user_keep_the_change_feed_gap_free,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "parallel@example.com");
         let barrier = Barrier::new(THREADS);
@@ -142,11 +140,11 @@ fn concurrent_syncs_of_one_user_keep_the_change_feed_gap_free() {
         let history = b.store.sync_history(user.id, 50).unwrap();
         assert_eq!(history.len(), THREADS, "{n}");
     }
-}
+);
 
-#[test]
-fn a_refresh_token_presented_concurrently_rotates_at_most_once() {
-    for b in backends() {
+per_backend!(
+    a_refresh_token_presented_concurrently_rotates_at_most_once,
+    |b: Backend| {
         let n = b.name;
         for round in 0..10 {
             let session = new_session(&format!("first-{round}"), t0());
@@ -199,4 +197,4 @@ fn a_refresh_token_presented_concurrently_rotates_at_most_once() {
             );
         }
     }
-}
+);

@@ -3,17 +3,18 @@
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use sync_core::SyncCounts;
+use sync_store::testing::per_backend;
 use uuid::Uuid;
 
-use crate::{applied, backends, register, sync, t0, workout};
+use crate::{applied, register, sync, t0, workout, Backend};
 
 fn sync_id(json: &Value) -> Uuid {
     Uuid::parse_str(json["sync_id"].as_str().expect("sync_id")).expect("sync_id is a UUID")
 }
 
-#[test]
-fn sync_history_lists_the_users_syncs_newest_first() {
-    for b in backends() {
+per_backend!(
+    sync_history_lists_the_users_syncs_newest_first,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "history@example.com");
         let (other, _) = register(&b, "other@example.com");
@@ -108,4 +109,4 @@ fn sync_history_lists_the_users_syncs_newest_first() {
         );
         assert_eq!(b.store.sync_history(other.id, 10).unwrap().len(), 1, "{n}");
     }
-}
+);

@@ -2,10 +2,11 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
+use sync_store::testing::per_backend;
 use sync_store::SyncOutcome;
 
 use crate::{
-    applied, backends, position, register, replayed, sync, sync_with, t0, workout, workouts,
+    applied, position, register, replayed, sync, sync_with, t0, workout, workouts, Backend,
 };
 
 fn keyed(key: &str, workouts: Vec<Value>) -> Value {
@@ -17,9 +18,9 @@ fn keyed(key: &str, workouts: Vec<Value>) -> Value {
     })
 }
 
-#[test]
-fn the_same_key_and_request_replays_the_stored_body_and_writes_nothing() {
-    for b in backends() {
+per_backend!(
+    the_same_key_and_request_replays_the_stored_body_and_writes_nothing,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "replay@example.com");
         let body = keyed("sync_20240601_abc", workouts("w", 3));
@@ -73,11 +74,11 @@ fn the_same_key_and_request_replays_the_stored_body_and_writes_nothing() {
         fresh.assert_counts(n, [0, 0, 3, 0, 0, 0]);
         assert_eq!(fresh.position(), 3, "{n}: the batch was applied once");
     }
-}
+);
 
-#[test]
-fn the_same_key_with_another_request_is_refused_and_applies_nothing() {
-    for b in backends() {
+per_backend!(
+    the_same_key_with_another_request_is_refused_and_applies_nothing,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "reuse@example.com");
         let first = applied(
@@ -128,103 +129,97 @@ fn the_same_key_with_another_request_is_refused_and_applies_nothing() {
         fresh.assert_counts(n, [1, 0, 1, 0, 0, 0]);
         assert_eq!(fresh.position(), 2, "{n}");
     }
-}
+);
 
-#[test]
-fn keys_are_scoped_to_the_user() {
-    for b in backends() {
-        let n = b.name;
-        let (alice, _) = register(&b, "alice@example.com");
-        let (bob, _) = register(&b, "bob@example.com");
-        let (carol, _) = register(&b, "carol@example.com");
-        let body = keyed("shared-key", workouts("w", 2));
+per_backend!(keys_are_scoped_to_the_user, |b: Backend| {
+    let n = b.name;
+    let (alice, _) = register(&b, "alice@example.com");
+    let (bob, _) = register(&b, "bob@example.com");
+    let (carol, _) = register(&b, "carol@example.com");
+    let body = keyed("shared-key", workouts("w", 2));
 
-        let alices = applied(n, sync(&b.store, alice.id, body.clone(), t0()));
-        alices.assert_counts(n, [2, 0, 0, 0, 0, 0]);
+    let alices = applied(n, sync(&b.store, alice.id, body.clone(), t0()));
+    alices.assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
-        // Bob's request with the same key and body is his own sync, processed for him.
-        let bobs = applied(n, sync(&b.store, bob.id, body.clone(), t0()));
-        bobs.assert_counts(n, [2, 0, 0, 0, 0, 0]);
-        assert_ne!(
-            bobs.json["sync_id"], alices.json["sync_id"],
-            "{n}: a sync of Bob's own"
-        );
-        assert_eq!(bobs.position(), 2, "{n}");
+    // Bob's request with the same key and body is his own sync, processed for him.
+    let bobs = applied(n, sync(&b.store, bob.id, body.clone(), t0()));
+    bobs.assert_counts(n, [2, 0, 0, 0, 0, 0]);
+    assert_ne!(
+        bobs.json["sync_id"], alices.json["sync_id"],
+        "{n}: a sync of Bob's own"
+    );
+    assert_eq!(bobs.position(), 2, "{n}");
 
-        // Carol's different request under the same key is not a reuse of Alice's key.
-        let carols = applied(
-            n,
-            sync(
-                &b.store,
-                carol.id,
-                keyed("shared-key", workouts("c", 1)),
-                t0(),
-            ),
-        );
-        carols.assert_counts(n, [1, 0, 0, 0, 0, 0]);
+    // Carol's different request under the same key is not a reuse of Alice's key.
+    let carols = applied(
+        n,
+        sync(
+            &b.store,
+            carol.id,
+            keyed("shared-key", workouts("c", 1)),
+            t0(),
+        ),
+    );
+    carols.assert_counts(n, [1, 0, 0, 0, 0, 0]);
 
-        // Each user's key replays their own response.
-        let t = t0() + Duration::seconds(1);
-        assert_eq!(
-            replayed(n, sync(&b.store, alice.id, body.clone(), t)),
-            alices.body,
-            "{n}"
-        );
-        assert_eq!(
-            replayed(n, sync(&b.store, bob.id, body, t)),
-            bobs.body,
-            "{n}"
-        );
-        assert_eq!(
-            position(&b, alice.id, t),
-            2,
-            "{n}: Alice's workouts were created once"
-        );
-    }
-}
+    // Each user's key replays their own response.
+    let t = t0() + Duration::seconds(1);
+    assert_eq!(
+        replayed(n, sync(&b.store, alice.id, body.clone(), t)),
+        alices.body,
+        "{n}"
+    );
+    assert_eq!(
+        replayed(n, sync(&b.store, bob.id, body, t)),
+        bobs.body,
+        "{n}"
+    );
+    assert_eq!(
+        position(&b, alice.id, t),
+        2,
+        "{n}: Alice's workouts were created once"
+    );
+});
 
-#[test]
-fn an_expired_record_is_processed_afresh() {
-    for b in backends() {
-        let n = b.name;
-        let (user, _) = register(&b, "expiry@example.com");
-        let body = keyed("k", workouts("w", 2));
-        let first = applied(n, sync(&b.store, user.id, body.clone(), t0()));
-        first.assert_counts(n, [2, 0, 0, 0, 0, 0]);
+per_backend!(an_expired_record_is_processed_afresh, |b: Backend| {
+    let n = b.name;
+    let (user, _) = register(&b, "expiry@example.com");
+    let body = keyed("k", workouts("w", 2));
+    let first = applied(n, sync(&b.store, user.id, body.clone(), t0()));
+    first.assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
-        // A zero TTL: the record is already expired.
-        let second = applied(
-            n,
-            sync_with(&b.store, user.id, body.clone(), t0(), Duration::zero()),
-        );
-        second.assert_counts(n, [0, 0, 2, 0, 0, 0]);
-        assert_ne!(second.json["sync_id"], first.json["sync_id"], "{n}");
+    // A zero TTL: the record is already expired.
+    let second = applied(
+        n,
+        sync_with(&b.store, user.id, body.clone(), t0(), Duration::zero()),
+    );
+    second.assert_counts(n, [0, 0, 2, 0, 0, 0]);
+    assert_ne!(second.json["sync_id"], first.json["sync_id"], "{n}");
 
-        // Past the default TTL: processed again, and its response replaces the old one.
-        let later = t0() + Duration::hours(25);
-        let third = applied(n, sync(&b.store, user.id, body.clone(), later));
-        third.assert_counts(n, [0, 0, 2, 0, 0, 0]);
-        let t = later + Duration::seconds(1);
-        assert_eq!(
-            replayed(n, sync(&b.store, user.id, body, t)),
-            third.body,
-            "{n}: new record"
-        );
+    // Past the default TTL: processed again, and its response replaces the old one.
+    let later = t0() + Duration::hours(25);
+    let third = applied(n, sync(&b.store, user.id, body.clone(), later));
+    third.assert_counts(n, [0, 0, 2, 0, 0, 0]);
+    let t = later + Duration::seconds(1);
+    assert_eq!(
+        replayed(n, sync(&b.store, user.id, body, t)),
+        third.body,
+        "{n}: new record"
+    );
 
-        // An expired key may carry a different request: not a reuse.
-        let much_later = later + Duration::hours(25);
-        let other = applied(
-            n,
-            sync(&b.store, user.id, keyed("k", workouts("v", 1)), much_later),
-        );
-        other.assert_counts(n, [1, 0, 0, 0, 0, 0]);
-        assert_eq!(other.position(), 3, "{n}");
-    }
-}
+    // An expired key may carry a different request: not a reuse.
+    let much_later = later + Duration::hours(25);
+    let other = applied(
+        n,
+        sync(&b.store, user.id, keyed("k", workouts("v", 1)), much_later),
+    );
+    other.assert_counts(n, [1, 0, 0, 0, 0, 0]);
+    assert_eq!(other.position(), 3, "{n}");
+});
 
-#[test]
-fn purge_deletes_only_records_older_than_the_cutoff() {
-    for b in backends() {
+per_backend!(
+    purge_deletes_only_records_older_than_the_cutoff,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "purge@example.com");
         let (other_user, _) = register(&b, "purge2@example.com");
@@ -263,4 +258,4 @@ fn purge_deletes_only_records_older_than_the_cutoff() {
             "{n}"
         );
     }
-}
+);

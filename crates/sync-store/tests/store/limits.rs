@@ -7,10 +7,11 @@ use std::time::{Duration as StdDuration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use serde_json::json;
+use sync_store::testing::per_backend;
 use sync_store::{BackendKind, Store, StoreError, StoreOptions, SyncCommand};
 use uuid::Uuid;
 
-use crate::{applied, backends, prepare, register, sync, t0, ttl, workouts, Backend};
+use crate::{applied, prepare, register, sync, t0, ttl, workouts, Backend};
 
 /// Another connection holding the lock a sync of `user_id` needs: the user's row on
 /// PostgreSQL, the writer lock on SQLite. Released on drop (the connection closes).
@@ -56,9 +57,9 @@ fn options(pool_size: u32, pool_timeout_ms: u64, lock_wait_ms: u64) -> StoreOpti
     }
 }
 
-#[test]
-fn a_sync_waiting_past_the_lock_wait_fails_fast_and_applies_nothing() {
-    for b in backends() {
+per_backend!(
+    a_sync_waiting_past_the_lock_wait_fails_fast_and_applies_nothing,
+    |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "busy@example.com");
         let impatient = Store::open(b.db.url(), &options(2, 2000, 200)).expect("open");
@@ -98,46 +99,43 @@ fn a_sync_waiting_past_the_lock_wait_fails_fast_and_applies_nothing() {
         retry.assert_counts(n, [3, 0, 0, 0, 0, 0]);
         assert_eq!(retry.position(), 3, "{n}");
     }
-}
+);
 
-#[test]
-fn an_exhausted_pool_is_unavailable_promptly() {
-    for b in backends() {
-        let n = b.name;
-        let (user, _) = register(&b, "pool@example.com");
-        let store = Store::open(b.db.url(), &options(1, 100, 3000)).expect("open");
-        let request = prepare(json!({"workouts": workouts("w", 2)}), t0());
+per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
+    let n = b.name;
+    let (user, _) = register(&b, "pool@example.com");
+    let store = Store::open(b.db.url(), &options(1, 100, 3000)).expect("open");
+    let request = prepare(json!({"workouts": workouts("w", 2)}), t0());
 
-        let holder = LockHolder::take(&b, user.id);
-        let outcome = thread::scope(|scope| {
-            // This sync holds the pool's only connection while it waits for the lock.
-            let waiting = scope.spawn(|| {
-                store.sync(&SyncCommand {
-                    user_id: user.id,
-                    request: &request,
-                    now: t0(),
-                    idempotency_ttl: ttl(),
-                })
-            });
-            thread::sleep(StdDuration::from_millis(300));
-            let started = Instant::now();
-            let ready = store.ready();
-            let waited = started.elapsed();
-            assert!(
-                matches!(ready, Err(StoreError::Unavailable(_))),
-                "{n}: {ready:?}"
-            );
-            assert!(
-                waited < StdDuration::from_secs(1),
-                "{n}: waited {waited:?} for the pool"
-            );
-            holder.release();
-            waiting.join().expect("sync thread")
+    let holder = LockHolder::take(&b, user.id);
+    let outcome = thread::scope(|scope| {
+        // This sync holds the pool's only connection while it waits for the lock.
+        let waiting = scope.spawn(|| {
+            store.sync(&SyncCommand {
+                user_id: user.id,
+                request: &request,
+                now: t0(),
+                idempotency_ttl: ttl(),
+            })
         });
-        // Once the lock is released the waiting sync goes through.
-        applied(n, outcome.expect("the waiting sync")).assert_counts(n, [2, 0, 0, 0, 0, 0]);
-        store
-            .ready()
-            .unwrap_or_else(|e| panic!("{n}: ready again: {e}"));
-    }
-}
+        thread::sleep(StdDuration::from_millis(300));
+        let started = Instant::now();
+        let ready = store.ready();
+        let waited = started.elapsed();
+        assert!(
+            matches!(ready, Err(StoreError::Unavailable(_))),
+            "{n}: {ready:?}"
+        );
+        assert!(
+            waited < StdDuration::from_secs(1),
+            "{n}: waited {waited:?} for the pool"
+        );
+        holder.release();
+        waiting.join().expect("sync thread")
+    });
+    // Once the lock is released the waiting sync goes through.
+    applied(n, outcome.expect("the waiting sync")).assert_counts(n, [2, 0, 0, 0, 0, 0]);
+    store
+        .ready()
+        .unwrap_or_else(|e| panic!("{n}: ready again: {e}"));
+});

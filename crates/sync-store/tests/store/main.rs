@@ -1,6 +1,8 @@
-//! The sync-store integration suite. Every test runs against every backend of
-//! [`TestDatabase::all`]: a fresh SQLite file always, and a fresh PostgreSQL database when
-//! `TEST_DATABASE_URL` is set. Assertion messages name the backend.
+//! The sync-store integration suite. Every test is defined with
+//! [`sync_store::testing::per_backend!`], so it runs once per backend under its own name:
+//! `NAME::sqlite` on a fresh SQLite file always, `NAME::postgres` on a fresh PostgreSQL
+//! database when `TEST_DATABASE_URL` is set (skipped with a notice otherwise; failing instead
+//! with `REQUIRE_POSTGRES_TESTS=1`). Assertion messages name the backend too.
 
 mod auth;
 mod concurrency;
@@ -27,20 +29,17 @@ pub struct Backend {
     pub db: TestDatabase,
 }
 
-/// One fresh, migrated store per configured backend.
-pub fn backends() -> Vec<Backend> {
-    TestDatabase::all()
-        .into_iter()
-        .map(|db| {
-            let store = Store::open(db.url(), &StoreOptions::default())
-                .unwrap_or_else(|e| panic!("opening {}: {e}", db.url()));
-            Backend {
-                name: store.kind().name(),
-                store,
-                db,
-            }
-        })
-        .collect()
+/// A test's database, opened and migrated: what `per_backend!` hands each test.
+impl From<TestDatabase> for Backend {
+    fn from(db: TestDatabase) -> Backend {
+        let store = Store::open(db.url(), &StoreOptions::default())
+            .unwrap_or_else(|e| panic!("opening {}: {e}", db.url()));
+        Backend {
+            name: store.kind().name(),
+            store,
+            db,
+        }
+    }
 }
 
 /// The server clock the tests start from (whole seconds, as the API gives the store).

@@ -1,22 +1,20 @@
 //! SQLite: the embedded default. One writer at a time (`BEGIN IMMEDIATE`), so a sync holds the
 //! database's write lock for its whole transaction; readers proceed in parallel under WAL.
 
+mod hooks;
 mod schema;
 
-// Compiled once per backend on purpose: the query code is written once (see `ops`).
+// Compiled once per backend on purpose: the query code is written once (see `queries`).
 #[allow(clippy::duplicate_mod)]
-#[path = "../ops/mod.rs"]
-pub(crate) mod ops;
-
-use std::time::Duration;
+#[path = "../queries/mod.rs"]
+pub(crate) mod queries;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use uuid::Uuid;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use crate::types::DbUuid;
+use super::{pool_builder, run_migrations};
 use crate::{StoreError, StoreOptions};
 
 pub(crate) type Conn = SqliteConnection;
@@ -50,14 +48,7 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {parent:?}: {e}")))?;
         }
     }
-    let pool = Pool::builder()
-        .max_size(options.pool_size)
-        // No `SELECT 1` before every checkout (r2d2's default): it was a round trip per
-        // request, twice for an authenticated sync (docs/benchmarks.md). A connection that died
-        // while idle fails its next statement instead, which maps to `Unavailable` (503 with
-        // Retry-After), and r2d2 drops it as broken when it is returned.
-        .test_on_check_out(false)
-        .connection_timeout(options.pool_timeout.max(Duration::from_millis(1)))
+    let pool = pool_builder(options)
         .connection_customizer(Box::new(Pragmas {
             busy_timeout_ms: options.lock_wait.as_millis(),
         }))
@@ -66,60 +57,5 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
 }
 
 pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.run_pending_migrations(MIGRATIONS)
-        .map(|_| ())
-        .map_err(|e| StoreError::Migration(e.to_string()))
-}
-
-pub(crate) fn migrations_pending(conn: &mut Conn) -> Result<bool, StoreError> {
-    conn.has_pending_migration(MIGRATIONS)
-        .map_err(|e| StoreError::Migration(e.to_string()))
-}
-
-/// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so two writers never
-/// deadlock upgrading read locks; waiting is bounded by `busy_timeout`.
-pub(crate) fn write_transaction<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.immediate_transaction(f)
-}
-
-/// The user's change-feed position. The immediate transaction already serialises all writers,
-/// so a plain read is the lock.
-pub(crate) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
-    use schema::users;
-    users::table
-        .find(DbUuid(user_id))
-        .select(users::change_seq)
-        .first(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound)
-}
-
-/// A sync's bookkeeping: the portable three statements (in process, a statement costs no round
-/// trip).
-pub(crate) fn record_sync(
-    conn: &mut Conn,
-    bookkeeping: &ops::sync::SyncBookkeeping,
-) -> Result<(), StoreError> {
-    ops::sync::record_sync_statements(conn, bookkeeping)
-}
-
-/// The batch lookup: `client_id IN (…)`; SQLite probes the unique `(user_id, client_id)` index
-/// once per id.
-pub(crate) fn lookup_workouts(
-    conn: &mut Conn,
-    user_id: Uuid,
-    client_ids: &[String],
-) -> Result<Vec<ops::rows::WorkoutRow>, StoreError> {
-    ops::sync::lookup_workouts_in_list(conn, user_id, client_ids)
-}
-
-/// The bulk upsert: multi-row `INSERT … VALUES … ON CONFLICT DO UPDATE`.
-pub(crate) fn write_workouts(
-    conn: &mut Conn,
-    rows: &[ops::rows::WorkoutRow],
-) -> Result<(), StoreError> {
-    ops::sync::upsert_workouts_values(conn, rows)
+    run_migrations(conn, MIGRATIONS)
 }

@@ -4,12 +4,17 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::idempotency_records;
-use super::Conn;
+use super::{Conn, MIGRATIONS};
+use crate::backend::migrations_pending;
 use crate::types::DbTime;
 use crate::StoreError;
 
-pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
+/// Ok when the database answers and every migration is applied.
+pub(crate) fn ready(conn: &mut Conn) -> Result<(), StoreError> {
     diesel::sql_query("SELECT 1").execute(conn)?;
+    if migrations_pending(conn, MIGRATIONS)? {
+        return Err(StoreError::Migration("migrations pending".into()));
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::rows::WorkoutRow;
 use super::schema::{users, workouts};
 use super::sync::upsert_workouts;
-use super::{lock_user, write_transaction, Conn};
+use super::{hooks, Conn};
 use crate::records::{ChangePage, EditOutcome, SyncStatus, WorkoutPage, WorkoutQuery};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -171,8 +171,8 @@ pub(crate) fn edit<E>(
     now: DateTime<Utc>,
     edit: impl FnOnce(&StoredWorkout) -> Result<Option<StoredWorkout>, E>,
 ) -> Result<EditOutcome<E>, StoreError> {
-    write_transaction(conn, |conn| {
-        let after_seq = lock_user(conn, user_id)?;
+    hooks::write_transaction(conn, |conn| {
+        let after_seq = hooks::lock_user(conn, user_id)?;
         let Some(current) = get(conn, user_id, id)? else {
             return Ok(EditOutcome::NotFound);
         };

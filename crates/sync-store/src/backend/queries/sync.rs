@@ -1,28 +1,28 @@
-//! One sync, one transaction: lock the user, check the key, load the batch's rows in one query,
-//! plan in `sync-core`, write the plan in bulk, record the sync and the response, commit.
+//! One sync, one transaction: lock the user, check the key, load the batch's stored rows, plan
+//! in `sync-core`, write the plan in bulk, record the sync and the response, commit. The lock,
+//! the lookup, the bulk write and the bookkeeping are the backend's `hooks`.
 
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use sync_core::{
     decide_idempotency, plan_sync, ChangeCursor, Fingerprint, IdempotencyDecision,
     IdempotencyRecord, SyncResponse,
 };
 use uuid::Uuid;
 
-use super::rows::{count_column, IdempotencyRow, SyncRow, WorkoutRow};
-use super::schema::{idempotency_records, syncs, users, workouts};
-use super::{lock_user, lookup_workouts, record_sync, write_transaction, write_workouts, Conn};
+use super::hooks;
+use super::rows::{count_column, IdempotencyRow, SyncBookkeeping, SyncRow, WorkoutRow};
+use super::schema::{idempotency_records, syncs};
+use super::Conn;
 use crate::records::{SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
 /// Client ids per lookup statement: one statement for any batch within the default limits, and
-/// far under SQLite's bind-parameter limit (PostgreSQL receives them as one array). Each
-/// backend's statement probes the unique `(user_id, client_id)` index once per id whatever the
-/// batch size (`lookup_workouts`; docs/benchmarks.md, item 2).
+/// far under SQLite's bind-parameter limit (PostgreSQL receives them as one array). Both
+/// backends' statements (`hooks::lookup_workouts`: `client_id IN (…)` on SQLite, `unnest` of the
+/// ids with a `LATERAL … LIMIT 1` probe on PostgreSQL) probe the unique `(user_id, client_id)`
+/// index once per id whatever the batch size (docs/benchmarks.md, item 2).
 const LOOKUP_CHUNK: usize = 1000;
-/// Rows per upsert statement: 19 binds each stays under SQLite's 32,766 and PostgreSQL's 65,535.
-const UPSERT_CHUNK: usize = 1000;
 
 /// What the stored idempotency record (if any) says about this request: `None` to process it.
 fn stored_decision(
@@ -67,9 +67,9 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
             return Ok(outcome);
         }
     }
-    write_transaction(conn, |conn| {
+    hooks::write_transaction(conn, |conn| {
         let user = DbUuid(cmd.user_id);
-        let after_seq = lock_user(conn, cmd.user_id)?;
+        let after_seq = hooks::lock_user(conn, cmd.user_id)?;
         let request = cmd.request;
 
         if let Some(key) = &request.idempotency_key {
@@ -118,7 +118,7 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
             sync: SyncRow {
                 id: DbUuid(sync_id),
                 user_id: user,
-                // The user's sync count after this one: set by `record_sync`.
+                // The user's sync count after this one: set by `hooks::record_sync`.
                 seq: 0,
                 mode: request.mode.as_str().to_owned(),
                 idempotency_key: request
@@ -144,67 +144,14 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
                 created_at: DbTime(cmd.now),
             }),
         };
-        record_sync(conn, &bookkeeping)?;
+        hooks::record_sync(conn, &bookkeeping)?;
         Ok(SyncOutcome::Applied { body, counts })
     })
 }
 
-/// What a sync records besides its workouts, in the same transaction: the user row's change
-/// position, sync count, last sync time and live-workout count; the sync record; and, when a
-/// key was given, the response to replay.
-pub(crate) struct SyncBookkeeping {
-    pub user: DbUuid,
-    pub new_seq: i64,
-    pub now: DbTime,
-    /// Live workouts added (created minus deleted).
-    pub live_delta: i64,
-    /// The sync record; its `seq` is the user's sync count after the update.
-    pub sync: SyncRow,
-    pub idempotency: Option<IdempotencyRow>,
-}
-
-/// Records a sync's bookkeeping in three statements. PostgreSQL folds them into one
-/// (`backend/pg`); SQLite, in process, uses these.
-#[allow(dead_code)]
-pub(crate) fn record_sync_statements(
-    conn: &mut Conn,
-    b: &SyncBookkeeping,
-) -> Result<(), StoreError> {
-    let sync_seq: i64 = diesel::update(users::table.find(b.user))
-        .set((
-            users::sync_count.eq(users::sync_count + 1),
-            users::change_seq.eq(b.new_seq),
-            users::last_sync_at.eq(Some(b.now)),
-            users::workout_count.eq(users::workout_count + b.live_delta),
-        ))
-        .returning(users::sync_count)
-        .get_result(conn)?;
-    diesel::insert_into(syncs::table)
-        .values(&SyncRow {
-            seq: sync_seq,
-            ..b.sync.clone()
-        })
-        .execute(conn)?;
-    if let Some(record) = &b.idempotency {
-        // An expired record not yet purged is replaced: the key starts a new life.
-        diesel::insert_into(idempotency_records::table)
-            .values(record)
-            .on_conflict((idempotency_records::user_id, idempotency_records::key))
-            .do_update()
-            .set((
-                idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
-                idempotency_records::response_body.eq(excluded(idempotency_records::response_body)),
-                idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
-                idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
 /// The user's rows (live and tombstones) for these client ids, in one statement per
 /// `LOOKUP_CHUNK` ids (one for any batch within the default limits). The statement is the
-/// backend's (`lookup_workouts`): on PostgreSQL a plan that probes the unique index once per id
+/// backend's (`hooks::lookup_workouts`); on PostgreSQL its plan is an index probe per id
 /// whatever the statistics say.
 pub(crate) fn load_by_client_ids(
     conn: &mut Conn,
@@ -213,69 +160,19 @@ pub(crate) fn load_by_client_ids(
 ) -> Result<Vec<sync_core::StoredWorkout>, StoreError> {
     let mut stored = Vec::with_capacity(client_ids.len());
     for chunk in client_ids.chunks(LOOKUP_CHUNK) {
-        let rows = lookup_workouts(conn, user_id, chunk)?;
+        let rows = hooks::lookup_workouts(conn, user_id, chunk)?;
         stored.extend(rows.into_iter().map(WorkoutRow::into_stored));
     }
     Ok(stored)
 }
 
-/// The portable batch lookup: `client_id IN (…)`, served by the unique `(user_id, client_id)`
-/// index (SQLite probes it once per id).
-#[allow(dead_code)]
-pub(crate) fn lookup_workouts_in_list(
-    conn: &mut Conn,
-    user_id: Uuid,
-    client_ids: &[String],
-) -> Result<Vec<WorkoutRow>, StoreError> {
-    Ok(workouts::table
-        .filter(workouts::user_id.eq(DbUuid(user_id)))
-        .filter(workouts::client_id.eq_any(client_ids))
-        .select(WorkoutRow::as_select())
-        .load(conn)?)
-}
-
 /// Writes rows as they must be after the sync: new ones inserted, existing ones (same user and
-/// client id) overwritten, in the backend's bulk statement (`write_workouts`).
+/// client id) overwritten, in the backend's bulk statement (`hooks::write_workouts`).
 pub(crate) fn upsert_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    write_workouts(conn, rows)
-}
-
-/// The portable upsert: multi-row `INSERT … VALUES … ON CONFLICT (user_id, client_id) DO
-/// UPDATE`, `UPSERT_CHUNK` rows per statement.
-#[allow(dead_code)]
-pub(crate) fn upsert_workouts_values(
-    conn: &mut Conn,
-    rows: &[WorkoutRow],
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        diesel::insert_into(workouts::table)
-            .values(chunk)
-            .on_conflict((workouts::user_id, workouts::client_id))
-            .do_update()
-            .set((
-                workouts::start_time.eq(excluded(workouts::start_time)),
-                workouts::start_offset_minutes.eq(excluded(workouts::start_offset_minutes)),
-                workouts::start_date.eq(excluded(workouts::start_date)),
-                workouts::end_time.eq(excluded(workouts::end_time)),
-                workouts::duration_seconds.eq(excluded(workouts::duration_seconds)),
-                workouts::distance_meters.eq(excluded(workouts::distance_meters)),
-                workouts::energy_burned_kcal.eq(excluded(workouts::energy_burned_kcal)),
-                workouts::avg_heart_rate.eq(excluded(workouts::avg_heart_rate)),
-                workouts::max_heart_rate.eq(excluded(workouts::max_heart_rate)),
-                workouts::avg_pace_seconds_per_km.eq(excluded(workouts::avg_pace_seconds_per_km)),
-                workouts::source.eq(excluded(workouts::source)),
-                workouts::client_version.eq(excluded(workouts::client_version)),
-                workouts::revision.eq(excluded(workouts::revision)),
-                workouts::change_seq.eq(excluded(workouts::change_seq)),
-                workouts::deleted_at.eq(excluded(workouts::deleted_at)),
-                workouts::updated_at.eq(excluded(workouts::updated_at)),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+    hooks::write_workouts(conn, rows)
 }
 
 /// The user's most recent syncs, newest first.

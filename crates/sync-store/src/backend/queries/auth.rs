@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::rows::{SessionRow, UserRow};
 use super::schema::{refresh_tokens, sessions, users};
-use super::{write_transaction, Conn};
+use super::{hooks, Conn};
 use crate::records::{Credentials, NewSession, Session, User};
 use crate::types::{DbTime, DbUuid};
 use crate::{RefreshOutcome, StoreError};
@@ -21,7 +21,7 @@ pub(crate) fn register(
     password_hash: &str,
     session: &NewSession,
 ) -> Result<User, StoreError> {
-    write_transaction(conn, |conn| {
+    hooks::write_transaction(conn, |conn| {
         let row = UserRow {
             id: DbUuid(Uuid::new_v4()),
             email: email.to_owned(),
@@ -69,7 +69,7 @@ pub(crate) fn open_session(
     user_id: Uuid,
     session: &NewSession,
 ) -> Result<(), StoreError> {
-    write_transaction(conn, |conn| {
+    hooks::write_transaction(conn, |conn| {
         diesel::update(users::table.find(DbUuid(user_id)))
             .set((
                 users::failed_logins.eq(0),
@@ -111,7 +111,7 @@ pub(crate) fn record_failed_login(
     threshold: i32,
     lock_for: Duration,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    write_transaction(conn, |conn| {
+    hooks::write_transaction(conn, |conn| {
         let failures: i32 = diesel::update(users::table.find(DbUuid(user_id)))
             .set(users::failed_logins.eq(users::failed_logins + 1))
             .returning(users::failed_logins)
@@ -196,7 +196,7 @@ pub(crate) fn rotate_refresh(
     next_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<RefreshOutcome, StoreError> {
-    write_transaction(conn, |conn| {
+    hooks::write_transaction(conn, |conn| {
         let token: Option<(DbUuid, Option<DbTime>)> = refresh_tokens::table
             .find(presented_hash)
             .select((refresh_tokens::session_id, refresh_tokens::used_at))

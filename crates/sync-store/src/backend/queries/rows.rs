@@ -203,6 +203,20 @@ impl SyncRow {
     }
 }
 
+/// What a sync records besides its workouts, in the same transaction: the user row's change
+/// position, sync count, last sync time and live-workout count; the sync record; and, when a
+/// key was given, the response to replay. Written by the backend's `hooks::record_sync`.
+pub(crate) struct SyncBookkeeping {
+    pub user: DbUuid,
+    pub new_seq: i64,
+    pub now: DbTime,
+    /// Live workouts added (created minus deleted).
+    pub live_delta: i64,
+    /// The sync record; its `seq` is the user's sync count after the update.
+    pub sync: SyncRow,
+    pub idempotency: Option<IdempotencyRow>,
+}
+
 /// Counts are bounded by the batch limit, far below `i32::MAX`.
 pub(crate) fn count_column(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)

@@ -1,0 +1,285 @@
+//! PostgreSQL's hooks: the statements the shared `queries` expect every backend to supply,
+//! because the databases need them written differently. `backend/sqlite/hooks.rs` has the same
+//! functions with the same signatures.
+//!
+//! | hook | what it does | on PostgreSQL | why |
+//! |---|---|---|---|
+//! | `write_transaction` | runs a closure in a write transaction | read committed | writers of different users proceed in parallel; a user's writes are serialised by `lock_user` (SQLite: `BEGIN IMMEDIATE`, one writer at a time) |
+//! | `lock_user` | serialises the user's writes until commit; returns their change position | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
+//! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
+//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
+//! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | `RECORD_SYNC_SQL`: one write CTE | one round trip instead of three (SQLite: three statements) |
+//!
+//! The three statements are raw SQL of fixed text (`super::statement`), each for a reason
+//! measured in docs/benchmarks.md. No compiler checks their column lists against `schema`: the
+//! test in `super::raw_sql_columns` does.
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{
+    Array, BigInt, Date, Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use uuid::Uuid;
+
+use super::queries::rows::{SyncBookkeeping, WorkoutRow};
+use super::schema::users;
+use super::statement::{cached_statement, push_statement, unbound_parameter};
+use super::Conn;
+use crate::types::{DbTime, DbUuid};
+use crate::StoreError;
+
+/// Runs `f` in a read-committed transaction.
+pub(super) fn write_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.build_transaction().read_committed().run(f)
+}
+
+/// Locks the user's row until commit and returns their change-feed position.
+pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
+    users::table
+        .find(DbUuid(user_id))
+        .select(users::change_seq)
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The batch lookup, one unique-index probe per client id. `user_id = $1 AND client_id =
+/// ANY($2)` leaves the plan to the statistics, and both of its plans were measured going wrong:
+/// the custom plan of a 1,000-id batch scanned the whole table (docs/query-plans.md, finding 2),
+/// and plans made while the table was young scanned the user's whole history through
+/// `workouts_user_seq_idx`, comparing each row with every id, so a 1,000-workout sync cost
+/// O(history × batch). Here each id is looked up by equality on the whole unique key inside a
+/// `LATERAL … LIMIT 1` (which the planner cannot flatten into a join): a plan no statistics
+/// change, O(batch × log n).
+pub(super) const LOOKUP_SQL: &str = "SELECT w.* FROM unnest($1::text[]) AS c(client_id) \
+     CROSS JOIN LATERAL (SELECT * FROM workouts \
+     WHERE workouts.user_id = $2 AND workouts.client_id = c.client_id LIMIT 1) AS w";
+
+/// `LOOKUP_SQL` with its parameters.
+struct Lookup<'a> {
+    client_ids: &'a [String],
+    user: DbUuid,
+}
+
+impl QueryFragment<Pg> for Lookup<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(&mut out, LOOKUP_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<Array<Text>, _>(self.client_ids),
+            2 => out.push_bind_param::<SqlUuid, _>(&self.user),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(Lookup);
+
+/// The user's rows (live and tombstones) with these client ids, by `LOOKUP_SQL`.
+pub(super) fn lookup_workouts(
+    conn: &mut Conn,
+    user_id: Uuid,
+    client_ids: &[String],
+) -> Result<Vec<WorkoutRow>, StoreError> {
+    Ok(Lookup {
+        client_ids,
+        user: DbUuid(user_id),
+    }
+    .load(conn)?)
+}
+
+/// The bulk upsert, one statement whatever the batch: each column is sent as one array and
+/// `unnest` rebuilds the rows, then `ON CONFLICT (user_id, client_id) DO UPDATE` overwrites
+/// everything but the row's identity (`id`, `user_id`, `client_id`) and `created_at`, as the
+/// SQLite upsert does. A multi-row `VALUES` list has a parameter per column and row: a
+/// 1,000-workout sync sent 20,000, each serialised into its own buffer by Diesel and parsed,
+/// analysed and converted by PostgreSQL, which then spent about twice the CPU of inserting the
+/// same rows from `generate_series` (the ceiling).
+pub(super) const UPSERT_SQL: &str = "INSERT INTO workouts (id, user_id, client_id, start_time, \
+     start_offset_minutes, start_date, end_time, duration_seconds, distance_meters, \
+     energy_burned_kcal, avg_heart_rate, max_heart_rate, avg_pace_seconds_per_km, source, \
+     client_version, revision, change_seq, deleted_at, created_at, updated_at) \
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int4[], \
+     $6::date[], $7::timestamptz[], $8::int8[], $9::float8[], $10::float8[], $11::int4[], \
+     $12::int4[], $13::float8[], $14::text[], $15::int8[], $16::int8[], $17::int8[], \
+     $18::timestamptz[], $19::timestamptz[], $20::timestamptz[]) \
+     ON CONFLICT (user_id, client_id) DO UPDATE SET start_time = excluded.start_time, \
+     start_offset_minutes = excluded.start_offset_minutes, start_date = excluded.start_date, \
+     end_time = excluded.end_time, duration_seconds = excluded.duration_seconds, \
+     distance_meters = excluded.distance_meters, \
+     energy_burned_kcal = excluded.energy_burned_kcal, \
+     avg_heart_rate = excluded.avg_heart_rate, max_heart_rate = excluded.max_heart_rate, \
+     avg_pace_seconds_per_km = excluded.avg_pace_seconds_per_km, source = excluded.source, \
+     client_version = excluded.client_version, revision = excluded.revision, \
+     change_seq = excluded.change_seq, deleted_at = excluded.deleted_at, \
+     updated_at = excluded.updated_at";
+
+/// `UPSERT_SQL`'s parameters: the rows' columns, one array each, in the statement's order.
+struct Upsert<'a> {
+    id: Vec<DbUuid>,
+    user_id: Vec<DbUuid>,
+    client_id: Vec<&'a str>,
+    start_time: Vec<DbTime>,
+    start_offset_minutes: Vec<i32>,
+    start_date: Vec<chrono::NaiveDate>,
+    end_time: Vec<DbTime>,
+    duration_seconds: Vec<i64>,
+    distance_meters: Vec<f64>,
+    energy_burned_kcal: Vec<Option<f64>>,
+    avg_heart_rate: Vec<Option<i32>>,
+    max_heart_rate: Vec<Option<i32>>,
+    avg_pace_seconds_per_km: Vec<Option<f64>>,
+    source: Vec<&'a str>,
+    client_version: Vec<i64>,
+    revision: Vec<i64>,
+    change_seq: Vec<i64>,
+    deleted_at: Vec<Option<DbTime>>,
+    created_at: Vec<DbTime>,
+    updated_at: Vec<DbTime>,
+}
+
+impl<'a> Upsert<'a> {
+    fn of(rows: &'a [WorkoutRow]) -> Self {
+        fn column<'a, T>(rows: &'a [WorkoutRow], f: impl Fn(&'a WorkoutRow) -> T) -> Vec<T> {
+            rows.iter().map(f).collect()
+        }
+        Upsert {
+            id: column(rows, |r| r.id),
+            user_id: column(rows, |r| r.user_id),
+            client_id: column(rows, |r| r.client_id.as_str()),
+            start_time: column(rows, |r| r.start_time),
+            start_offset_minutes: column(rows, |r| r.start_offset_minutes),
+            start_date: column(rows, |r| r.start_date),
+            end_time: column(rows, |r| r.end_time),
+            duration_seconds: column(rows, |r| r.duration_seconds),
+            distance_meters: column(rows, |r| r.distance_meters),
+            energy_burned_kcal: column(rows, |r| r.energy_burned_kcal),
+            avg_heart_rate: column(rows, |r| r.avg_heart_rate),
+            max_heart_rate: column(rows, |r| r.max_heart_rate),
+            avg_pace_seconds_per_km: column(rows, |r| r.avg_pace_seconds_per_km),
+            source: column(rows, |r| r.source.as_str()),
+            client_version: column(rows, |r| r.client_version),
+            revision: column(rows, |r| r.revision),
+            change_seq: column(rows, |r| r.change_seq),
+            deleted_at: column(rows, |r| r.deleted_at),
+            created_at: column(rows, |r| r.created_at),
+            updated_at: column(rows, |r| r.updated_at),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for Upsert<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(&mut out, UPSERT_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<Array<SqlUuid>, _>(&self.id),
+            2 => out.push_bind_param::<Array<SqlUuid>, _>(&self.user_id),
+            3 => out.push_bind_param::<Array<Text>, _>(&self.client_id),
+            4 => out.push_bind_param::<Array<Timestamptz>, _>(&self.start_time),
+            5 => out.push_bind_param::<Array<Integer>, _>(&self.start_offset_minutes),
+            6 => out.push_bind_param::<Array<Date>, _>(&self.start_date),
+            7 => out.push_bind_param::<Array<Timestamptz>, _>(&self.end_time),
+            8 => out.push_bind_param::<Array<BigInt>, _>(&self.duration_seconds),
+            9 => out.push_bind_param::<Array<Double>, _>(&self.distance_meters),
+            10 => out.push_bind_param::<Array<Nullable<Double>>, _>(&self.energy_burned_kcal),
+            11 => out.push_bind_param::<Array<Nullable<Integer>>, _>(&self.avg_heart_rate),
+            12 => out.push_bind_param::<Array<Nullable<Integer>>, _>(&self.max_heart_rate),
+            13 => out.push_bind_param::<Array<Nullable<Double>>, _>(&self.avg_pace_seconds_per_km),
+            14 => out.push_bind_param::<Array<Text>, _>(&self.source),
+            15 => out.push_bind_param::<Array<BigInt>, _>(&self.client_version),
+            16 => out.push_bind_param::<Array<BigInt>, _>(&self.revision),
+            17 => out.push_bind_param::<Array<BigInt>, _>(&self.change_seq),
+            18 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.deleted_at),
+            19 => out.push_bind_param::<Array<Timestamptz>, _>(&self.created_at),
+            20 => out.push_bind_param::<Array<Timestamptz>, _>(&self.updated_at),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(Upsert);
+
+/// Inserts the rows, overwriting any of the user's with the same client id, by `UPSERT_SQL`.
+pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
+    Upsert::of(rows).execute(conn)?;
+    Ok(())
+}
+
+/// A sync's bookkeeping in one statement: advance the user row (its sync count numbers the
+/// sync), insert the sync record and, when a key was given, the response to replay (replacing
+/// an expired record of the same key). SQLite does it in three statements; here that would be
+/// three round trips, and this write CTE is one. pg_stat_activity shows a query's first 1 kB,
+/// so the comment up front names the tables.
+pub(super) const RECORD_SYNC_SQL: &str =
+    "/* sync bookkeeping: users, syncs, idempotency_records */ \
+     WITH p AS (SELECT $1::uuid AS user_id, $2::int8 AS new_seq, $3::timestamptz AS now, \
+        $4::int8 AS live_delta, $5::uuid AS sync_id, $6::text AS mode, \
+        $7::text AS idempotency_key, $8::int4 AS created, $9::int4 AS updated, \
+        $10::int4 AS unchanged, $11::int4 AS deleted, $12::int4 AS conflicts, \
+        $13::int4 AS rejected, $14::timestamptz AS client_sync_timestamp, \
+        $15::text AS fingerprint, $16::text AS response_body), \
+     bumped AS (UPDATE users SET sync_count = users.sync_count + 1, \
+        change_seq = p.new_seq, last_sync_at = p.now, \
+        workout_count = users.workout_count + p.live_delta \
+        FROM p WHERE users.id = p.user_id RETURNING users.sync_count), \
+     recorded AS (INSERT INTO syncs (id, user_id, seq, mode, idempotency_key, created, \
+        updated, unchanged, deleted, conflicts, rejected, change_seq, \
+        client_sync_timestamp, created_at) \
+        SELECT p.sync_id, p.user_id, bumped.sync_count, p.mode, p.idempotency_key, \
+        p.created, p.updated, p.unchanged, p.deleted, p.conflicts, p.rejected, \
+        p.new_seq, p.client_sync_timestamp, p.now FROM p, bumped RETURNING id) \
+     INSERT INTO idempotency_records (user_id, key, fingerprint, response_body, \
+        sync_id, created_at) \
+     SELECT p.user_id, p.idempotency_key, p.fingerprint, p.response_body, \
+        recorded.id, p.now FROM p, recorded WHERE p.idempotency_key IS NOT NULL \
+     ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+        response_body = excluded.response_body, sync_id = excluded.sync_id, \
+        created_at = excluded.created_at";
+
+/// `RECORD_SYNC_SQL` with its parameters.
+struct RecordSync<'a> {
+    b: &'a SyncBookkeeping,
+    fingerprint: Option<&'a str>,
+    response_body: Option<&'a str>,
+}
+
+impl QueryFragment<Pg> for RecordSync<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let b = self.b;
+        let s = &b.sync;
+        push_statement(&mut out, RECORD_SYNC_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<SqlUuid, _>(&b.user),
+            2 => out.push_bind_param::<BigInt, _>(&b.new_seq),
+            3 => out.push_bind_param::<Timestamptz, _>(&b.now),
+            4 => out.push_bind_param::<BigInt, _>(&b.live_delta),
+            5 => out.push_bind_param::<SqlUuid, _>(&s.id),
+            6 => out.push_bind_param::<Text, _>(&s.mode),
+            7 => out.push_bind_param::<Nullable<Text>, _>(&s.idempotency_key),
+            8 => out.push_bind_param::<Integer, _>(&s.created),
+            9 => out.push_bind_param::<Integer, _>(&s.updated),
+            10 => out.push_bind_param::<Integer, _>(&s.unchanged),
+            11 => out.push_bind_param::<Integer, _>(&s.deleted),
+            12 => out.push_bind_param::<Integer, _>(&s.conflicts),
+            13 => out.push_bind_param::<Integer, _>(&s.rejected),
+            14 => out.push_bind_param::<Nullable<Timestamptz>, _>(&s.client_sync_timestamp),
+            15 => out.push_bind_param::<Nullable<Text>, _>(&self.fingerprint),
+            16 => out.push_bind_param::<Nullable<Text>, _>(&self.response_body),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(RecordSync);
+
+/// Records a sync's bookkeeping by `RECORD_SYNC_SQL`.
+pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), StoreError> {
+    RecordSync {
+        b,
+        fingerprint: b.idempotency.as_ref().map(|r| r.fingerprint.as_str()),
+        response_body: b.idempotency.as_ref().map(|r| r.response_body.as_str()),
+    }
+    .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

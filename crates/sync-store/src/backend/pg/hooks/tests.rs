@@ -1,0 +1,253 @@
+//! The raw SQL of the PostgreSQL hooks against Diesel's `schema.rs`, without a database. The
+//! compiler checks every statement built with Diesel's DSL, but not the column lists spelled out
+//! in `LOOKUP_SQL`, `UPSERT_SQL` and `RECORD_SYNC_SQL`: a column added to, renamed in or dropped
+//! from the schema without the raw SQL following fails here.
+
+use diesel::pg::Pg;
+use diesel::query_builder::QueryFragment;
+use diesel::{debug_query, Table};
+use uuid::Uuid;
+
+use super::{Lookup, RecordSync, SyncBookkeeping, Upsert, LOOKUP_SQL, RECORD_SYNC_SQL, UPSERT_SQL};
+use crate::backend::pg::queries::rows::{IdempotencyRow, SyncRow};
+use crate::backend::pg::schema::{idempotency_records, syncs, users, workouts};
+use crate::types::{DbTime, DbUuid};
+
+/// The columns `schema.rs` declares for `table`, sorted: Diesel renders its `all_columns` as
+/// `"table"."column", …`.
+fn declared<T: Table>(_table: T) -> Vec<String>
+where
+    T::AllColumns: QueryFragment<Pg>,
+{
+    let rendered = debug_query::<Pg, _>(&T::all_columns()).to_string();
+    let (list, _binds) = rendered
+        .split_once(" -- binds:")
+        .expect("debug_query ends with its binds");
+    let mut columns: Vec<String> = list
+        .split(", ")
+        .map(|qualified| {
+            let column = qualified.rsplit('.').next().unwrap_or(qualified);
+            column.trim_matches('"').to_owned()
+        })
+        .collect();
+    columns.sort();
+    columns
+}
+
+/// `columns` without `left_out`.
+fn except(columns: &[String], left_out: &[&str]) -> Vec<String> {
+    columns
+        .iter()
+        .filter(|c| !left_out.contains(&c.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `sql` with every run of whitespace made one space.
+fn normalised(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text between the first `start` of `sql` and the `end` that follows it.
+fn between<'s>(sql: &'s str, start: &str, end: &str) -> &'s str {
+    let begin = sql
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in {sql}"))
+        + start.len();
+    let length = sql[begin..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no `{end}` after `{start}` in {sql}"));
+    &sql[begin..begin + length]
+}
+
+/// The comma-separated items of `list`.
+fn items(list: &str) -> Vec<String> {
+    list.split(',').map(|item| item.trim().to_owned()).collect()
+}
+
+/// `items`, sorted.
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+/// The columns an `INSERT INTO table (…)` of `sql` names, sorted, and the number of values its
+/// `SELECT` supplies (the arguments of `unnest(…)` when it selects `*` from one).
+fn insert(sql: &str, table: &str) -> (Vec<String>, usize) {
+    let start = format!("INSERT INTO {table} (");
+    let columns = items(between(sql, &start, ")"));
+    let rest = &sql[sql.find(&start).unwrap_or(0)..];
+    let values = match between(rest, ") SELECT ", " FROM ") {
+        "*" => items(between(rest, " FROM unnest(", ")")).len(),
+        select => items(select).len(),
+    };
+    (sorted(columns), values)
+}
+
+/// The columns `ON CONFLICT (…) DO UPDATE SET a = excluded.a, …` overwrites, sorted; asserts
+/// that each takes the value of its own column.
+fn overwritten(sql: &str) -> Vec<String> {
+    let set = &sql[sql.find("DO UPDATE SET ").expect("an upsert") + "DO UPDATE SET ".len()..];
+    sorted(
+        items(set)
+            .into_iter()
+            .map(|assignment| {
+                let (column, value) = assignment
+                    .split_once(" = ")
+                    .unwrap_or_else(|| panic!("not an assignment: {assignment}"));
+                assert_eq!(value, format!("excluded.{column}"), "in {sql}");
+                column.to_owned()
+            })
+            .collect(),
+    )
+}
+
+/// Every `table.column` of `sql` naming one of `tables` must be a column `schema.rs` declares.
+fn assert_qualified_columns_exist(sql: &str, tables: &[(&str, Vec<String>)]) {
+    let words = sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+    for word in words {
+        let Some((table, column)) = word.split_once('.') else {
+            continue;
+        };
+        if let Some((_, columns)) = tables.iter().find(|(name, _)| *name == table) {
+            assert!(
+                columns.iter().any(|c| c == column),
+                "`{word}` is not a column of {table} in schema.rs: {sql}"
+            );
+        }
+    }
+}
+
+#[test]
+fn raw_sql_names_the_columns_schema_rs_declares() {
+    let workouts = declared(workouts::table);
+    let users = declared(users::table);
+    let syncs = declared(syncs::table);
+    let idempotency_records = declared(idempotency_records::table);
+    let tables = [
+        ("workouts", workouts.clone()),
+        ("users", users.clone()),
+        ("syncs", syncs.clone()),
+        ("idempotency_records", idempotency_records.clone()),
+    ];
+
+    // The lookup selects `*` and filters by qualified columns.
+    let lookup = normalised(LOOKUP_SQL);
+    assert_qualified_columns_exist(&lookup, &tables);
+
+    // The upsert writes every column and overwrites all but the row's identity and creation.
+    let upsert = normalised(UPSERT_SQL);
+    let (inserted, values) = insert(&upsert, "workouts");
+    assert_eq!(inserted, workouts, "UPSERT_SQL's INSERT column list");
+    assert_eq!(values, workouts.len(), "UPSERT_SQL's unnest arrays");
+    assert_eq!(
+        overwritten(&upsert),
+        except(&workouts, &["id", "user_id", "client_id", "created_at"]),
+        "UPSERT_SQL's DO UPDATE SET list"
+    );
+    assert_eq!(
+        sorted(items(between(&upsert, "ON CONFLICT (", ")"))),
+        ["client_id", "user_id"],
+        "UPSERT_SQL's conflict target"
+    );
+    assert_qualified_columns_exist(&upsert, &tables);
+
+    // The bookkeeping writes every column of a sync and of an idempotency record, and only
+    // columns of the user row.
+    let record_sync = normalised(RECORD_SYNC_SQL);
+    let (inserted, values) = insert(&record_sync, "syncs");
+    assert_eq!(inserted, syncs, "RECORD_SYNC_SQL's syncs column list");
+    assert_eq!(values, syncs.len(), "RECORD_SYNC_SQL's syncs values");
+    let (inserted, values) = insert(&record_sync, "idempotency_records");
+    assert_eq!(
+        inserted, idempotency_records,
+        "RECORD_SYNC_SQL's idempotency_records column list"
+    );
+    assert_eq!(
+        values,
+        idempotency_records.len(),
+        "RECORD_SYNC_SQL's idempotency_records values"
+    );
+    assert_eq!(
+        overwritten(&record_sync),
+        except(&idempotency_records, &["user_id", "key"]),
+        "RECORD_SYNC_SQL's DO UPDATE SET list"
+    );
+    for assignment in items(between(&record_sync, "UPDATE users SET ", " FROM ")) {
+        let column = assignment.split(" = ").next().unwrap_or_default();
+        assert!(
+            users.iter().any(|c| c == column),
+            "RECORD_SYNC_SQL sets `{column}`, not a column of users"
+        );
+    }
+    let returned = between(&record_sync, "FROM p, bumped RETURNING ", ")");
+    assert!(
+        syncs.iter().any(|c| c == returned),
+        "RECORD_SYNC_SQL returns `{returned}`, not a column of syncs"
+    );
+    assert_qualified_columns_exist(&record_sync, &tables);
+}
+
+/// A bookkeeping record with a stored response, for rendering `RecordSync`.
+fn bookkeeping() -> SyncBookkeeping {
+    let user = DbUuid(Uuid::nil());
+    let sync_id = DbUuid(Uuid::nil());
+    let now = DbTime(chrono::DateTime::UNIX_EPOCH);
+    SyncBookkeeping {
+        user,
+        new_seq: 1,
+        now,
+        live_delta: 1,
+        sync: SyncRow {
+            id: sync_id,
+            user_id: user,
+            seq: 0,
+            mode: "delta".into(),
+            idempotency_key: Some("key".into()),
+            created: 1,
+            updated: 0,
+            unchanged: 0,
+            deleted: 0,
+            conflicts: 0,
+            rejected: 0,
+            change_seq: 1,
+            client_sync_timestamp: None,
+            created_at: now,
+        },
+        idempotency: Some(IdempotencyRow {
+            user_id: user,
+            key: "key".into(),
+            fingerprint: "fingerprint".into(),
+            response_body: "{}".into(),
+            sync_id,
+            created_at: now,
+        }),
+    }
+}
+
+/// The SQL Diesel sends for `statement`.
+fn sent(statement: &impl QueryFragment<Pg>) -> String {
+    let rendered = debug_query::<Pg, _>(statement).to_string();
+    let (sql, _binds) = rendered
+        .split_once(" -- binds:")
+        .expect("debug_query ends with its binds");
+    sql.to_owned()
+}
+
+#[test]
+fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
+    let client_ids = ["a".to_owned(), "b".to_owned()];
+    let lookup = Lookup {
+        client_ids: &client_ids,
+        user: DbUuid(Uuid::nil()),
+    };
+    assert_eq!(sent(&lookup), LOOKUP_SQL);
+    assert_eq!(sent(&Upsert::of(&[])), UPSERT_SQL);
+    let b = bookkeeping();
+    let record_sync = RecordSync {
+        b: &b,
+        fingerprint: Some("fingerprint"),
+        response_body: Some("{}"),
+    };
+    assert_eq!(sent(&record_sync), RECORD_SYNC_SQL);
+}

@@ -1,0 +1,127 @@
+//! SQLite's hooks: the statements the shared `queries` expect every backend to supply, because
+//! the databases need them written differently. `backend/pg/hooks.rs` has the same functions
+//! with the same signatures.
+//!
+//! | hook | what it does | on SQLite | why |
+//! |---|---|---|---|
+//! | `write_transaction` | runs a closure in a write transaction | `BEGIN IMMEDIATE` | one writer at a time: taking the write lock up front means two writers never deadlock upgrading read locks; waiting is bounded by `busy_timeout` (PostgreSQL: read committed) |
+//! | `lock_user` | serialises the user's writes until commit; returns their change position | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
+//! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
+//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
+//! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | three statements | in process they cost no round trip (PostgreSQL: one write CTE) |
+//!
+//! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use uuid::Uuid;
+
+use super::queries::rows::{SyncBookkeeping, SyncRow, WorkoutRow};
+use super::schema::{idempotency_records, syncs, users, workouts};
+use super::Conn;
+use crate::types::DbUuid;
+use crate::StoreError;
+
+/// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
+const UPSERT_CHUNK: usize = 1000;
+
+/// Runs `f` in a write transaction that holds the database's write lock from its start.
+pub(super) fn write_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.immediate_transaction(f)
+}
+
+/// The user's change-feed position. The immediate transaction already serialises all writers,
+/// so a plain read is the lock.
+pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
+    users::table
+        .find(DbUuid(user_id))
+        .select(users::change_seq)
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The user's rows (live and tombstones) with these client ids: `client_id IN (…)`, one probe
+/// of the unique `(user_id, client_id)` index per id.
+pub(super) fn lookup_workouts(
+    conn: &mut Conn,
+    user_id: Uuid,
+    client_ids: &[String],
+) -> Result<Vec<WorkoutRow>, StoreError> {
+    Ok(workouts::table
+        .filter(workouts::user_id.eq(DbUuid(user_id)))
+        .filter(workouts::client_id.eq_any(client_ids))
+        .select(WorkoutRow::as_select())
+        .load(conn)?)
+}
+
+/// Inserts the rows, overwriting any of the user's with the same client id: multi-row
+/// `INSERT … VALUES … ON CONFLICT (user_id, client_id) DO UPDATE`, `UPSERT_CHUNK` rows per
+/// statement. Everything but the row's identity (`id`, `user_id`, `client_id`) and
+/// `created_at` is overwritten.
+pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        diesel::insert_into(workouts::table)
+            .values(chunk)
+            .on_conflict((workouts::user_id, workouts::client_id))
+            .do_update()
+            .set((
+                workouts::start_time.eq(excluded(workouts::start_time)),
+                workouts::start_offset_minutes.eq(excluded(workouts::start_offset_minutes)),
+                workouts::start_date.eq(excluded(workouts::start_date)),
+                workouts::end_time.eq(excluded(workouts::end_time)),
+                workouts::duration_seconds.eq(excluded(workouts::duration_seconds)),
+                workouts::distance_meters.eq(excluded(workouts::distance_meters)),
+                workouts::energy_burned_kcal.eq(excluded(workouts::energy_burned_kcal)),
+                workouts::avg_heart_rate.eq(excluded(workouts::avg_heart_rate)),
+                workouts::max_heart_rate.eq(excluded(workouts::max_heart_rate)),
+                workouts::avg_pace_seconds_per_km.eq(excluded(workouts::avg_pace_seconds_per_km)),
+                workouts::source.eq(excluded(workouts::source)),
+                workouts::client_version.eq(excluded(workouts::client_version)),
+                workouts::revision.eq(excluded(workouts::revision)),
+                workouts::change_seq.eq(excluded(workouts::change_seq)),
+                workouts::deleted_at.eq(excluded(workouts::deleted_at)),
+                workouts::updated_at.eq(excluded(workouts::updated_at)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A sync's bookkeeping in three statements: advance the user row (its sync count numbers the
+/// sync), insert the sync record and, when a key was given, the response to replay.
+pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), StoreError> {
+    let sync_seq: i64 = diesel::update(users::table.find(b.user))
+        .set((
+            users::sync_count.eq(users::sync_count + 1),
+            users::change_seq.eq(b.new_seq),
+            users::last_sync_at.eq(Some(b.now)),
+            users::workout_count.eq(users::workout_count + b.live_delta),
+        ))
+        .returning(users::sync_count)
+        .get_result(conn)?;
+    diesel::insert_into(syncs::table)
+        .values(&SyncRow {
+            seq: sync_seq,
+            ..b.sync.clone()
+        })
+        .execute(conn)?;
+    if let Some(record) = &b.idempotency {
+        // An expired record not yet purged is replaced: the key starts a new life.
+        diesel::insert_into(idempotency_records::table)
+            .values(record)
+            .on_conflict((idempotency_records::user_id, idempotency_records::key))
+            .do_update()
+            .set((
+                idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
+                idempotency_records::response_body.eq(excluded(idempotency_records::response_body)),
+                idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
+                idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
