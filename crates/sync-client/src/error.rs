@@ -49,7 +49,7 @@ pub enum ClientError {
         /// The transport error.
         detail: String,
     },
-    /// No session is stored: log in first.
+    /// No login is saved: log in first.
     #[error("not logged in: log in first (rdsync login)")]
     NotLoggedIn,
     /// The access token was refused and refreshing it did not help (the refresh token expired,
@@ -132,7 +132,7 @@ impl ClientError {
 /// An Apple Health export could not be read at all.
 ///
 /// Problems inside the export (a malformed `Workout` element, or XML that breaks off part way)
-/// are not errors: they are counted in the [`ImportReport`](crate::health::ImportReport).
+/// are not errors: they are counted in the [`ImportReport`](crate::apple_health::ImportReport).
 #[derive(Debug, Error)]
 pub enum ImportError {
     /// The file could not be opened or read.

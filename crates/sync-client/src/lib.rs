@@ -13,26 +13,27 @@
 //!   offline), with an injectable [`retry::Sleeper`];
 //! - server-wins conflicts applied to the cache, and [`SyncClient::pull`] of the change feed
 //!   (other devices' workouts, server-side edits and deletions);
-//! - the seed's four-state [`SyncStatus`] as a watch channel and callbacks;
-//! - [`health`]: a streaming Apple Health export importer.
+//! - the seed's four-state sync status, a [`SyncPhase`], as a watch channel and callbacks;
+//! - [`apple_health`]: a streaming Apple Health export importer.
 //!
 //! The wire types are `sync-core`'s own ([`sync_core::SyncResponse`],
 //! [`sync_core::WorkoutView`], …), never re-declared here.
 
 #![warn(missing_docs)]
 
+pub mod apple_health;
+mod bodies;
 pub mod cache;
 pub mod client;
 pub mod error;
-pub mod health;
 pub mod retry;
 mod schema;
 pub mod status;
 
-pub use cache::{Cache, CacheSummary, CachedWorkout, SaveOutcome, Session};
+pub use apple_health::{import_path, ImportReport};
+pub use cache::{Cache, CacheSummary, CachedWorkout, RejectionReasons, SaveOutcome, SavedLogin};
 pub use client::{Account, ClientConfig, PullReport, SyncClient, SyncReport, DEFAULT_BATCH_SIZE};
 pub use error::{CacheError, ClientError, ErrorKind, ImportError};
-pub use health::{import_path, ImportReport};
 pub use retry::{RecordingSleeper, RetryPolicy, Sleeper, TokioSleeper};
-pub use status::SyncStatus;
+pub use status::SyncPhase;
 pub use sync_core::SyncMode;

@@ -117,4 +117,10 @@ impl RetryPolicy {
         };
         Duration::from_millis(half + jitter)
     }
+
+    /// The waits before each retry in turn: [`RetryPolicy::backoff`] of 0, 1, … for
+    /// `max_retries` retries, then none (the request has used up its retries).
+    pub(crate) fn delays(self) -> impl Iterator<Item = Duration> + Send + Sync + Unpin {
+        (0..self.max_retries).map(move |retry| self.backoff(retry))
+    }
 }

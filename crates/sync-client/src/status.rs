@@ -1,14 +1,14 @@
-//! The sync status of the seed's UI: idle, syncing with progress, success with a count, error
-//! with a message. Published on a [`tokio::sync::watch`] channel (the latest state, for a UI)
-//! and to callbacks (every transition, for progress bars and tests).
+//! The sync status of the seed's UI, a [`SyncPhase`]: idle, syncing with progress, success with
+//! a count, error with a message. Published on a [`tokio::sync::watch`] channel (the latest
+//! phase, for a UI) and to callbacks (every transition, for progress bars and tests).
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-/// What the client is doing, as a UI shows it.
+/// What the client is doing, as a UI shows it: the phase of its latest sync or pull.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SyncStatus {
+pub enum SyncPhase {
     /// Nothing has run yet.
     Idle,
     /// A sync or pull is running; `progress` goes from 0.0 to 1.0 as batches complete.
@@ -29,11 +29,11 @@ pub enum SyncStatus {
     },
 }
 
-type Listener = Box<dyn Fn(&SyncStatus) + Send + Sync>;
+type Listener = Box<dyn Fn(&SyncPhase) + Send + Sync>;
 
 /// Where status changes are published.
 pub(crate) struct StatusHub {
-    sender: watch::Sender<SyncStatus>,
+    sender: watch::Sender<SyncPhase>,
     listeners: Mutex<Vec<Arc<Listener>>>,
     last_progress: Mutex<f64>,
 }
@@ -41,17 +41,17 @@ pub(crate) struct StatusHub {
 impl StatusHub {
     pub(crate) fn new() -> StatusHub {
         StatusHub {
-            sender: watch::Sender::new(SyncStatus::Idle),
+            sender: watch::Sender::new(SyncPhase::Idle),
             listeners: Mutex::new(Vec::new()),
             last_progress: Mutex::new(0.0),
         }
     }
 
-    pub(crate) fn subscribe(&self) -> watch::Receiver<SyncStatus> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<SyncPhase> {
         self.sender.subscribe()
     }
 
-    pub(crate) fn current(&self) -> SyncStatus {
+    pub(crate) fn current(&self) -> SyncPhase {
         self.sender.borrow().clone()
     }
 
@@ -66,7 +66,7 @@ impl StatusHub {
         if let Ok(mut last) = self.last_progress.lock() {
             *last = 0.0;
         }
-        self.publish(SyncStatus::Syncing { progress: 0.0 });
+        self.publish(SyncPhase::Syncing { progress: 0.0 });
     }
 
     /// Progress within a run; clamped to 0.0–1.0 and never lower than the last value.
@@ -86,17 +86,17 @@ impl StatusHub {
             }
             Err(_) => progress,
         };
-        self.publish(SyncStatus::Syncing { progress });
+        self.publish(SyncPhase::Syncing { progress });
     }
 
-    pub(crate) fn finish(&self, status: SyncStatus) {
-        if matches!(status, SyncStatus::Success { .. }) {
+    pub(crate) fn finish(&self, status: SyncPhase) {
+        if matches!(status, SyncPhase::Success { .. }) {
             self.progress(1.0);
         }
         self.publish(status);
     }
 
-    fn publish(&self, status: SyncStatus) {
+    fn publish(&self, status: SyncPhase) {
         self.sender.send_replace(status.clone());
         // Call the listeners outside the lock so that one may register another.
         let listeners: Vec<Arc<Listener>> = match self.listeners.lock() {

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sync_client::health::ImportProgress;
+use sync_client::apple_health::ImportProgress;
 use sync_client::{
     import_path, Cache, ClientConfig, ClientError, ErrorKind, ImportError, SyncClient, SyncMode,
-    SyncStatus,
+    SyncPhase,
 };
 
 /// Exit codes a script can test.
@@ -383,7 +383,7 @@ impl StatusDisplay {
         let display = StatusDisplay::default();
         let shown = display.clone();
         client.on_status(move |status| {
-            if let SyncStatus::Syncing { progress } = status {
+            if let SyncPhase::Syncing { progress } = status {
                 let current = shown.0.lock().ok().and_then(|p| p.clone());
                 if let Some(current) = current {
                     current.set(*progress);
@@ -409,7 +409,7 @@ impl StatusDisplay {
 }
 
 async fn sync(client: &SyncClient, mode: SyncMode, then_pull: bool) -> Result<u8, Failure> {
-    if client.cache().session()?.is_none() {
+    if client.cache().saved_login()?.is_none() {
         return Err(ClientError::NotLoggedIn.into());
     }
     let display = StatusDisplay::attach(client);
@@ -459,7 +459,7 @@ async fn sync(client: &SyncClient, mode: SyncMode, then_pull: bool) -> Result<u8
 }
 
 async fn pull(client: &SyncClient) -> Result<(), Failure> {
-    if client.cache().session()?.is_none() {
+    if client.cache().saved_login()?.is_none() {
         return Err(ClientError::NotLoggedIn.into());
     }
     let report = client.pull().await?;
@@ -475,10 +475,10 @@ async fn pull(client: &SyncClient) -> Result<(), Failure> {
 
 fn status(cache: &Cache, server: &str) -> Result<u8, Failure> {
     let summary = cache.summary()?;
-    let session = cache.session()?;
+    let login = cache.saved_login()?;
     println!("server: {server}");
-    match &session {
-        Some(session) => println!("account: {} (logged in)", session.email),
+    match &login {
+        Some(login) => println!("account: {} (logged in)", login.email),
         None => println!("account: not logged in"),
     }
     println!("workouts: {}", summary.workouts);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sync_client::{ClientError, SyncMode, SyncStatus};
+use sync_client::{ClientError, SyncMode, SyncPhase};
 
 use crate::helpers::*;
 
@@ -46,7 +46,7 @@ async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_late
     assert!(matches!(error, ClientError::Offline { .. }), "{error:?}");
     assert_eq!(error.kind(), sync_client::ErrorKind::Offline);
     match client.current_status() {
-        SyncStatus::Error { message } => assert!(message.starts_with("offline"), "{message}"),
+        SyncPhase::Error { message } => assert!(message.starts_with("offline"), "{message}"),
         other => panic!("{other:?}"),
     }
     assert_all_queued(&client, 5);
@@ -247,10 +247,10 @@ async fn a_429_waits_for_retry_after_else_backs_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_access_token_is_refreshed_once_and_the_sync_retried() {
     let (_server, proxy, _dir, client, sleeper, _email) = setup(&[], 2).await;
-    let session = client.cache().session().unwrap().unwrap();
+    let session = client.cache().saved_login().unwrap().unwrap();
     client
         .cache()
-        .store_tokens("garbage.access.token", &session.refresh_token)
+        .save_tokens("garbage.access.token", &session.refresh_token)
         .unwrap();
 
     let report = client.sync(SyncMode::Incremental).await.unwrap();
@@ -270,7 +270,7 @@ async fn an_invalid_access_token_is_refreshed_once_and_the_sync_retried() {
         ]
     );
     assert!(sleeper.delays().is_empty());
-    let rotated = client.cache().session().unwrap().unwrap();
+    let rotated = client.cache().saved_login().unwrap().unwrap();
     assert_ne!(
         rotated.refresh_token, session.refresh_token,
         "the pair was rotated"
@@ -304,7 +304,7 @@ async fn a_second_401_after_refreshing_asks_to_log_in_again() {
     let error = client.sync(SyncMode::Incremental).await.unwrap_err();
     assert!(matches!(error, ClientError::SessionExpired), "{error:?}");
     match client.current_status() {
-        SyncStatus::Error { message } => assert!(message.contains("log in again"), "{message}"),
+        SyncPhase::Error { message } => assert!(message.contains("log in again"), "{message}"),
         other => panic!("{other:?}"),
     }
     let refreshes = proxy
@@ -316,7 +316,7 @@ async fn a_second_401_after_refreshing_asks_to_log_in_again() {
     assert_all_queued(&client, 2);
 
     // A refresh token the server refuses (revoked, expired) also means: log in again.
-    client.cache().store_tokens("garbage", "garbage").unwrap();
+    client.cache().save_tokens("garbage", "garbage").unwrap();
     let error = client.sync(SyncMode::Incremental).await.unwrap_err();
     assert!(matches!(error, ClientError::SessionExpired), "{error:?}");
     assert_eq!(error.kind(), sync_client::ErrorKind::Auth);

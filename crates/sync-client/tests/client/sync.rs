@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use sync_client::cache::workout_from_json;
-use sync_client::{SaveOutcome, SyncMode, SyncStatus};
+use sync_client::{SaveOutcome, SyncMode, SyncPhase};
 use sync_core::ConflictReason;
 
 use crate::helpers::*;
@@ -185,11 +185,11 @@ async fn the_status_goes_idle_syncing_with_progress_then_success() {
     let dir = tempfile::tempdir().unwrap();
     let (client, _) = client_at(dir.path(), &server.address, 1);
     let watch = client.status();
-    assert_eq!(*watch.borrow(), SyncStatus::Idle);
+    assert_eq!(*watch.borrow(), SyncPhase::Idle);
     client.login(&email, PASSWORD).await.unwrap();
     import(&client, dir.path(), &runs_xml(4));
 
-    let seen: Arc<Mutex<Vec<SyncStatus>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<SyncPhase>>> = Arc::default();
     let record = seen.clone();
     client.on_status(move |s| record.lock().unwrap().push(s.clone()));
     let report = client.sync(SyncMode::Incremental).await.unwrap();
@@ -199,14 +199,14 @@ async fn the_status_goes_idle_syncing_with_progress_then_success() {
     let progress: Vec<f64> = seen
         .iter()
         .filter_map(|s| match s {
-            SyncStatus::Syncing { progress } => Some(*progress),
+            SyncPhase::Syncing { progress } => Some(*progress),
             _ => None,
         })
         .collect();
     assert_eq!(progress, vec![0.0, 0.25, 0.5, 0.75, 1.0], "{seen:?}");
-    assert_eq!(seen.last(), Some(&SyncStatus::Success { count: 4 }));
+    assert_eq!(seen.last(), Some(&SyncPhase::Success { count: 4 }));
     assert_eq!(seen.len(), progress.len() + 1, "{seen:?}");
-    assert_eq!(*watch.borrow(), SyncStatus::Success { count: 4 });
+    assert_eq!(*watch.borrow(), SyncPhase::Success { count: 4 });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

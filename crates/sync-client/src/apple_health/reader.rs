@@ -1,57 +1,19 @@
-//! Apple Health export import: the running workouts of `export.xml`, read as a stream (from the
-//! file or straight out of `export.zip`), so a 1 GB export never sits in memory.
-//!
-//! Both ways Apple has written a workout's totals are read:
-//!
-//! - the older attributes, `totalDistance="5.1" totalDistanceUnit="km"` and
-//!   `totalEnergyBurned="350" totalEnergyBurnedUnit="kcal"`;
-//! - the newer children, `<WorkoutStatistics type="HKQuantityTypeIdentifierDistanceWalkingRunning"
-//!   sum="3.1" unit="mi"/>` and `…ActiveEnergyBurned`, which win when both are present (and
-//!   `…HeartRate` with `average`/`maximum`, when present).
-//!
-//! Units are converted (distance: m, km, mi, ft, yd, cm, mm; energy: kcal, Cal, kJ, cal, J;
-//! duration: s, min, hr, ms, d), Apple's dates (`2024-01-15 08:00:00 +0100`) are read with
-//! their offset, and each workout gets a stable client id (exports carry no UUID): a hash of
-//! its type, source, start and end, so importing the same export twice does not duplicate.
-//! Every workout is checked with the server's own validation (`sync_core::validate_workout`).
-//! A `Workout` element that cannot be read is counted and skipped, never fatal.
-//!
-//! ```
-//! use sync_client::health::{ExportItem, WorkoutReader};
-//! let xml = r#"<HealthData>
-//!   <Workout workoutActivityType="HKWorkoutActivityTypeRunning" duration="35" durationUnit="min"
-//!     totalDistance="5.1" totalDistanceUnit="km" sourceName="Apple Watch"
-//!     startDate="2024-01-15 08:00:00 +0100" endDate="2024-01-15 08:35:00 +0100"/>
-//! </HealthData>"#;
-//! let items: Vec<_> = WorkoutReader::new(xml.as_bytes()).collect();
-//! let Ok(ExportItem::Running(run)) = &items[0] else { panic!("{items:?}") };
-//! assert_eq!(run.content.distance_meters, 5100.0);
-//! assert_eq!(run.content.duration_seconds, 2100);
-//! ```
+//! Streaming the `Workout` elements of an export out of its XML, each read into a checked
+//! workout (or the reason it could not be).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::BufRead;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::XmlVersion;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-use sync_core::validate::MAX_SOURCE_CHARS;
 use sync_core::{validate_workout, ValidWorkout};
 
-use crate::cache::{Cache, SaveOutcome};
-use crate::error::{CacheError, ImportError};
-
-/// The activity type imported.
-pub const RUNNING: &str = "HKWorkoutActivityTypeRunning";
-/// How many reasons for malformed workouts a report keeps.
-pub const MAX_REASONS: usize = 5;
-/// Workouts saved per cache transaction.
-const SAVE_CHUNK: usize = 500;
-/// How often (in bytes of XML) the progress callback is called.
-const PROGRESS_STEP: u64 = 1 << 20;
+use super::values::{
+    apple_date, clean_source, client_id, convert, heart_rate, kcal_per, meters_per, number,
+    seconds_per, Quantity,
+};
+use super::RUNNING;
 
 /// One `Workout` element of an export.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,176 +46,6 @@ pub struct XmlError {
 impl std::fmt::Display for XmlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "at byte {}: {}", self.position, self.message)
-    }
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    /// Running workouts read.
-    pub running: usize,
-    /// Of those, new to the cache (queued for sync).
-    pub inserted: usize,
-    /// Changed since the last import (queued for sync).
-    pub changed: usize,
-    /// Already in the cache as they are.
-    pub unchanged: usize,
-    /// Deleted in the cache (here or on the server) and left deleted.
-    pub kept_deleted: usize,
-    /// Workouts of other types, skipped.
-    pub other_workouts: usize,
-    /// `Workout` elements that could not be read, skipped.
-    pub malformed: usize,
-    /// The first [`MAX_REASONS`] reasons, with positions.
-    pub malformed_reasons: Vec<String>,
-    /// Where and why the XML broke off, when it did; the workouts before it were imported.
-    pub xml_error: Option<String>,
-    /// Bytes of XML read.
-    pub bytes_read: u64,
-}
-
-/// How far an import has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImportProgress {
-    /// Bytes of XML read so far.
-    pub bytes_read: u64,
-    /// Size of the XML, when known.
-    pub total_bytes: Option<u64>,
-}
-
-/// Imports an Apple Health export (`export.zip` or `export.xml`) into the cache.
-/// `progress` is called every megabyte or so.
-pub fn import_path(
-    path: &Path,
-    cache: &Cache,
-    progress: impl FnMut(ImportProgress),
-) -> Result<ImportReport, ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io)?;
-    let mut magic = [0u8; 4];
-    let is_zip = match file.read_exact(&mut magic) {
-        Ok(()) => &magic == b"PK\x03\x04",
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
-        Err(e) => return Err(io(e)),
-    };
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    if !is_zip {
-        let total = file.metadata().map(|m| m.len()).ok();
-        return Ok(import_reader(file, total, cache, progress)?);
-    }
-    let zip_error = |e: zip::result::ZipError| ImportError::Zip {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    let mut archive = zip::ZipArchive::new(file).map_err(zip_error)?;
-    let index = export_entry(&archive).ok_or_else(|| ImportError::NoExportXml {
-        path: path.to_owned(),
-    })?;
-    let entry = archive.by_index(index).map_err(zip_error)?;
-    let total = Some(entry.size());
-    Ok(import_reader(entry, total, cache, progress)?)
-}
-
-/// The index of `export.xml` in an archive: `apple_health_export/export.xml`, else any
-/// `export.xml` (never `export_cda.xml`).
-fn export_entry<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Option<usize> {
-    let names: Vec<&str> = archive.file_names().collect();
-    let pick = names
-        .iter()
-        .find(|n| **n == "apple_health_export/export.xml")
-        .or_else(|| {
-            names
-                .iter()
-                .find(|n| **n == "export.xml" || n.ends_with("/export.xml"))
-        })?;
-    archive.index_for_name(pick)
-}
-
-/// Imports the export XML read from `source` (of `total_bytes`, when known) into the cache.
-/// `progress` is called every megabyte read, and once at the end of the input.
-pub fn import_reader<R: Read>(
-    source: R,
-    total_bytes: Option<u64>,
-    cache: &Cache,
-    progress: impl FnMut(ImportProgress),
-) -> Result<ImportReport, CacheError> {
-    let counted = ProgressRead {
-        inner: source,
-        read: 0,
-        next: PROGRESS_STEP,
-        total: total_bytes,
-        finished: false,
-        callback: progress,
-    };
-    let mut report = ImportReport::default();
-    let mut items = WorkoutReader::new(BufReader::with_capacity(256 * 1024, counted));
-    let mut chunk: Vec<ValidWorkout> = Vec::with_capacity(SAVE_CHUNK);
-    let save = |chunk: &mut Vec<ValidWorkout>, report: &mut ImportReport| {
-        for outcome in cache.save_all(chunk)? {
-            match outcome {
-                SaveOutcome::Inserted => report.inserted += 1,
-                SaveOutcome::Changed => report.changed += 1,
-                SaveOutcome::Unchanged => report.unchanged += 1,
-                SaveOutcome::KeptDeleted => report.kept_deleted += 1,
-            }
-        }
-        chunk.clear();
-        Ok::<(), CacheError>(())
-    };
-    for item in items.by_ref() {
-        match item {
-            Ok(ExportItem::Running(workout)) => {
-                report.running += 1;
-                chunk.push(*workout);
-                if chunk.len() >= SAVE_CHUNK {
-                    save(&mut chunk, &mut report)?;
-                }
-            }
-            Ok(ExportItem::Other { .. }) => report.other_workouts += 1,
-            Ok(ExportItem::Malformed { position, reason }) => {
-                report.malformed += 1;
-                if report.malformed_reasons.len() < MAX_REASONS {
-                    report
-                        .malformed_reasons
-                        .push(format!("Workout at byte {position}: {reason}"));
-                }
-            }
-            Err(e) => report.xml_error = Some(e.to_string()),
-        }
-    }
-    save(&mut chunk, &mut report)?;
-    report.bytes_read = items.position();
-    Ok(report)
-}
-
-/// Counts the bytes read from the export and reports them every [`PROGRESS_STEP`] bytes and
-/// at the end, whatever the XML holds between two workouts (records come first in exports).
-struct ProgressRead<R, F> {
-    inner: R,
-    read: u64,
-    next: u64,
-    total: Option<u64>,
-    finished: bool,
-    callback: F,
-}
-
-impl<R: Read, F: FnMut(ImportProgress)> Read for ProgressRead<R, F> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        let at_end = n == 0 && !buf.is_empty() && !self.finished;
-        if at_end || self.read >= self.next {
-            self.finished |= at_end;
-            self.next = self.read + PROGRESS_STEP;
-            (self.callback)(ImportProgress {
-                bytes_read: self.read,
-                total_bytes: self.total,
-            });
-        }
-        Ok(n)
     }
 }
 
@@ -352,13 +144,6 @@ impl<R: BufRead> Iterator for WorkoutReader<R> {
         }
         None
     }
-}
-
-/// A quantity as written in the export: a number and its unit.
-#[derive(Debug, Clone, Default)]
-struct Quantity {
-    value: Option<String>,
-    unit: Option<String>,
 }
 
 /// A `Workout` element being read.
@@ -558,121 +343,6 @@ impl Pending {
                 .join("; ")
         })
     }
-}
-
-/// Reads Apple's `2024-01-15 08:00:00 +0100` (or RFC 3339).
-fn apple_date(name: &str, text: Option<&str>) -> Result<DateTime<FixedOffset>, String> {
-    let text = text.ok_or_else(|| format!("{name} is missing"))?.trim();
-    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S %z")
-        .or_else(|_| DateTime::parse_from_rfc3339(text))
-        .map_err(|_| format!("{name} {text:?} is not a date like \"2024-01-15 08:00:00 +0100\""))
-}
-
-/// A finite, non-negative number.
-fn number(name: &str, text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name} {text:?} is not a number"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "{name} {text:?} is not a finite non-negative number"
-        ));
-    }
-    Ok(value)
-}
-
-fn seconds_per(unit: &str) -> Result<f64, String> {
-    Ok(match unit.trim() {
-        "s" | "sec" => 1.0,
-        "min" => 60.0,
-        "hr" | "h" => 3600.0,
-        "ms" => 0.001,
-        "d" | "day" => 86_400.0,
-        other => return Err(format!("unknown duration unit {other:?}")),
-    })
-}
-
-fn meters_per(unit: &str) -> Result<f64, String> {
-    Ok(match unit.trim() {
-        "m" => 1.0,
-        "km" => 1000.0,
-        "mi" => 1609.344,
-        "ft" => 0.3048,
-        "yd" => 0.9144,
-        "cm" => 0.01,
-        "mm" => 0.001,
-        other => return Err(format!("unknown distance unit {other:?}")),
-    })
-}
-
-fn kcal_per(unit: &str) -> Result<f64, String> {
-    Ok(match unit.trim() {
-        "kcal" | "Cal" | "Kcal" => 1.0,
-        "kJ" => 1.0 / 4.184,
-        "cal" => 0.001,
-        "J" => 1.0 / 4184.0,
-        other => return Err(format!("unknown energy unit {other:?}")),
-    })
-}
-
-/// A quantity in the target unit, rounded to thousandths.
-fn convert(
-    name: &str,
-    quantity: &Quantity,
-    factor: fn(&str) -> Result<f64, String>,
-) -> Result<f64, String> {
-    let text = quantity.value.as_deref().unwrap_or_default();
-    let unit = quantity
-        .unit
-        .as_deref()
-        .ok_or_else(|| format!("{name} {text:?} has no unit"))?;
-    let value = number(name, text)? * factor(unit)?;
-    let rounded = (value * 1000.0).round() / 1000.0;
-    if !rounded.is_finite() {
-        return Err(format!("{name} {text:?} {unit} is out of range"));
-    }
-    Ok(rounded)
-}
-
-/// A heart rate in beats per minute, when plausible (20–250); anything else is left out.
-fn heart_rate(quantity: &Quantity) -> Option<i32> {
-    let value = number("heart rate", quantity.value.as_deref()?).ok()?;
-    let per_minute = match quantity.unit.as_deref().map(str::trim) {
-        None | Some("count/min") => value,
-        Some("count/s") => value * 60.0,
-        Some(_) => return None,
-    };
-    let rounded = per_minute.round();
-    (20.0..=250.0).contains(&rounded).then_some(rounded as i32)
-}
-
-/// `sourceName` as the server accepts it: printable, at most 64 characters.
-fn clean_source(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(MAX_SOURCE_CHARS)
-        .collect()
-}
-
-/// A stable id for a workout that has none: `ah-` and a hash of what identifies it.
-fn client_id(
-    activity: &str,
-    source: &str,
-    start: DateTime<FixedOffset>,
-    end: DateTime<FixedOffset>,
-) -> String {
-    let key = format!(
-        "{activity}\n{source}\n{}\n{}",
-        start.timestamp_millis(),
-        end.timestamp_millis()
-    );
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ah-{hex}")
 }
 
 #[cfg(test)]
