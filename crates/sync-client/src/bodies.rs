@@ -1,102 +1,75 @@
-//! The JSON bodies the client writes and reads on the wire (`CONTRACT.md`), all in this one
-//! private module: the requests it builds and the answers it parses. When `sync_core::wire`
-//! holds the shared request and response types, this file is the one that changes.
+//! The client's side of the wire (`CONTRACT.md`): building the requests from cached workouts
+//! and reading persisted sync bodies back. The bodies themselves are the server's own types,
+//! from `sync_core::wire`.
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Timelike, Utc};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use sync_core::{SyncMode, WorkoutContent, WorkoutView};
+use chrono::{DateTime, FixedOffset, Utc};
+use sync_core::wire::{
+    Credentials, ErrorBody, RefreshRequest, SyncRequest, SyncRequestBody, WorkoutInput,
+};
+use sync_core::{SyncMode, WorkoutContent};
 
 // ---- requests -----------------------------------------------------------------------------
 
 /// `POST /auth/register` and `POST /auth/login`.
-pub(crate) fn credentials_request(email: &str, password: &str) -> Value {
-    json!({"email": email, "password": password})
+pub(crate) fn credentials_request(email: &str, password: &str) -> Credentials {
+    Credentials {
+        email: email.to_owned(),
+        password: password.to_owned(),
+    }
 }
 
 /// `POST /auth/refresh`.
-pub(crate) fn refresh_request(refresh_token: &str) -> Value {
-    json!({"refresh_token": refresh_token})
+pub(crate) fn refresh_request(refresh_token: &str) -> RefreshRequest {
+    RefreshRequest {
+        refresh_token: refresh_token.to_owned(),
+    }
 }
 
-/// A timestamp as sent on the wire: in the offset the workout was recorded in, with a
-/// fraction only when it has one.
-fn wire_time(instant: DateTime<Utc>, offset_minutes: i32) -> String {
-    let offset = FixedOffset::east_opt(offset_minutes.saturating_mul(60))
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
-    let format = if instant.nanosecond() == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Millis
-    };
-    instant.with_timezone(&offset).to_rfc3339_opts(format, true)
-}
-
-/// The workout as a sync request carries it (`client_version` never sent: the server's copy
-/// wins every disagreement, as the seed's conflict table says).
+/// The workout as a sync request carries it, times in the offset it was recorded in
+/// (`client_version` never sent: the server's copy wins every disagreement, as the seed's
+/// conflict table says).
 pub(crate) fn wire_workout(
     client_id: &str,
     content: &WorkoutContent,
     offset_minutes: i32,
-) -> Value {
-    let mut object = Map::new();
-    object.insert("client_id".into(), client_id.into());
-    object.insert(
-        "start_time".into(),
-        wire_time(content.start_time, offset_minutes).into(),
-    );
-    object.insert(
-        "end_time".into(),
-        wire_time(content.end_time, offset_minutes).into(),
-    );
-    object.insert("duration_seconds".into(), content.duration_seconds.into());
-    object.insert("distance_meters".into(), content.distance_meters.into());
-    let optional = [
-        (
-            "energy_burned_kcal",
-            content.energy_burned_kcal.map(Value::from),
-        ),
-        ("avg_heart_rate", content.avg_heart_rate.map(Value::from)),
-        ("max_heart_rate", content.max_heart_rate.map(Value::from)),
-        (
-            "avg_pace_seconds_per_km",
-            content.avg_pace_seconds_per_km.map(Value::from),
-        ),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            object.insert(name.into(), value);
-        }
+) -> WorkoutInput {
+    let offset = FixedOffset::east_opt(offset_minutes.saturating_mul(60))
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    WorkoutInput {
+        client_id: client_id.to_owned(),
+        start_time: content.start_time.with_timezone(&offset),
+        end_time: content.end_time.with_timezone(&offset),
+        duration_seconds: content.duration_seconds,
+        distance_meters: content.distance_meters,
+        energy_burned_kcal: content.energy_burned_kcal,
+        avg_heart_rate: content.avg_heart_rate,
+        max_heart_rate: content.max_heart_rate,
+        avg_pace_seconds_per_km: content.avg_pace_seconds_per_km,
+        source: Some(content.source.clone()),
+        client_version: None,
     }
-    object.insert("source".into(), content.source.clone().into());
-    Value::Object(object)
 }
 
 /// The body of `POST /workouts/sync`, as the exact text that is persisted and sent:
 /// `workouts` (from [`wire_workout`]), the deletions when there are any, and the batch's
 /// mode, idempotency key and time.
 pub(crate) fn sync_request(
-    workouts: Vec<Value>,
+    workouts: Vec<WorkoutInput>,
     deleted_client_ids: Vec<String>,
     mode: SyncMode,
     idempotency_key: &str,
     now: DateTime<Utc>,
 ) -> String {
-    let mut body = Map::new();
-    body.insert("workouts".into(), Value::Array(workouts));
-    if !deleted_client_ids.is_empty() {
-        let deleted = deleted_client_ids.into_iter().map(Value::from).collect();
-        body.insert("deleted_client_ids".into(), Value::Array(deleted));
-    }
-    body.insert("mode".into(), mode.as_str().into());
-    body.insert("idempotency_key".into(), idempotency_key.into());
-    body.insert(
-        "client_sync_timestamp".into(),
-        sync_core::time::format_server_time(now).into(),
-    );
-    Value::Object(body).to_string()
+    let body = SyncRequest {
+        workouts: Some(workouts),
+        mode: Some(mode.as_str().to_owned()),
+        idempotency_key: Some(idempotency_key.to_owned()),
+        client_sync_timestamp: Some(sync_core::time::format_server_time(now)),
+        deleted_client_ids: (!deleted_client_ids.is_empty()).then_some(deleted_client_ids),
+    };
+    serde_json::to_string(&body).expect("a sync request always serialises")
 }
 
 /// What a persisted [`sync_request`] body sent, as confirming its answer needs it.
@@ -111,80 +84,27 @@ pub(crate) struct SentBatch {
 impl SentBatch {
     /// Reads a body written by [`sync_request`].
     pub(crate) fn parse(body: &str) -> Result<SentBatch, serde_json::Error> {
-        let body: Value = serde_json::from_str(body)?;
-        let workout_ids = body["workouts"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|w| w["client_id"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let deleted_ids = body["deleted_client_ids"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let body: SyncRequestBody = serde_json::from_str(body)?;
+        let workout_ids = body
+            .workouts
+            .unwrap_or_default()
+            .iter()
+            .map(|w| w["client_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
         Ok(SentBatch {
             workout_ids,
-            deleted_ids,
+            deleted_ids: body
+                .deleted_client_ids
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         })
     }
 }
 
-// ---- answers ------------------------------------------------------------------------------
-
-/// The answer to login, register and refresh.
-#[derive(Deserialize)]
-pub(crate) struct TokenBody {
-    pub(crate) access_token: String,
-    pub(crate) refresh_token: String,
-    #[serde(default)]
-    pub(crate) user: Option<UserBody>,
-}
-
-/// The account in a [`TokenBody`].
-#[derive(Deserialize)]
-pub(crate) struct UserBody {
-    pub(crate) id: String,
-    pub(crate) email: String,
-}
-
-/// The body of an error answer; either part may be missing (a proxy's page, say).
-#[derive(Deserialize, Default)]
-pub(crate) struct ErrorReply {
-    /// The contract's stable error code.
-    #[serde(default)]
-    pub(crate) error: Option<String>,
-    /// A sentence for people.
-    #[serde(default)]
-    pub(crate) message: Option<String>,
-}
-
-impl ErrorReply {
-    /// Reads an error answer; anything unreadable is an empty one.
-    pub(crate) fn parse(body: &[u8]) -> ErrorReply {
-        serde_json::from_slice(body).unwrap_or_default()
-    }
-}
-
-/// A page of `GET /workouts/changes`.
-#[derive(Deserialize)]
-pub(crate) struct ChangesPage {
-    pub(crate) changes: Vec<ChangeEntry>,
-    pub(crate) next_cursor: String,
-    pub(crate) has_more: bool,
-}
-
-/// One entry of a [`ChangesPage`].
-#[derive(Deserialize)]
-pub(crate) struct ChangeEntry {
-    pub(crate) deleted: bool,
-    pub(crate) workout: WorkoutView,
+/// Reads an error answer; anything unreadable is an empty one (no code, no message).
+pub(crate) fn error_reply(body: &[u8]) -> ErrorBody {
+    serde_json::from_slice(body).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -196,7 +116,8 @@ mod tests {
     #[test]
     fn wire_times_keep_the_offset_and_fraction() {
         let w = workout("a", 5000.0);
-        let wire = wire_workout("a", &w.content, w.start_offset_minutes);
+        let wire =
+            serde_json::to_value(wire_workout("a", &w.content, w.start_offset_minutes)).unwrap();
         assert_eq!(wire["start_time"], "2024-01-15T08:00:00.250+01:00");
         assert_eq!(wire["end_time"], "2024-01-15T08:35:00+01:00");
         let again = workout_from_json(&wire).unwrap();

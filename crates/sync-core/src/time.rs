@@ -92,7 +92,7 @@ pub fn calendar_date(instant: DateTime<Utc>, offset_minutes: i32) -> String {
 
 /// Serde helpers for the two timestamp styles of the contract.
 pub mod serde_format {
-    use chrono::{DateTime, Utc};
+    use chrono::{DateTime, FixedOffset, Utc};
     use serde::Serializer;
 
     /// Serialises a server-generated timestamp (whole seconds).
@@ -114,6 +114,18 @@ pub mod serde_format {
     /// Serialises a workout time (fraction only when present).
     pub fn workout<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_workout_time(*value))
+    }
+
+    /// Serialises a time as a client sends it: in the offset it was recorded in (`Z` for
+    /// UTC), milliseconds only when there is a fraction.
+    pub fn client<S: Serializer>(value: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+        use chrono::{SecondsFormat, Timelike};
+        let format = if value.nanosecond() == 0 {
+            SecondsFormat::Secs
+        } else {
+            SecondsFormat::Millis
+        };
+        s.serialize_str(&value.to_rfc3339_opts(format, true))
     }
 }
 

@@ -84,7 +84,10 @@ pub fn workout_from_json(raw: &Value) -> Result<ValidWorkout, RejectedWorkout> {
 
 /// A hash of a workout's content as its source gave it.
 fn origin_hash(content: &WorkoutContent, offset_minutes: i32) -> String {
-    let wire = wire_workout("", content, offset_minutes);
+    // Through `Value`, whose keys are sorted: the text, and so the hash, stays what earlier
+    // versions of the client stored.
+    let wire = serde_json::to_value(wire_workout("", content, offset_minutes))
+        .expect("a workout always serialises");
     let digest = Sha256::digest(wire.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,7 +6,9 @@ use std::pin::Pin;
 
 use super::transport::Auth;
 use super::SyncClient;
-use crate::bodies::{self, TokenBody};
+use sync_core::wire::TokenBody;
+
+use crate::bodies;
 use crate::cache::SavedLogin;
 use crate::error::ClientError;
 
@@ -57,12 +59,12 @@ impl SyncClient {
         self.cache.save_login(&SavedLogin {
             server_url: self.base.clone(),
             email: user.email.clone(),
-            user_id: user.id.clone(),
+            user_id: user.id.to_string(),
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
         })?;
         Ok(Account {
-            user_id: user.id,
+            user_id: user.id.to_string(),
             email: user.email,
         })
     }

@@ -5,9 +5,9 @@ use sync_core::ChangeCursor;
 
 use super::transport::Auth;
 use super::SyncClient;
-use crate::bodies::ChangesPage;
 use crate::cache::FeedChange;
 use crate::error::ClientError;
+use sync_core::wire::ChangesPage;
 
 /// What a pull did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

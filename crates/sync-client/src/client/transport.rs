@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::SyncClient;
-use crate::bodies::ErrorReply;
+use crate::bodies::error_reply;
 use crate::error::ClientError;
 use crate::retry::Sleeper;
 
@@ -97,9 +97,18 @@ impl backon::Sleeper for BackonSleeper {
 
 /// The server's message in an error answer, else the status's reason phrase.
 fn message_of(status: StatusCode, body: &[u8]) -> String {
-    ErrorReply::parse(body)
-        .message
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
+    non_empty(error_reply(body).message, || {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    })
+}
+
+/// `text`, or the fallback when the server sent none.
+fn non_empty(text: String, fallback: impl FnOnce() -> String) -> String {
+    if text.is_empty() {
+        fallback()
+    } else {
+        text
+    }
 }
 
 /// `Retry-After` in seconds, the form the contract uses (an HTTP date is ignored).
@@ -259,11 +268,11 @@ impl SyncClient {
                 cause,
             },
             status => {
-                let reply = ErrorReply::parse(body);
+                let reply = error_reply(body);
                 Failure::fatal(ClientError::Refused {
                     status: status.as_u16(),
-                    code: reply.error.unwrap_or_else(|| "error".into()),
-                    message: reply.message.unwrap_or_else(|| status.to_string()),
+                    code: non_empty(reply.error, || "error".into()),
+                    message: non_empty(reply.message, || status.to_string()),
                 })
             }
         }

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 /// Messages per request field at fault, e.g. `"workouts[3].end_time"`.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
-/// `{"success": false, "error", "message", "errors"?, "request_id"?}`.
+/// `{"success": false, "error", "message", "errors"?, "request_id"?}`. Read leniently: a
+/// client that gets a partial body (a proxy's, say) keeps what it has.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ErrorBody {
     /// Always `false`.
     pub success: bool,

@@ -66,8 +66,10 @@ pub struct WorkoutInput {
     /// The client's stable id (e.g. the HealthKit UUID), 1–255 printable characters.
     pub client_id: String,
     /// RFC 3339, any offset.
+    #[serde(serialize_with = "serde_format::client")]
     pub start_time: DateTime<FixedOffset>,
     /// RFC 3339, after `start_time`.
+    #[serde(serialize_with = "serde_format::client")]
     pub end_time: DateTime<FixedOffset>,
     /// At most `end_time - start_time` plus one second.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
