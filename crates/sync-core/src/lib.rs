@@ -31,6 +31,8 @@ pub mod patch;
 pub mod plan;
 pub mod request;
 pub mod response;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod validate;
 pub mod workout;
