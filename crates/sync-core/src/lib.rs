@@ -31,11 +31,12 @@ pub mod patch;
 pub mod plan;
 pub mod request;
 pub mod response;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod time;
 pub mod validate;
 pub mod workout;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cursor::{ChangeCursor, CursorError, ListCursor};
 pub use idempotency::{
