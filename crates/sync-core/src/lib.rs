@@ -37,6 +37,9 @@ pub mod validate;
 pub mod wire;
 pub mod workout;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use cursor::{ChangeCursor, CursorError, ListCursor};
 pub use idempotency::{
     decide_idempotency, Fingerprint, IdempotencyDecision, IdempotencyKey, IdempotencyRecord,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sync_core::time::parse_client_timestamp;
+use sync_core::testing::{incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder};
 use sync_core::{
     plan_sync, prepare_sync, validate_workout, ChangeCursor, ConflictReason, Outcome, PlannedWrite,
     PreparedSync, Resolution, StoredWorkout, SyncLimits, SyncPlan, SyncRequestBody, SyncResponse,
@@ -15,67 +15,29 @@ use uuid::Uuid;
 /// The change-feed position of the user before each sync of these tests.
 const AFTER_SEQ: i64 = 100;
 
-fn ts(text: &str) -> DateTime<Utc> {
-    parse_client_timestamp(text).expect("test timestamp").utc
-}
-
-/// The server's clock while validating (bounds future starts).
-fn now() -> DateTime<Utc> {
-    ts("2024-06-01T12:00:00Z")
-}
-
 /// The server's clock while writing; it has a fraction on purpose.
 fn write_time() -> DateTime<Utc> {
-    ts("2024-06-01T12:00:00.678Z")
+    utc("2024-06-01T12:00:00.678Z")
 }
 
-/// The contract's example workout.
-fn workout(client_id: &str) -> Value {
-    json!({
-        "client_id": client_id, "start_time": "2024-01-15T08:00:00Z",
-        "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100,
-        "distance_meters": 5000, "energy_burned_kcal": 350, "avg_heart_rate": 145,
-        "source": "apple_watch"
-    })
+/// The server's live row for `sent`, as earlier syncs left it: a few revisions in (so that
+/// "one revision more" is not "revision 2"), its timestamps with fractions (never served).
+fn server_copy(sent: &IncomingWorkout, client_version: i64) -> StoredWorkoutBuilder {
+    sent.to_stored()
+        .client_version(client_version)
+        .revision(3)
+        .change_seq(40)
+        .created_at(utc("2024-01-15T09:00:01.250Z"))
+        .updated_at(utc("2024-02-01T10:00:00.750Z"))
 }
 
-fn with(mut raw: Value, field: &str, value: Value) -> Value {
-    raw[field] = value;
-    raw
+fn stored(sent: &IncomingWorkout, client_version: i64) -> StoredWorkout {
+    server_copy(sent, client_version).build()
 }
 
-/// A stable, distinct server id per client id.
-fn server_id_of(client_id: &str) -> Uuid {
-    let hash = client_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    Uuid::from_u64_pair(0x5e4, hash)
-}
-
-/// The server's live row for `raw`, as an earlier sync stored it.
-fn stored(raw: &Value, client_version: i64) -> StoredWorkout {
-    let w = validate_workout(0, raw, now()).expect("stored fixture is valid");
-    StoredWorkout {
-        id: server_id_of(&w.client_id),
-        client_id: w.client_id,
-        content: w.content,
-        start_offset_minutes: w.start_offset_minutes,
-        client_version,
-        revision: 3,
-        change_seq: 40,
-        deleted_at: None,
-        created_at: ts("2024-01-15T09:00:01.250Z"),
-        updated_at: ts("2024-02-01T10:00:00.750Z"),
-    }
-}
-
-fn tombstone(raw: &Value, client_version: i64) -> StoredWorkout {
-    StoredWorkout {
-        revision: 4,
-        change_seq: 41,
-        deleted_at: Some(ts("2024-03-01T00:00:00Z")),
-        ..stored(raw, client_version)
-    }
+/// The same row after a later sync deleted it.
+fn tombstone(sent: &IncomingWorkout, client_version: i64) -> StoredWorkout {
+    server_copy(sent, client_version).deleted().build()
 }
 
 struct Synced {
@@ -109,7 +71,7 @@ fn sync(body: Value, server: &[StoredWorkout]) -> Synced {
     }
 }
 
-fn sync_workouts(workouts: Vec<Value>, server: &[StoredWorkout]) -> Synced {
+fn sync_workouts(workouts: Vec<IncomingWorkout>, server: &[StoredWorkout]) -> Synced {
     sync(json!({ "workouts": workouts }), server)
 }
 
@@ -136,8 +98,8 @@ fn only_conflict(s: &Synced) -> &sync_core::Conflict {
 #[test]
 fn a_workout_the_server_does_not_have_is_created_at_revision_1() {
     // A row for another client id must not matter.
-    let other = stored(&workout("someone-else"), 9);
-    let s = sync_workouts(vec![workout("hk-1")], &[other]);
+    let other = stored(&incoming("someone-else"), 9);
+    let s = sync_workouts(vec![incoming("hk-1")], &[other]);
 
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Created)]);
     assert_eq!(s.plan.counts.created, 1);
@@ -162,7 +124,7 @@ fn a_workout_the_server_does_not_have_is_created_at_revision_1() {
 
 #[test]
 fn a_created_workout_keeps_the_client_version_it_was_sent_with() {
-    let s = sync_workouts(vec![with(workout("hk-1"), "client_version", json!(7))], &[]);
+    let s = sync_workouts(vec![incoming("hk-1").client_version(7)], &[]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Created)]);
     assert_eq!(s.rows[0].client_version, 7);
     assert_eq!(s.rows[0].revision, 1);
@@ -172,9 +134,9 @@ fn a_created_workout_keeps_the_client_version_it_was_sent_with() {
 
 #[test]
 fn the_same_content_is_unchanged_and_nothing_is_written() {
-    let server = stored(&workout("hk-1"), 0);
+    let server = stored(&incoming("hk-1"), 0);
     // The iOS client adds a random `id`; it is not content.
-    let sent = with(workout("hk-1"), "id", json!("f3b1c9d0-random"));
+    let sent = incoming("hk-1").set("id", "f3b1c9d0-random");
     let s = sync_workouts(vec![sent], &[server]);
 
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
@@ -186,8 +148,8 @@ fn the_same_content_is_unchanged_and_nothing_is_written() {
 
 #[test]
 fn the_same_content_with_a_higher_client_version_is_still_unchanged() {
-    let server = stored(&workout("hk-1"), 2);
-    let sent = with(workout("hk-1"), "client_version", json!(9));
+    let server = stored(&incoming("hk-1"), 2);
+    let sent = incoming("hk-1").client_version(9);
     let s = sync_workouts(vec![sent], &[server]);
 
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
@@ -196,19 +158,15 @@ fn the_same_content_with_a_higher_client_version_is_still_unchanged() {
 
 #[test]
 fn absent_and_null_optional_fields_and_the_default_source_are_the_same_content() {
-    let mut bare = workout("hk-1");
-    let object = bare.as_object_mut().unwrap();
-    object.remove("source");
-    object.remove("avg_heart_rate");
+    let bare = incoming("hk-1").without("source").without("avg_heart_rate");
     let server = stored(&bare, 0);
-    let sent = json!({
-        "client_id": "hk-1", "start_time": "2024-01-15T08:00:00Z",
-        "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100,
-        "distance_meters": 5000.0, "energy_burned_kcal": 350, "avg_heart_rate": null,
-        "max_heart_rate": null, "source": "unknown",
+    let sent = incoming("hk-1")
+        .distance(5000.0)
+        .set("avg_heart_rate", Value::Null)
+        .set("max_heart_rate", Value::Null)
+        .source("unknown")
         // Pace is derived when there is a distance: the client's own value is not content.
-        "avg_pace_seconds_per_km": 419.99
-    });
+        .pace(419.99);
     let s = sync_workouts(vec![sent], &[server]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
     assert_nothing_written(&s);
@@ -218,12 +176,8 @@ fn absent_and_null_optional_fields_and_the_default_source_are_the_same_content()
 
 #[test]
 fn different_content_with_a_greater_client_version_is_updated() {
-    let server = stored(&workout("hk-1"), 2);
-    let sent = with(
-        with(workout("hk-1"), "distance_meters", json!(5012.7)),
-        "client_version",
-        json!(3),
-    );
+    let server = stored(&incoming("hk-1"), 2);
+    let sent = incoming("hk-1").distance(5012.7).client_version(3);
     let s = sync_workouts(vec![sent], std::slice::from_ref(&server));
 
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Updated)]);
@@ -249,11 +203,11 @@ fn different_content_with_a_greater_client_version_is_updated() {
 
 #[test]
 fn a_workout_stored_without_a_client_version_counts_as_version_0() {
-    let server = stored(&workout("hk-1"), 0);
-    let changed = with(workout("hk-1"), "avg_heart_rate", json!(150));
+    let server = stored(&incoming("hk-1"), 0);
+    let changed = incoming("hk-1").avg_heart_rate(150);
 
     let s = sync_workouts(
-        vec![with(changed.clone(), "client_version", json!(1))],
+        vec![changed.clone().client_version(1)],
         std::slice::from_ref(&server),
     );
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Updated)]);
@@ -261,7 +215,7 @@ fn a_workout_stored_without_a_client_version_counts_as_version_0() {
     assert_eq!(s.rows[0].content.avg_heart_rate, Some(150));
 
     // Version 0 is not greater than the implicit 0.
-    let s = sync_workouts(vec![with(changed, "client_version", json!(0))], &[server]);
+    let s = sync_workouts(vec![changed.client_version(0)], &[server]);
     assert_eq!(
         s.plan.outcomes,
         vec![(0, Outcome::Conflict(ConflictReason::StaleVersion))]
@@ -271,14 +225,13 @@ fn a_workout_stored_without_a_client_version_counts_as_version_0() {
 
 #[test]
 fn an_update_takes_the_offset_the_new_copy_was_sent_with() {
-    let server = stored(&workout("hk-1"), 0);
+    let server = stored(&incoming("hk-1"), 0);
     // Same instants written in New York time, and a different distance.
-    let sent = json!({
-        "client_id": "hk-1", "start_time": "2024-01-15T03:00:00-05:00",
-        "end_time": "2024-01-15T03:35:00-05:00", "duration_seconds": 2100,
-        "distance_meters": 4000, "energy_burned_kcal": 350, "avg_heart_rate": 145,
-        "source": "apple_watch", "client_version": 1
-    });
+    let sent = incoming("hk-1")
+        .start("2024-01-15T03:00:00-05:00")
+        .end("2024-01-15T03:35:00-05:00")
+        .distance(4000.0)
+        .client_version(1);
     let s = sync_workouts(vec![sent], &[server]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Updated)]);
     assert_eq!(s.rows[0].start_offset_minutes, -300);
@@ -289,17 +242,12 @@ fn an_update_takes_the_offset_the_new_copy_was_sent_with() {
 
 #[test]
 fn different_content_with_an_equal_or_lower_client_version_is_a_stale_version_conflict() {
-    let server = stored(&workout("hk-1"), 5);
+    let server = stored(&incoming("hk-1"), 5);
     for version in [5, 4, 0] {
-        let sent = with(
-            with(
-                with(workout("hk-1"), "avg_heart_rate", json!(150)),
-                "source",
-                json!("iphone"),
-            ),
-            "client_version",
-            json!(version),
-        );
+        let sent = incoming("hk-1")
+            .avg_heart_rate(150)
+            .source("iphone")
+            .client_version(version);
         let s = sync_workouts(vec![sent], std::slice::from_ref(&server));
 
         assert_eq!(
@@ -327,47 +275,23 @@ fn different_content_with_an_equal_or_lower_client_version_is_a_stale_version_co
 
 #[test]
 fn conflict_fields_list_exactly_the_fields_that_differ() {
-    let server = stored(&workout("hk-1"), 0);
-    let cases: Vec<(Value, Vec<&str>)> = vec![
+    let server = stored(&incoming("hk-1"), 0);
+    let sent = || incoming("hk-1");
+    let cases: Vec<(IncomingWorkout, Vec<&str>)> = vec![
+        (sent().start("2024-01-15T08:00:01Z"), vec!["start_time"]),
+        (sent().end("2024-01-15T08:36:00Z"), vec!["end_time"]),
+        (sent().energy(351.0), vec!["energy_burned_kcal"]),
         (
-            with(workout("hk-1"), "start_time", json!("2024-01-15T08:00:01Z")),
-            vec!["start_time"],
-        ),
-        (
-            with(workout("hk-1"), "end_time", json!("2024-01-15T08:36:00Z")),
-            vec!["end_time"],
-        ),
-        (
-            with(workout("hk-1"), "energy_burned_kcal", json!(351)),
+            sent().set("energy_burned_kcal", Value::Null),
             vec!["energy_burned_kcal"],
         ),
-        (
-            with(workout("hk-1"), "energy_burned_kcal", json!(null)),
-            vec!["energy_burned_kcal"],
-        ),
-        (
-            with(workout("hk-1"), "max_heart_rate", json!(180)),
-            vec!["max_heart_rate"],
-        ),
-        (
-            with(workout("hk-1"), "source", json!("strava")),
-            vec!["source"],
-        ),
+        (sent().max_heart_rate(180), vec!["max_heart_rate"]),
+        (sent().source("strava"), vec!["source"]),
         // Pace is derived from duration and distance: it is not listed on its own.
+        (sent().distance(5100.0), vec!["distance_meters"]),
+        (sent().duration(2000), vec!["duration_seconds"]),
         (
-            with(workout("hk-1"), "distance_meters", json!(5100)),
-            vec!["distance_meters"],
-        ),
-        (
-            with(workout("hk-1"), "duration_seconds", json!(2000)),
-            vec!["duration_seconds"],
-        ),
-        (
-            with(
-                with(workout("hk-1"), "distance_meters", json!(0)),
-                "avg_pace_seconds_per_km",
-                json!(400),
-            ),
+            sent().distance(0.0).pace(400.0),
             vec!["distance_meters", "avg_pace_seconds_per_km"],
         ),
     ];
@@ -385,19 +309,12 @@ fn conflict_fields_list_exactly_the_fields_that_differ() {
 
 #[test]
 fn a_treadmill_workout_compares_the_clients_own_pace() {
-    let treadmill = with(
-        with(workout("hk-1"), "distance_meters", json!(0)),
-        "avg_pace_seconds_per_km",
-        json!(400.5),
-    );
+    let treadmill = incoming("hk-1").distance(0.0).pace(400.5);
     let server = stored(&treadmill, 0);
     let s = sync_workouts(vec![treadmill.clone()], std::slice::from_ref(&server));
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
 
-    let s = sync_workouts(
-        vec![with(treadmill, "avg_pace_seconds_per_km", json!(390))],
-        &[server],
-    );
+    let s = sync_workouts(vec![treadmill.pace(390.0)], &[server]);
     assert_eq!(only_conflict(&s).fields, vec!["avg_pace_seconds_per_km"]);
 }
 
@@ -407,8 +324,8 @@ fn a_treadmill_workout_compares_the_clients_own_pace() {
 fn different_content_without_a_client_version_is_a_data_mismatch_conflict() {
     // Even when the server's copy carries a version, no version sent means no claim to be newer.
     for server_version in [0, 4] {
-        let server = stored(&workout("hk-1"), server_version);
-        let sent = with(workout("hk-1"), "distance_meters", json!(5100));
+        let server = stored(&incoming("hk-1"), server_version);
+        let sent = incoming("hk-1").distance(5100.0);
         let s = sync_workouts(vec![sent], std::slice::from_ref(&server));
 
         assert_eq!(
@@ -431,15 +348,15 @@ fn different_content_without_a_client_version_is_a_data_mismatch_conflict() {
 
 #[test]
 fn a_workout_deleted_on_the_server_is_a_deleted_on_server_conflict_whatever_the_version() {
-    let dead = tombstone(&workout("hk-1"), 2);
-    let changed = with(workout("hk-1"), "distance_meters", json!(5100));
+    let dead = tombstone(&incoming("hk-1"), 2);
+    let changed = incoming("hk-1").distance(5100.0);
     let sends = [
-        with(changed.clone(), "client_version", json!(99)),
-        with(changed.clone(), "client_version", json!(1)),
-        changed,
+        changed.clone().client_version(99),
+        changed.clone().client_version(1),
+        changed.clone(),
         // Even the very copy the server deleted does not bring it back.
-        workout("hk-1"),
-        with(workout("hk-1"), "client_version", json!(3)),
+        incoming("hk-1"),
+        incoming("hk-1").client_version(3),
     ];
     for sent in sends {
         let s = sync_workouts(vec![sent.clone()], std::slice::from_ref(&dead));
@@ -454,11 +371,12 @@ fn a_workout_deleted_on_the_server_is_a_deleted_on_server_conflict_whatever_the_
         assert_eq!(c.resolution, Resolution::ServerWins);
         assert_eq!(c.server_id, dead.id);
         assert_eq!(c.server_workout, WorkoutView::from(&dead));
-        let expected: Vec<&str> = if sent["distance_meters"] == json!(5100) {
-            vec!["distance_meters"]
-        } else {
-            vec![]
-        };
+        let expected: Vec<&str> =
+            if sent.json()["distance_meters"] == changed.json()["distance_meters"] {
+                vec!["distance_meters"]
+            } else {
+                vec![]
+            };
         assert_eq!(c.fields, expected, "{sent}");
     }
 }
@@ -467,7 +385,7 @@ fn a_workout_deleted_on_the_server_is_a_deleted_on_server_conflict_whatever_the_
 
 #[test]
 fn deleting_an_existing_workout_writes_a_tombstone_that_keeps_the_content() {
-    let server = stored(&workout("hk-1"), 6);
+    let server = stored(&incoming("hk-1"), 6);
     let s = sync(
         json!({"deleted_client_ids": ["hk-1"]}),
         std::slice::from_ref(&server),
@@ -496,7 +414,7 @@ fn deleting_an_existing_workout_writes_a_tombstone_that_keeps_the_content() {
 
 #[test]
 fn deleting_a_missing_or_already_deleted_workout_is_ignored() {
-    let dead = tombstone(&workout("gone"), 0);
+    let dead = tombstone(&incoming("gone"), 0);
     let s = sync(
         json!({"deleted_client_ids": ["never-synced", "gone"]}),
         &[dead],
@@ -509,7 +427,7 @@ fn deleting_a_missing_or_already_deleted_workout_is_ignored() {
 
 #[test]
 fn a_deletion_listed_twice_counts_once() {
-    let server = stored(&workout("hk-1"), 0);
+    let server = stored(&incoming("hk-1"), 0);
     let s = sync(
         json!({"deleted_client_ids": ["hk-1", "hk-1", "hk-1"]}),
         &[server],
@@ -521,9 +439,9 @@ fn a_deletion_listed_twice_counts_once() {
 
 #[test]
 fn a_full_sync_that_leaves_a_workout_out_does_not_delete_it() {
-    let kept = stored(&workout("on-server-only"), 0);
+    let kept = stored(&incoming("on-server-only"), 0);
     let s = sync(
-        json!({"mode": "full", "workouts": [workout("hk-1")]}),
+        json!({"mode": "full", "workouts": [incoming("hk-1")]}),
         &[kept],
     );
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Created)]);
@@ -536,18 +454,16 @@ fn a_full_sync_that_leaves_a_workout_out_does_not_delete_it() {
 
 #[test]
 fn a_rejected_workout_does_not_block_the_others_and_the_counts_add_up() {
-    let unchanged = stored(&workout("same"), 0);
-    let mismatched = stored(&workout("differs"), 0);
-    let mut no_start = workout("no-start");
-    no_start.as_object_mut().unwrap().remove("start_time");
+    let unchanged = stored(&incoming("same"), 0);
+    let mismatched = stored(&incoming("differs"), 0);
     let sent = vec![
-        workout("new"),                                              // 0 created
-        with(workout("bad-type"), "distance_meters", json!("5000")), // 1 rejected
-        workout("same"),                                             // 2 unchanged
-        json!(7),                                                    // 3 rejected, no client_id
-        with(workout("differs"), "source", json!("iphone")),         // 4 conflict
-        no_start,                                                    // 5 rejected
-        with(workout("hr"), "avg_heart_rate", json!(300)),           // 6 rejected
+        incoming("new"),                                     // 0 created
+        incoming("bad-type").set("distance_meters", "5000"), // 1 rejected
+        incoming("same"),                                    // 2 unchanged
+        IncomingWorkout::from(json!(7)),                     // 3 rejected, no client_id
+        incoming("differs").source("iphone"),                // 4 conflict
+        incoming("no-start").without("start_time"),          // 5 rejected
+        incoming("hr").avg_heart_rate(300),                  // 6 rejected
     ];
     let n = sent.len();
     let s = sync_workouts(sent, &[unchanged, mismatched]);
@@ -601,12 +517,10 @@ fn a_rejected_workout_does_not_block_the_others_and_the_counts_add_up() {
 
 #[test]
 fn a_rejected_workout_leaves_the_servers_copy_alone() {
-    let server = stored(&workout("hk-1"), 0);
-    let broken = with(
-        with(workout("hk-1"), "end_time", json!("2024-01-15T07:00:00Z")),
-        "client_version",
-        json!(50),
-    );
+    let server = stored(&incoming("hk-1"), 0);
+    let broken = incoming("hk-1")
+        .end("2024-01-15T07:00:00Z")
+        .client_version(50);
     let s = sync_workouts(vec![broken], &[server]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Rejected)]);
     assert_eq!(s.plan.rejected[0].client_id.as_deref(), Some("hk-1"));
@@ -618,17 +532,9 @@ fn a_rejected_workout_leaves_the_servers_copy_alone() {
 #[test]
 fn a_time_that_cannot_be_served_back_as_rfc_3339_is_rejected() {
     // Both are valid RFC 3339 as sent, but in UTC they fall in year -1 and year 10000.
-    let early = with(
-        workout("early"),
-        "start_time",
-        json!("0000-01-01T00:00:00+23:59"),
-    );
-    let late = with(
-        workout("late"),
-        "end_time",
-        json!("9999-12-31T23:59:59-23:59"),
-    );
-    let s = sync_workouts(vec![early, late, workout("fine")], &[]);
+    let early = incoming("early").start("0000-01-01T00:00:00+23:59");
+    let late = incoming("late").end("9999-12-31T23:59:59-23:59");
+    let s = sync_workouts(vec![early, late, incoming("fine")], &[]);
     assert_eq!(
         s.plan.outcomes,
         vec![
@@ -645,16 +551,10 @@ fn a_time_that_cannot_be_served_back_as_rfc_3339_is_rejected() {
 
 #[test]
 fn the_same_instant_in_another_offset_is_the_same_content() {
-    let server = stored(&workout("hk-1"), 0);
-    let sent = with(
-        with(
-            workout("hk-1"),
-            "start_time",
-            json!("2024-01-15T09:00:00+01:00"),
-        ),
-        "end_time",
-        json!("2024-01-15T09:35:00+01:00"),
-    );
+    let server = stored(&incoming("hk-1"), 0);
+    let sent = incoming("hk-1")
+        .start("2024-01-15T09:00:00+01:00")
+        .end("2024-01-15T09:35:00+01:00");
     let s = sync_workouts(vec![sent], &[server]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
     assert_nothing_written(&s);
@@ -662,40 +562,21 @@ fn the_same_instant_in_another_offset_is_the_same_content() {
 
 #[test]
 fn fractional_seconds_beyond_milliseconds_are_ignored() {
-    let server = stored(
-        &with(
-            workout("hk-1"),
-            "start_time",
-            json!("2024-01-15T08:00:00.123Z"),
-        ),
-        0,
-    );
+    let server = stored(&incoming("hk-1").start("2024-01-15T08:00:00.123Z"), 0);
 
-    let finer = with(
-        workout("hk-1"),
-        "start_time",
-        json!("2024-01-15T08:00:00.123999Z"),
-    );
+    let finer = incoming("hk-1").start("2024-01-15T08:00:00.123999Z");
     let s = sync_workouts(vec![finer], std::slice::from_ref(&server));
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
     assert_nothing_written(&s);
 
     // A whole millisecond apart is different content.
-    let other = with(
-        workout("hk-1"),
-        "start_time",
-        json!("2024-01-15T08:00:00.124Z"),
-    );
+    let other = incoming("hk-1").start("2024-01-15T08:00:00.124Z");
     let s = sync_workouts(vec![other], &[server]);
     assert_eq!(only_conflict(&s).fields, vec!["start_time"]);
 
     // A zero fraction is no fraction.
-    let server = stored(&workout("hk-2"), 0);
-    let zero = with(
-        workout("hk-2"),
-        "start_time",
-        json!("2024-01-15T08:00:00.000000Z"),
-    );
+    let server = stored(&incoming("hk-2"), 0);
+    let zero = incoming("hk-2").start("2024-01-15T08:00:00.000000Z");
     let s = sync_workouts(vec![zero], &[server]);
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
 }
@@ -703,18 +584,14 @@ fn fractional_seconds_beyond_milliseconds_are_ignored() {
 #[test]
 fn a_leap_second_is_the_first_second_of_the_next_minute() {
     let server = stored(
-        &with(
-            with(workout("hk-1"), "start_time", json!("2017-01-01T00:00:00Z")),
-            "end_time",
-            json!("2017-01-01T00:35:00Z"),
-        ),
+        &incoming("hk-1")
+            .start("2017-01-01T00:00:00Z")
+            .end("2017-01-01T00:35:00Z"),
         0,
     );
-    let leap = with(
-        with(workout("hk-1"), "start_time", json!("2016-12-31T23:59:60Z")),
-        "end_time",
-        json!("2017-01-01T00:35:00Z"),
-    );
+    let leap = incoming("hk-1")
+        .start("2016-12-31T23:59:60Z")
+        .end("2017-01-01T00:35:00Z");
     let s = sync_workouts(vec![leap.clone()], std::slice::from_ref(&server));
     assert_eq!(s.plan.outcomes, vec![(0, Outcome::Unchanged)]);
 
@@ -732,23 +609,23 @@ fn a_leap_second_is_the_first_second_of_the_next_minute() {
 #[test]
 fn writes_take_contiguous_change_seqs_in_request_order_workouts_then_deletions() {
     let server = vec![
-        stored(&workout("to-delete-1"), 0),
-        stored(&workout("updated"), 1),
-        stored(&workout("unchanged"), 0),
-        stored(&workout("conflicting"), 0),
-        tombstone(&workout("dead"), 0),
-        tombstone(&workout("dead-too"), 0),
-        stored(&workout("to-delete-2"), 0),
+        stored(&incoming("to-delete-1"), 0),
+        stored(&incoming("updated"), 1),
+        stored(&incoming("unchanged"), 0),
+        stored(&incoming("conflicting"), 0),
+        tombstone(&incoming("dead"), 0),
+        tombstone(&incoming("dead-too"), 0),
+        stored(&incoming("to-delete-2"), 0),
     ];
     let body = json!({
         "workouts": [
-            workout("new-a"),
-            with(with(workout("updated"), "distance_meters", json!(6000)), "client_version", json!(2)),
-            workout("unchanged"),
-            with(workout("conflicting"), "distance_meters", json!(6000)),
-            with(workout("bad"), "duration_seconds", json!(-1)),
-            workout("dead"),
-            workout("new-b"),
+            incoming("new-a"),
+            incoming("updated").distance(6000.0).client_version(2),
+            incoming("unchanged"),
+            incoming("conflicting").distance(6000.0),
+            incoming("bad").duration(-1),
+            incoming("dead"),
+            incoming("new-b"),
         ],
         "deleted_client_ids": ["to-delete-2", "missing", "dead-too", "to-delete-1", "to-delete-2"]
     });
@@ -816,7 +693,7 @@ fn response_of(s: &Synced) -> SyncResponse {
     SyncResponse {
         success: true,
         sync_id: Uuid::from_u128(0x5111c),
-        server_timestamp: ts("2024-01-15T09:00:01.999Z"),
+        server_timestamp: utc("2024-01-15T09:00:01.999Z"),
         created: s.plan.counts.created,
         updated: s.plan.counts.updated,
         unchanged: s.plan.counts.unchanged,
@@ -833,17 +710,15 @@ fn response_of(s: &Synced) -> SyncResponse {
 #[test]
 fn a_sync_response_serialises_as_the_contract_writes_it() {
     // The server's copy was sent from New York, late in the evening, with milliseconds.
-    let server_raw = json!({
-        "client_id": "hk-conflict", "start_time": "2024-01-15T23:30:00.250-05:00",
-        "end_time": "2024-01-16T00:05:00-05:00", "duration_seconds": 2100,
-        "distance_meters": 5012.7, "energy_burned_kcal": 350, "avg_heart_rate": 145,
-        "source": "apple_watch"
-    });
-    let server = stored(&server_raw, 0);
+    let server_sent = incoming("hk-conflict")
+        .start("2024-01-15T23:30:00.250-05:00")
+        .end("2024-01-16T00:05:00-05:00")
+        .distance(5012.7);
+    let server = stored(&server_sent, 0);
     let sent = vec![
-        workout("hk-new"),
-        with(server_raw.clone(), "distance_meters", json!(5000)),
-        json!({"client_id": "hk-bad", "distance_meters": "5000"}),
+        incoming("hk-new"),
+        server_sent.distance(5000.0),
+        IncomingWorkout::from(json!({"client_id": "hk-bad", "distance_meters": "5000"})),
     ];
     let s = sync_workouts(sent, std::slice::from_ref(&server));
     let body = serde_json::to_value(response_of(&s)).unwrap();
@@ -970,14 +845,7 @@ fn a_sync_response_serialises_as_the_contract_writes_it() {
 
 #[test]
 fn server_generated_timestamps_of_written_rows_are_served_without_a_fraction() {
-    let s = sync_workouts(
-        vec![with(
-            workout("hk-1"),
-            "start_time",
-            json!("2024-01-15T08:00:00.5Z"),
-        )],
-        &[],
-    );
+    let s = sync_workouts(vec![incoming("hk-1").start("2024-01-15T08:00:00.5Z")], &[]);
     let view = serde_json::to_value(WorkoutView::from(&s.rows[0])).unwrap();
     // write_time() is 12:00:00.678.
     assert_eq!(view["created_at"], json!("2024-06-01T12:00:00Z"));
@@ -990,7 +858,7 @@ fn server_generated_timestamps_of_written_rows_are_served_without_a_fraction() {
 
 #[test]
 fn a_response_without_conflicts_or_rejections_has_empty_arrays() {
-    let s = sync_workouts(vec![workout("hk-1")], &[]);
+    let s = sync_workouts(vec![incoming("hk-1")], &[]);
     let body = serde_json::to_value(response_of(&s)).unwrap();
     assert_eq!(body["conflicts"], json!([]));
     assert_eq!(body["rejected"], json!([]));

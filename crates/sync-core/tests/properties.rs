@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
+use sync_core::testing::{incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder};
 use sync_core::time::{format_workout_time, parse_client_timestamp};
 use sync_core::validate::{MAX_CLIENT_ID_CHARS, MAX_SOURCE_CHARS};
 use sync_core::{
@@ -16,17 +17,10 @@ use sync_core::{
 };
 use uuid::Uuid;
 
-fn ts(text: &str) -> DateTime<Utc> {
-    parse_client_timestamp(text).expect("test timestamp").utc
-}
-
-/// The server's clock during validation; generated workouts all start before it.
-fn now() -> DateTime<Utc> {
-    ts("2024-06-01T12:00:00Z")
-}
+// Validation runs at the builders' fixed `now()`; generated workouts all start before it.
 
 fn write_time() -> DateTime<Utc> {
-    ts("2024-06-01T12:00:05.250Z")
+    utc("2024-06-01T12:00:05.250Z")
 }
 
 /// The workout fields of the contract (client_version included: it is not content, but it
@@ -272,20 +266,19 @@ struct Case {
     mode: Option<&'static str>,
 }
 
+/// The `n`th stored row: `spec`'s content (generated specs are valid) with `meta`'s versions.
 fn stored_row(n: u64, client_id: &str, spec: &Spec, meta: &RowMeta) -> StoredWorkout {
-    let w =
-        validate_workout(0, &spec.to_json(client_id), now()).expect("generated specs are valid");
-    StoredWorkout {
-        id: Uuid::from_u64_pair(0x5e4, n),
-        client_id: w.client_id,
-        content: w.content,
-        start_offset_minutes: w.start_offset_minutes,
-        client_version: meta.client_version,
-        revision: meta.revision,
-        change_seq: n as i64 + 1,
-        deleted_at: meta.deleted.then(|| ts("2024-05-01T00:00:00Z")),
-        created_at: ts("2024-01-01T00:00:00.400Z"),
-        updated_at: ts("2024-04-01T00:00:00.600Z"),
+    let row = IncomingWorkout::from(spec.to_json(client_id))
+        .to_stored()
+        .client_version(meta.client_version)
+        .revision(meta.revision)
+        .change_seq(n as i64 + 1)
+        .created_at(utc("2024-01-01T00:00:00.400Z"))
+        .updated_at(utc("2024-04-01T00:00:00.600Z"));
+    if meta.deleted {
+        row.deleted_at(utc("2024-05-01T00:00:00Z")).build()
+    } else {
+        row.build()
     }
 }
 
@@ -784,14 +777,14 @@ proptest! {
             (0u32..100_000).prop_map(|p| f64::from(p) / 100.0),
         ],
     ) {
-        let start = ts("2024-01-15T08:00:00Z");
-        let raw = json!({
-            "client_id": "p", "start_time": stamp(start, 0),
-            "end_time": stamp(start + Duration::seconds(duration + 1), 0),
-            "duration_seconds": duration, "distance_meters": distance,
-            "avg_pace_seconds_per_km": client_pace,
-        });
-        let w = validate_workout(0, &raw, now()).unwrap();
+        let start = utc("2024-01-15T08:00:00Z");
+        let w = incoming("p")
+            .start(&stamp(start, 0))
+            .end(&stamp(start + Duration::seconds(duration + 1), 0))
+            .duration(duration)
+            .distance(distance)
+            .pace(client_pace)
+            .valid();
         let pace = w.content.avg_pace_seconds_per_km;
         if let Some(p) = pace {
             prop_assert!(p.is_finite() && p >= 0.0, "pace {}", p);
@@ -957,18 +950,7 @@ fn check_validation(index: usize, raw: &Value) -> Result<(), TestCaseError> {
             );
 
             // Served, every number stays a number (serde_json writes a non-finite one as null).
-            let stored = StoredWorkout {
-                id: Uuid::nil(),
-                client_id: w.client_id.clone(),
-                content: c.clone(),
-                start_offset_minutes: w.start_offset_minutes,
-                client_version: 0,
-                revision: 1,
-                change_seq: 1,
-                deleted_at: None,
-                created_at: now(),
-                updated_at: now(),
-            };
+            let stored = StoredWorkoutBuilder::from_valid(&w).build();
             let view = serde_json::to_value(WorkoutView::from(&stored)).unwrap();
             prop_assert!(view["distance_meters"].is_number());
             prop_assert_eq!(
@@ -1019,11 +1001,6 @@ fn check_validation(index: usize, raw: &Value) -> Result<(), TestCaseError> {
 fn a_huge_client_pace_is_kept_finite() {
     // Without a distance the client's pace is kept, rounded to hundredths; rounding a value
     // this large must not turn it into infinity (served as `null`, stored as `inf`).
-    let raw = json!({
-        "client_id": "treadmill", "start_time": "2024-01-15T08:00:00Z",
-        "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100, "distance_meters": 0,
-        "avg_pace_seconds_per_km": 1e308
-    });
-    let w = validate_workout(0, &raw, now()).unwrap();
+    let w = incoming("treadmill").distance(0.0).pace(1e308).valid();
     assert_eq!(w.content.avg_pace_seconds_per_km, Some(1e308));
 }
