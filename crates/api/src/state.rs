@@ -6,7 +6,6 @@ use sync_store::Store;
 
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
 /// Shared application state (held in `web::Data`).
@@ -17,8 +16,6 @@ pub struct AppState {
     pub config: Config,
     /// Access-token keys.
     pub tokens: TokenKeys,
-    /// Request and sync metrics.
-    pub metrics: Metrics,
     /// This instance's rate-limit counters.
     pub rate_limiter: RateLimiter,
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sync_core::time::serde_format;
 use sync_core::ChangeCursor;
-use sync_store::SyncRecord;
+use sync_store::{SyncRecord, MAX_HISTORY_PAGE};
 use uuid::Uuid;
 
 use super::params;
@@ -92,6 +92,9 @@ impl From<SyncRecord> for SyncView {
     }
 }
 
+/// Syncs `GET /syncs` lists without `limit`; the most is the store's.
+const HISTORY_DEFAULT: i64 = 20;
+
 /// `GET /syncs` parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -116,7 +119,7 @@ pub async fn list(
     auth: AuthUser,
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = params::limit(query.limit.as_deref(), 20, 200)?;
+    let limit = params::limit(query.limit.as_deref(), HISTORY_DEFAULT, MAX_HISTORY_PAGE)?;
     let store = state.store.clone();
     let records = blocking(move || Ok(store.sync_history(auth.user_id, limit)?)).await?;
     Ok(HttpResponse::Ok().json(HistoryBody {
