@@ -42,8 +42,9 @@ pub struct Application {
     server: Server,
     port: u16,
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     purge_interval: std::time::Duration,
-    idempotency_ttl: std::time::Duration,
+    idempotency_ttl: chrono::Duration,
 }
 
 impl Application {
@@ -57,10 +58,10 @@ impl Application {
         let purge_interval = config.purge_interval;
         let idempotency_ttl = config.idempotency_ttl;
         let rate_limiter = web::Data::new(RateLimiter::from_config(&config));
+        let metrics = web::Data::new(Metrics::new());
         let state = web::Data::new(AppState {
             store,
             tokens: TokenKeys::new(&config),
-            metrics: Metrics::default(),
             config,
         });
         let document = openapi_document();
@@ -69,6 +70,7 @@ impl Application {
             json: document.to_json().map_err(std::io::Error::other)?,
         });
         let purge_state = state.clone();
+        let purge_metrics = metrics.clone();
         let server = HttpServer::new(move || {
             routes::shadow_guards(&route_table)
                 .into_iter()
@@ -88,6 +90,7 @@ impl Application {
                 .app_data(rate_limiter.clone())
                 .app_data(route_table.clone())
                 .app_data(document.clone())
+                .app_data(metrics.clone())
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
@@ -100,6 +103,7 @@ impl Application {
             server,
             port,
             state: purge_state,
+            metrics: purge_metrics,
             purge_interval,
             idempotency_ttl,
         })
@@ -110,15 +114,19 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped; expired idempotency records are purged meanwhile.
+    /// Serves until the server is stopped; expired idempotency records are purged and latency
+    /// samples folded into their histograms meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired_records(
             self.state.clone(),
+            self.metrics.clone(),
             self.purge_interval,
             self.idempotency_ttl,
         ));
+        let upkeep = tokio::spawn(metrics::upkeep(self.metrics.clone()));
         let result = self.server.await;
         purge.abort();
+        upkeep.abort();
         result
     }
 }
@@ -128,19 +136,20 @@ impl Application {
 /// `idempotency_records_purged_total`.
 async fn purge_expired_records(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     interval: std::time::Duration,
-    ttl: std::time::Duration,
+    ttl: chrono::Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
         let store = state.store.clone();
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::hours(24));
-        match tokio::task::spawn_blocking(move || store.purge_idempotency(cutoff)).await {
+        let cutoff = chrono::Utc::now() - ttl;
+        let purge = request_id::propagate(move || store.purge_idempotency(cutoff));
+        match tokio::task::spawn_blocking(purge).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => {
-                state.metrics.observe_purged(n);
+                metrics.observe_purged(n);
                 log::info!("purged {n} expired idempotency records");
             }
             Ok(Err(e)) => log::warn!("purging idempotency records failed: {e}"),
@@ -167,10 +176,7 @@ fn json_config() -> web::JsonConfig {
             let api_error = match &err {
                 error::JsonPayloadError::Overflow { .. }
                 | error::JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::PayloadTooLarge {
-                        code: "payload_too_large",
-                        message: format!("The request body exceeds {SMALL_JSON_LIMIT} bytes."),
-                    }
+                    ApiError::body_too_large(SMALL_JSON_LIMIT)
                 }
                 other => ApiError::bad_request(
                     "invalid_json",

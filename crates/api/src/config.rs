@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::RngCore;
+use sync_core::SyncLimits;
 use sync_store::StoreOptions;
 use thiserror::Error;
 
@@ -50,6 +51,10 @@ impl fmt::Debug for Secret {
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// Longest duration any variable may set (100 years): deadlines computed from the clock with
+/// anything longer could leave the calendar's range.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// Requests per minute allowed by one rate-limit bucket; `None` switches that limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
@@ -81,16 +86,17 @@ pub struct Config {
     /// `ACCESS_TOKEN_TTL_SECS`. Default 900.
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a session. Default 30 days.
-    pub refresh_token_ttl: Duration,
-    /// `MAX_BATCH_SIZE`: workouts per sync. Default 1000.
+    pub refresh_token_ttl: chrono::Duration,
+    /// `MAX_BATCH_SIZE`: workouts per sync. Default [`SyncLimits::default`] (1000).
     pub max_batch: usize,
     /// `MAX_BODY_BYTES`: request body limit. Default 2 MiB.
     pub max_body_bytes: usize,
     /// `IDEMPOTENCY_TTL_SECS`: how long stored responses replay. Default 24 h.
-    pub idempotency_ttl: Duration,
+    pub idempotency_ttl: chrono::Duration,
     /// `PURGE_INTERVAL_SECS`: how often expired idempotency records are deleted. Default 600.
     pub purge_interval: Duration,
     /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_LOCK_WAIT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    /// Defaults: [`StoreOptions::default`].
     pub store: StoreOptions,
     /// `WORKERS`: HTTP worker threads. Default: the number of CPUs.
     pub workers: usize,
@@ -105,7 +111,7 @@ pub struct Config {
     /// `LOGIN_LOCKOUT_THRESHOLD`: failed logins in a row that lock an account. Default 5.
     pub lockout_threshold: i32,
     /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
-    pub lockout_duration: Duration,
+    pub lockout_duration: chrono::Duration,
 }
 
 impl Config {
@@ -156,6 +162,30 @@ impl Config {
             }
             Ok(value)
         };
+        let at_most_max = |name: &'static str, value: Duration| {
+            if value > MAX_DURATION {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: format!("must be at most {} seconds", MAX_DURATION.as_secs()),
+                });
+            }
+            Ok(value)
+        };
+        let seconds = |name: &'static str, default: u64| {
+            at_most_max(name, Duration::from_secs(positive(name, default)?))
+        };
+        let millis = |name: &'static str, default: Duration| {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            at_most_max(name, Duration::from_millis(positive(name, default)?))
+        };
+        // The same, for users that add it to a timestamp.
+        let span = |name: &'static str, default: u64| {
+            let value = seconds(name, default)?;
+            chrono::Duration::from_std(value).map_err(|e| ConfigError::Invalid {
+                name,
+                message: e.to_string(),
+            })
+        };
         let rate_limits_on = match get("RATE_LIMITS").as_deref().map(str::trim) {
             None | Some("on") => true,
             Some("off") => false,
@@ -173,6 +203,7 @@ impl Config {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let store_defaults = StoreOptions::default();
         Ok(Config {
             database_url,
             bind_addr: get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -180,26 +211,30 @@ impl Config {
             jwt_secret_generated,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "running-days-sync".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "running-days".into()),
-            access_token_ttl: Duration::from_secs(positive("ACCESS_TOKEN_TTL_SECS", 900)?),
-            refresh_token_ttl: Duration::from_secs(positive(
-                "REFRESH_TOKEN_TTL_SECS",
-                30 * 86_400,
-            )?),
-            max_batch: positive("MAX_BATCH_SIZE", 1000)? as usize,
+            access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_token_ttl: span("REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?,
+            max_batch: positive("MAX_BATCH_SIZE", SyncLimits::default().max_batch as u64)? as usize,
             max_body_bytes: positive("MAX_BODY_BYTES", 2 * 1024 * 1024)? as usize,
-            idempotency_ttl: Duration::from_secs(positive("IDEMPOTENCY_TTL_SECS", 86_400)?),
-            purge_interval: Duration::from_secs(positive("PURGE_INTERVAL_SECS", 600)?),
+            idempotency_ttl: span("IDEMPOTENCY_TTL_SECS", 86_400)?,
+            purge_interval: seconds("PURGE_INTERVAL_SECS", 600)?,
             store: StoreOptions {
-                pool_size: u32::try_from(positive("DB_POOL_SIZE", 10)?).unwrap_or(u32::MAX),
-                pool_timeout: Duration::from_millis(positive("DB_POOL_TIMEOUT_MS", 2000)?),
-                lock_wait: Duration::from_millis(positive("DB_LOCK_WAIT_MS", 5000)?),
-                statement_timeout: Duration::from_millis(positive(
+                pool_size: u32::try_from(positive(
+                    "DB_POOL_SIZE",
+                    store_defaults.pool_size.into(),
+                )?)
+                .unwrap_or(u32::MAX),
+                pool_timeout: millis("DB_POOL_TIMEOUT_MS", store_defaults.pool_timeout)?,
+                lock_wait: millis("DB_LOCK_WAIT_MS", store_defaults.lock_wait)?,
+                statement_timeout: millis(
                     "DB_STATEMENT_TIMEOUT_MS",
-                    30_000,
-                )?),
+                    store_defaults.statement_timeout,
+                )?,
             },
             workers: positive("WORKERS", cpus as u64)? as usize,
-            shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30)?),
+            shutdown_timeout: at_most_max(
+                "SHUTDOWN_TIMEOUT_SECS",
+                Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30)?),
+            )?,
             rate_limits: RateLimits {
                 auth_per_min: limit("RATE_LIMIT_AUTH_PER_MIN", 10)?,
                 writes_per_min: limit("RATE_LIMIT_WRITES_PER_MIN", 60)?,
@@ -208,7 +243,7 @@ impl Config {
             trusted_proxy_hops: number("TRUSTED_PROXY_HOPS", 0)? as usize,
             lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
                 .unwrap_or(i32::MAX),
-            lockout_duration: Duration::from_secs(positive("LOGIN_LOCKOUT_SECS", 900)?),
+            lockout_duration: span("LOGIN_LOCKOUT_SECS", 900)?,
             data_dir,
         })
     }
@@ -236,7 +271,7 @@ fn load_or_create_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
     let mut bytes = vec![0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(bytes);
     write_private(&path, hex.as_bytes()).map_err(io_error)?;
     Ok(Secret(hex.into_bytes()))
 }
@@ -295,6 +330,43 @@ mod tests {
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();
         assert!(err.to_string().starts_with("TRUSTED_PROXY_HOPS"));
+    }
+
+    #[test]
+    fn durations_are_ready_to_use_and_bounded() {
+        let secret = "s".repeat(32);
+        let c = config(&[
+            ("JWT_SECRET", &secret),
+            ("IDEMPOTENCY_TTL_SECS", "3600"),
+            ("DB_LOCK_WAIT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(c.idempotency_ttl, chrono::Duration::hours(1));
+        assert_eq!(c.refresh_token_ttl, chrono::Duration::days(30));
+        assert_eq!(c.lockout_duration, chrono::Duration::minutes(15));
+        assert_eq!(c.store.lock_wait, Duration::from_millis(250));
+        assert_eq!(c.store.pool_timeout, StoreOptions::default().pool_timeout);
+        assert_eq!(c.max_batch, SyncLimits::default().max_batch);
+        // Too long to add to a timestamp: refused at start-up, never replaced by a default.
+        let forever = u64::MAX.to_string();
+        for name in [
+            "ACCESS_TOKEN_TTL_SECS",
+            "REFRESH_TOKEN_TTL_SECS",
+            "IDEMPOTENCY_TTL_SECS",
+            "LOGIN_LOCKOUT_SECS",
+            "SHUTDOWN_TIMEOUT_SECS",
+            "DB_STATEMENT_TIMEOUT_MS",
+        ] {
+            let err = config(&[("JWT_SECRET", &secret), (name, &forever)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let longest = MAX_DURATION.as_secs().to_string();
+        let c = config(&[
+            ("JWT_SECRET", &secret),
+            ("REFRESH_TOKEN_TTL_SECS", &longest),
+        ])
+        .unwrap();
+        assert_eq!(c.refresh_token_ttl.to_std().unwrap(), MAX_DURATION);
     }
 
     #[test]

@@ -103,6 +103,14 @@ impl ApiError {
         }
     }
 
+    /// A 413 for a body over `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError::PayloadTooLarge {
+            code: "payload_too_large",
+            message: format!("The request body exceeds {limit} bytes."),
+        }
+    }
+
     /// A 422 naming one field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
@@ -260,11 +268,11 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// Runs blocking work (Diesel, Argon2) off the async workers.
+/// Runs blocking work (Diesel, Argon2) off the async workers, under the request's id.
 pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    actix_web::web::block(f).await?
+    actix_web::web::block(request_id::propagate(f)).await?
 }

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    api::logging::init();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -7,7 +7,6 @@ use sync_store::Store;
 
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
-use crate::metrics::Metrics;
 
 /// Shared application state (held in `web::Data`).
 pub struct AppState {
@@ -17,6 +16,4 @@ pub struct AppState {
     pub config: Config,
     /// Access-token keys.
     pub tokens: TokenKeys,
-    /// Request and sync metrics.
-    pub metrics: Metrics,
 }

@@ -27,6 +27,13 @@ pub use records::{
     SyncRecord, SyncStatus, User, WorkoutPage, WorkoutQuery,
 };
 
+/// Largest page of [`Store::list_workouts`]; a larger `limit` is clamped to it.
+pub const MAX_WORKOUTS_PAGE: i64 = 200;
+/// Largest page of [`Store::changes`]; a larger `limit` is clamped to it.
+pub const MAX_CHANGES_PAGE: i64 = 1000;
+/// Most syncs [`Store::sync_history`] returns; a larger `limit` is clamped to it.
+pub const MAX_HISTORY_PAGE: i64 = 200;
+
 /// Pool and wait limits.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -271,9 +278,9 @@ impl Store {
         with_conn!(self, |conn, queries| queries::sync::apply(conn, command))
     }
 
-    /// The user's most recent syncs, newest first (`limit` is clamped to 1–200).
+    /// The user's most recent syncs, newest first (`limit` is clamped to 1–[`MAX_HISTORY_PAGE`]).
     pub fn sync_history(&self, user_id: Uuid, limit: i64) -> Result<Vec<SyncRecord>, StoreError> {
-        let limit = limit.clamp(1, 200);
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         with_conn!(self, |conn, queries| queries::sync::history(
             conn, user_id, limit
         ))
@@ -297,7 +304,7 @@ impl Store {
         query: &WorkoutQuery,
     ) -> Result<WorkoutPage, StoreError> {
         let query = WorkoutQuery {
-            limit: query.limit.clamp(1, 200),
+            limit: query.limit.clamp(1, MAX_WORKOUTS_PAGE),
             ..*query
         };
         with_conn!(self, |conn, queries| queries::workouts::list(
@@ -316,14 +323,14 @@ impl Store {
         ))
     }
 
-    /// Changes after `after_seq` in commit order (`limit` clamped to 1–1000).
+    /// Changes after `after_seq` in commit order (`limit` clamped to 1–[`MAX_CHANGES_PAGE`]).
     pub fn changes(
         &self,
         user_id: Uuid,
         after_seq: i64,
         limit: i64,
     ) -> Result<ChangePage, StoreError> {
-        let limit = limit.clamp(1, 1000);
+        let limit = limit.clamp(1, MAX_CHANGES_PAGE);
         with_conn!(self, |conn, queries| queries::workouts::changes(
             conn, user_id, after_seq, limit
         ))

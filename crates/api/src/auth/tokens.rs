@@ -188,10 +188,7 @@ pub fn new_refresh_token() -> String {
 
 /// What the database keeps of a refresh token.
 pub fn hash_refresh_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -347,5 +344,10 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_eq!(hash_refresh_token(&a).len(), 64);
         assert_ne!(hash_refresh_token(&a), a);
+        // Lowercase hex SHA-256, as stored by every earlier version.
+        assert_eq!(
+            hash_refresh_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -73,14 +73,12 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
 /// A new session and the refresh token that opens its family.
 fn new_session(state: &AppState, req: &HttpRequest, now: DateTime<Utc>) -> (NewSession, String) {
     let refresh_token = new_refresh_token();
-    let lifetime = chrono::Duration::from_std(state.config.refresh_token_ttl)
-        .unwrap_or_else(|_| chrono::Duration::days(30));
     let session = NewSession {
         id: Uuid::new_v4(),
         user_agent: user_agent(req),
         refresh_token_hash: hash_refresh_token(&refresh_token),
         created_at: now,
-        expires_at: now + lifetime,
+        expires_at: now + state.config.refresh_token_ttl,
     };
     (session, refresh_token)
 }
@@ -123,12 +121,9 @@ pub async fn register(
     let now = Utc::now();
     let (session, refresh_token) = new_session(&state, &req, now);
     let session_id = session.id;
+    let hash = password::hash(password).await?;
     let store = state.store.clone();
-    let user = blocking(move || {
-        let hash = password::hash(&password).map_err(ApiError::Internal)?;
-        Ok(store.register(&email, &hash, &session)?)
-    })
-    .await?;
+    let user = blocking(move || Ok(store.register(&email, &hash, &session)?)).await?;
     log::info!("registered user {}", user.id);
     let subject = TokenSubject {
         user_id: user.id,
@@ -157,32 +152,38 @@ pub async fn login(
     let now = Utc::now();
     let (session, refresh_token) = new_session(&state, &req, now);
     let session_id = session.id;
+    // Lookup, password check and write are separate hand-offs, so that a hashing slot is held
+    // only while Argon2 runs, never while a database connection is awaited.
     let store = state.store.clone();
-    let threshold = state.config.lockout_threshold;
-    let lock_for = chrono::Duration::from_std(state.config.lockout_duration)
-        .unwrap_or_else(|_| chrono::Duration::minutes(15));
-    let user = blocking(move || {
-        let Some(credentials) = store.credentials(&email)? else {
-            password::verify_dummy(&password);
-            return Err(ApiError::InvalidCredentials);
-        };
-        if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
-            password::verify_dummy(&password);
-            return Err(ApiError::Locked {
-                retry_after: seconds_until(until, now),
-            });
-        }
-        if !password::verify(&password, &credentials.password_hash) {
-            let user_id = credentials.user.id;
+    let credentials = blocking(move || Ok(store.credentials(&email)?)).await?;
+    let Some(credentials) = credentials else {
+        password::verify_dummy(password).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
+        password::verify_dummy(password).await?;
+        return Err(ApiError::Locked {
+            retry_after: seconds_until(until, now),
+        });
+    }
+    let user = credentials.user;
+    let user_id = user.id;
+    let store = state.store.clone();
+    if !password::verify(password, credentials.password_hash).await? {
+        let (threshold, lock_for) = (
+            state.config.lockout_threshold,
+            state.config.lockout_duration,
+        );
+        blocking(move || {
             if let Some(until) = store.record_failed_login(user_id, now, threshold, lock_for)? {
                 log::warn!("user {user_id} locked until {until} after repeated failed logins");
             }
-            return Err(ApiError::InvalidCredentials);
-        }
-        store.open_session(credentials.user.id, &session)?;
-        Ok(credentials.user)
-    })
-    .await?;
+            Ok(())
+        })
+        .await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    blocking(move || Ok(store.open_session(user_id, &session)?)).await?;
     log::info!("user {} logged in (session {session_id})", user.id);
     let subject = TokenSubject {
         user_id: user.id,

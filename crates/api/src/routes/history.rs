@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use sync_core::wire::{SyncHistoryBody, SyncRecordBody, SyncStatusBody, SyncView};
 use sync_core::ChangeCursor;
-use sync_store::SyncRecord;
+use sync_store::{SyncRecord, MAX_HISTORY_PAGE};
 
 use super::params;
 use crate::auth::AuthUser;
@@ -57,6 +57,9 @@ fn sync_view(r: SyncRecord) -> SyncView {
     }
 }
 
+/// Syncs `GET /syncs` lists without `limit`; the most is the store's.
+const HISTORY_DEFAULT: i64 = 20;
+
 /// `GET /syncs` parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,7 +79,7 @@ pub async fn list(
     auth: AuthUser,
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = params::limit(query.limit.as_deref(), 20, 200)?;
+    let limit = params::limit(query.limit.as_deref(), HISTORY_DEFAULT, MAX_HISTORY_PAGE)?;
     let store = state.store.clone();
     let records = blocking(move || Ok(store.sync_history(auth.user_id, limit)?)).await?;
     Ok(HttpResponse::Ok().json(SyncHistoryBody {

@@ -11,6 +11,7 @@ use sync_store::{StoreError, SyncCommand, SyncOutcome};
 
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
+use crate::metrics::Metrics;
 use crate::openapi::{BadRequest, CommonErrors, TooLarge, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
@@ -26,17 +27,13 @@ async fn read_body(
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    let too_large = || ApiError::PayloadTooLarge {
-        code: "payload_too_large",
-        message: format!("The request body exceeds {limit} bytes."),
-    };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
+        return Err(ApiError::body_too_large(limit));
     }
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
@@ -44,7 +41,7 @@ async fn read_body(
             "invalid_body",
             format!("The request body could not be read: {e}"),
         )),
-        Err(_) => Err(too_large()),
+        Err(_) => Err(ApiError::body_too_large(limit)),
     }
 }
 
@@ -64,6 +61,7 @@ async fn read_body(
 #[post("/workouts/sync")]
 pub async fn sync(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     auth: AuthUser,
     req: HttpRequest,
     payload: web::Payload,
@@ -89,8 +87,7 @@ pub async fn sync(
         max_batch: state.config.max_batch,
     };
     let prepared = prepare_sync(body, header_key, &limits, now)?;
-    let ttl = chrono::Duration::from_std(state.config.idempotency_ttl)
-        .unwrap_or_else(|_| chrono::Duration::hours(24));
+    let ttl = state.config.idempotency_ttl;
 
     let store = state.store.clone();
     let user_id = auth.user_id;
@@ -125,17 +122,17 @@ pub async fn sync(
                 prepared.mode.as_str(), prepared.workout_count(), counts.created, counts.updated,
                 counts.unchanged, counts.deleted, counts.conflicts, counts.rejected
             );
-            state.metrics.observe_sync(&counts);
+            metrics.observe_sync(&counts);
             Ok(json_response(body, false))
         }
         SyncOutcome::Replayed { body } => {
             log::info!("sync user={user_id} replayed a stored response");
-            state.metrics.observe_replay();
+            metrics.observe_replay();
             Ok(json_response(body, true))
         }
         SyncOutcome::KeyReused => {
             log::info!("sync user={user_id} refused: idempotency key reused with another request");
-            state.metrics.observe_key_reused();
+            metrics.observe_key_reused();
             Err(ApiError::Unprocessable {
                 code: "idempotency_key_reused",
                 message: format!(

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sync_core::time::truncate_to_seconds;
 use sync_core::wire::{ChangeEntry, ChangesPage, WorkoutBody, WorkoutPage};
 use sync_core::{apply_patch, ChangeCursor, RejectedWorkout, StoredWorkout, WorkoutView};
-use sync_store::{EditOutcome, WorkoutQuery};
+use sync_store::{EditOutcome, WorkoutQuery, MAX_CHANGES_PAGE, MAX_WORKOUTS_PAGE};
 
 use super::params;
 use crate::auth::AuthUser;
@@ -16,12 +16,10 @@ use crate::error::{blocking, ApiError};
 use crate::openapi::{BadRequest, CommonErrors, NotFound, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
-/// Default and largest page of `GET /workouts`.
+/// Page of `GET /workouts` without `limit`; the largest is the store's.
 const LIST_DEFAULT: i64 = 50;
-const LIST_MAX: i64 = 200;
-/// Default and largest page of `GET /workouts/changes`.
+/// Page of `GET /workouts/changes` without `limit`; the largest is the store's.
 const CHANGES_DEFAULT: i64 = 200;
-const CHANGES_MAX: i64 = 1000;
 
 /// `GET /workouts` parameters, all optional and parsed strictly.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -54,7 +52,7 @@ pub async fn list(
     query: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = WorkoutQuery {
-        limit: params::limit(query.limit.as_deref(), LIST_DEFAULT, LIST_MAX)?,
+        limit: params::limit(query.limit.as_deref(), LIST_DEFAULT, MAX_WORKOUTS_PAGE)?,
         cursor: params::list_cursor(query.cursor.as_deref())?,
         since: params::timestamp("since", query.since.as_deref())?,
         until: params::timestamp("until", query.until.as_deref())?,
@@ -202,7 +200,7 @@ pub async fn changes(
     query: web::Query<ChangeParams>,
 ) -> Result<HttpResponse, ApiError> {
     let cursor = params::change_cursor(query.cursor.as_deref())?;
-    let limit = params::limit(query.limit.as_deref(), CHANGES_DEFAULT, CHANGES_MAX)?;
+    let limit = params::limit(query.limit.as_deref(), CHANGES_DEFAULT, MAX_CHANGES_PAGE)?;
     let store = state.store.clone();
     let page = blocking(move || Ok(store.changes(auth.user_id, cursor.after_seq, limit)?)).await?;
     Ok(HttpResponse::Ok().json(ChangesPage {

@@ -5,6 +5,7 @@ mod docs;
 mod faults;
 mod helpers;
 mod idempotency;
+mod logging;
 mod reads;
 mod refusals;
 mod security;
