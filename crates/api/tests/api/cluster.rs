@@ -10,12 +10,13 @@ use std::sync::{Arc, Barrier};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sync_store::testing::TestDatabase;
+use test_support::{
+    backend_of, replayed_header, test_config, with, workouts, Counts, TestApp, TestDatabase,
+    TestUser,
+};
 use uuid::Uuid;
 
-use crate::helpers::{
-    backend_of, replayed_header, test_config, with, workouts, Counts, DbProbe, TestApp, TestUser,
-};
+use crate::helpers::DbProbe;
 
 /// Two instances on one fresh PostgreSQL database: `(a, b)`.
 async fn two_instances() -> Option<(TestApp, TestApp)> {

@@ -1,11 +1,13 @@
-//! The OpenAPI document, the docs page and the metrics endpoint.
+//! The OpenAPI document, the docs page and the metrics endpoint. The document and the page do
+//! not depend on the database, so their tests run on SQLite only; the metrics test runs per
+//! backend.
 
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{workout, TestApp};
+use test_support::{per_backend, workout, TestApp};
 
 /// Registration is the documentation: every operation of the document reaches a handler (no
 /// fallback 404 or 405), and any other method on a documented path is a 405 whose `Allow`
@@ -191,53 +193,68 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test]
-async fn metrics_move_after_a_sync() {
-    for app in TestApp::spawn_all().await {
-        let b = app.backend;
-        let metrics = || async {
-            let r = app
-                .client
-                .get(format!("{}/metrics", app.address))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
-            r.text().await.unwrap()
-        };
-        let user = app.register().await;
-        let before = metrics().await;
-        let body = json!({"workouts": [workout("a"), workout("b"), {"client_id": "bad"}], "idempotency_key": "m1"});
-        app.sync_ok(&user, &body).await;
-        app.sync_ok(&user, &body).await; // replayed
-        let after = metrics().await;
+per_backend!(metrics_move_after_a_sync);
+async fn metrics_move_after_a_sync(app: TestApp) {
+    let b = app.backend;
+    let metrics = || async {
+        let r = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    };
+    let user = app.register().await;
+    let before = metrics().await;
+    let body = json!({"workouts": [workout("a"), workout("b"), {"client_id": "bad"}], "idempotency_key": "m1"});
+    app.sync_ok(&user, &body).await;
+    app.sync_ok(&user, &body).await; // replayed
+    let after = metrics().await;
 
-        let delta = |series: &str| sample(&after, series) - sample(&before, series);
-        assert_eq!(
-            delta(r#"sync_workouts_total{outcome="created"}"#),
-            2.0,
-            "[{b}]\n{after}"
-        );
-        assert_eq!(
-            delta(r#"sync_workouts_total{outcome="rejected"}"#),
-            1.0,
-            "[{b}]"
-        );
-        assert_eq!(delta("sync_idempotent_replays_total"), 1.0, "[{b}]");
-        let route = r#"route="/api/v1/workouts/sync",method="POST""#;
-        assert_eq!(
-            delta(&format!("http_requests_total{{{route},status=\"200\"}}")),
-            2.0,
-            "[{b}]"
-        );
-        assert!(
-            sample(
-                &after,
-                &format!("http_request_duration_seconds_count{{{route}}}")
-            ) >= 2.0,
-            "[{b}]"
-        );
-        assert!(sample(&after, "db_pool_max_size") >= 1.0, "[{b}]");
-        assert!(after.contains("db_pool_in_use "), "[{b}]");
+    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(
+        delta(r#"sync_workouts_total{outcome="created"}"#),
+        2.0,
+        "[{b}]\n{after}"
+    );
+    assert_eq!(
+        delta(r#"sync_workouts_total{outcome="rejected"}"#),
+        1.0,
+        "[{b}]"
+    );
+    assert_eq!(delta("sync_idempotent_replays_total"), 1.0, "[{b}]");
+    let route = r#"route="/api/v1/workouts/sync",method="POST""#;
+    assert_eq!(
+        delta(&format!("http_requests_total{{{route},status=\"200\"}}")),
+        2.0,
+        "[{b}]"
+    );
+    assert!(
+        sample(
+            &after,
+            &format!("http_request_duration_seconds_count{{{route}}}")
+        ) >= 2.0,
+        "[{b}]"
+    );
+    assert!(sample(&after, "db_pool_max_size") >= 1.0, "[{b}]");
+    assert!(after.contains("db_pool_in_use "), "[{b}]");
+}
+
+/// With rate limits on, the limiter needs the user to pick a budget and `AuthUser` needs the
+/// session: the bearer token is still verified once per request, not twice.
+#[tokio::test]
+async fn each_authenticated_request_verifies_its_token_once() {
+    let app = TestApp::spawn_with(&[("RATE_LIMITS", "on")]).await;
+    let user = app.register().await;
+    let before = app
+        .metric("auth_token_verifications_total")
+        .await
+        .expect("the counter is exported");
+    for _ in 0..5 {
+        app.get_ok(&user, "/sync/status", &[]).await;
     }
+    let after = app.metric("auth_token_verifications_total").await.unwrap();
+    assert_eq!(after - before, 5.0);
 }

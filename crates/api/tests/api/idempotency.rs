@@ -5,8 +5,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_refused, cursor_seq, replayed_header, with, workout, Counts, TestApp, TestUser,
+use test_support::{
+    assert_refused, cursor_seq, per_backend, replayed_header, with, workout, Counts, TestApp,
+    TestUser,
 };
 
 /// Sends `body` with an optional `Idempotency-Key` header; returns (status, replay header, text).
@@ -58,123 +59,117 @@ fn key() -> String {
     format!("sync_{}", Uuid::new_v4().simple())
 }
 
-#[tokio::test]
-async fn a_retry_with_the_same_key_replays_the_stored_response_byte_for_byte() {
-    for app in TestApp::spawn_all().await {
-        let b = app.backend;
-        let user = app.register().await;
-        let key = key();
-        let body = json!({"workouts": [workout("a")], "idempotency_key": key});
+per_backend!(a_retry_with_the_same_key_replays_the_stored_response_byte_for_byte);
+async fn a_retry_with_the_same_key_replays_the_stored_response_byte_for_byte(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let key = key();
+    let body = json!({"workouts": [workout("a")], "idempotency_key": key});
 
-        let first = send(&app, &user, &body, None).await;
-        let parsed = fresh(b, &first);
-        assert_eq!(
-            Counts::of(&parsed),
-            Counts {
-                created: 1,
-                ..Counts::default()
-            },
-            "[{b}] {parsed}"
-        );
+    let first = send(&app, &user, &body, None).await;
+    let parsed = fresh(b, &first);
+    assert_eq!(
+        Counts::of(&parsed),
+        Counts {
+            created: 1,
+            ..Counts::default()
+        },
+        "[{b}] {parsed}"
+    );
 
-        let second = send(&app, &user, &body, None).await;
-        replay_of(b, &second, &first.2);
-        // The same key from the header, with or without the same one in the body.
-        let without_body_key = json!({"workouts": [workout("a")]});
-        replay_of(
-            b,
-            &send(&app, &user, &without_body_key, Some(&key)).await,
-            &first.2,
-        );
-        replay_of(b, &send(&app, &user, &body, Some(&key)).await, &first.2);
+    let second = send(&app, &user, &body, None).await;
+    replay_of(b, &second, &first.2);
+    // The same key from the header, with or without the same one in the body.
+    let without_body_key = json!({"workouts": [workout("a")]});
+    replay_of(
+        b,
+        &send(&app, &user, &without_body_key, Some(&key)).await,
+        &first.2,
+    );
+    replay_of(b, &send(&app, &user, &body, Some(&key)).await, &first.2);
 
-        let after = app
-            .sync_ok(&user, &json!({"workouts": [workout("a")]}))
-            .await;
-        assert_eq!(
-            Counts::of(&after),
-            Counts {
-                unchanged: 1,
-                ..Counts::default()
-            },
-            "[{b}] {after}"
-        );
-        assert_eq!(cursor_seq(&after), 1, "[{b}] applied exactly once: {after}");
-    }
+    let after = app
+        .sync_ok(&user, &json!({"workouts": [workout("a")]}))
+        .await;
+    assert_eq!(
+        Counts::of(&after),
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        },
+        "[{b}] {after}"
+    );
+    assert_eq!(cursor_seq(&after), 1, "[{b}] applied exactly once: {after}");
 }
 
-#[tokio::test]
-async fn the_same_key_with_another_body_is_refused_and_applies_nothing() {
-    for app in TestApp::spawn_all().await {
-        let b = app.backend;
-        let user = app.register().await;
-        let key = key();
-        let original = json!({"workouts": [workout("a")], "idempotency_key": key});
-        let first = send(&app, &user, &original, None).await;
-        fresh(b, &first);
+per_backend!(the_same_key_with_another_body_is_refused_and_applies_nothing);
+async fn the_same_key_with_another_body_is_refused_and_applies_nothing(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let key = key();
+    let original = json!({"workouts": [workout("a")], "idempotency_key": key});
+    let first = send(&app, &user, &original, None).await;
+    fresh(b, &first);
 
-        // Would update `a` and create `b` if it were applied.
-        let other = json!({
-            "workouts": [with(workout("a"), json!({"distance_meters": 6000, "client_version": 1})), workout("b")],
-            "idempotency_key": key,
-        });
-        let response = app.sync(&user, &other).await;
-        assert_eq!(replayed_header(&response), None, "[{b}]");
-        let error = assert_refused(response, StatusCode::UNPROCESSABLE_ENTITY, b).await;
-        assert_eq!(
-            error["error"],
-            json!("idempotency_key_reused"),
-            "[{b}] {error}"
-        );
+    // Would update `a` and create `b` if it were applied.
+    let other = json!({
+        "workouts": [with(workout("a"), json!({"distance_meters": 6000, "client_version": 1})), workout("b")],
+        "idempotency_key": key,
+    });
+    let response = app.sync(&user, &other).await;
+    assert_eq!(replayed_header(&response), None, "[{b}]");
+    let error = assert_refused(response, StatusCode::UNPROCESSABLE_ENTITY, b).await;
+    assert_eq!(
+        error["error"],
+        json!("idempotency_key_reused"),
+        "[{b}] {error}"
+    );
 
-        // The refusal left the stored response alone, and applied nothing.
-        replay_of(b, &send(&app, &user, &original, None).await, &first.2);
-        app.assert_all_created(&user, &[workout("b")]).await;
-        let a = app
-            .sync_ok(&user, &json!({"workouts": [workout("a")]}))
-            .await;
-        assert_eq!(
-            Counts::of(&a),
-            Counts {
-                unchanged: 1,
-                ..Counts::default()
-            },
-            "[{b}] a not updated: {a}"
-        );
-    }
+    // The refusal left the stored response alone, and applied nothing.
+    replay_of(b, &send(&app, &user, &original, None).await, &first.2);
+    app.assert_all_created(&user, &[workout("b")]).await;
+    let a = app
+        .sync_ok(&user, &json!({"workouts": [workout("a")]}))
+        .await;
+    assert_eq!(
+        Counts::of(&a),
+        Counts {
+            unchanged: 1,
+            ..Counts::default()
+        },
+        "[{b}] a not updated: {a}"
+    );
 }
 
-#[tokio::test]
-async fn two_users_with_the_same_key_are_processed_separately() {
-    for app in TestApp::spawn_all().await {
-        let b = app.backend;
-        let (alice, bob) = (app.register().await, app.register().await);
-        let body = json!({"workouts": [workout("a")], "idempotency_key": "sync_20240115_abc"});
+per_backend!(two_users_with_the_same_key_are_processed_separately);
+async fn two_users_with_the_same_key_are_processed_separately(app: TestApp) {
+    let b = app.backend;
+    let (alice, bob) = (app.register().await, app.register().await);
+    let body = json!({"workouts": [workout("a")], "idempotency_key": "sync_20240115_abc"});
 
-        let from_alice = send(&app, &alice, &body, None).await;
-        let from_bob = send(&app, &bob, &body, None).await;
-        let (a, o) = (fresh(b, &from_alice), fresh(b, &from_bob));
-        assert_eq!(
-            Counts::of(&a),
-            Counts {
-                created: 1,
-                ..Counts::default()
-            },
-            "[{b}] {a}"
-        );
-        assert_eq!(
-            Counts::of(&o),
-            Counts {
-                created: 1,
-                ..Counts::default()
-            },
-            "[{b}] {o}"
-        );
-        assert_ne!(a["sync_id"], o["sync_id"], "[{b}] two syncs");
+    let from_alice = send(&app, &alice, &body, None).await;
+    let from_bob = send(&app, &bob, &body, None).await;
+    let (a, o) = (fresh(b, &from_alice), fresh(b, &from_bob));
+    assert_eq!(
+        Counts::of(&a),
+        Counts {
+            created: 1,
+            ..Counts::default()
+        },
+        "[{b}] {a}"
+    );
+    assert_eq!(
+        Counts::of(&o),
+        Counts {
+            created: 1,
+            ..Counts::default()
+        },
+        "[{b}] {o}"
+    );
+    assert_ne!(a["sync_id"], o["sync_id"], "[{b}] two syncs");
 
-        replay_of(b, &send(&app, &bob, &body, None).await, &from_bob.2);
-        replay_of(b, &send(&app, &alice, &body, None).await, &from_alice.2);
-    }
+    replay_of(b, &send(&app, &bob, &body, None).await, &from_bob.2);
+    replay_of(b, &send(&app, &alice, &body, None).await, &from_alice.2);
 }
 
 /// Sends the same keyed request of `n` workouts `REQUESTS` times at once, then checks it was
@@ -271,45 +266,41 @@ async fn concurrent_round(app: &TestApp, n: usize) {
     );
 }
 
-#[tokio::test]
-async fn concurrent_requests_with_one_key_apply_the_sync_exactly_once() {
-    for app in TestApp::spawn_all().await {
-        // One workout (the change sequence ends at 2), then a batch whose longer transaction
-        // widens the window a missing lock would need.
-        concurrent_round(&app, 1).await;
-        concurrent_round(&app, 40).await;
-    }
+per_backend!(concurrent_requests_with_one_key_apply_the_sync_exactly_once);
+async fn concurrent_requests_with_one_key_apply_the_sync_exactly_once(app: TestApp) {
+    // One workout (the change sequence ends at 2), then a batch whose longer transaction
+    // widens the window a missing lock would need.
+    concurrent_round(&app, 1).await;
+    concurrent_round(&app, 40).await;
 }
 
-#[tokio::test]
-async fn a_body_key_and_a_different_header_key_are_refused() {
-    for app in TestApp::spawn_all().await {
-        let b = app.backend;
-        let user = app.register().await;
-        let body = json!({"workouts": [workout("a")], "idempotency_key": "key-in-body"});
-        let response = app
-            .sync_raw(
-                Some(&user.access_token),
-                serde_json::to_vec(&body).unwrap(),
-                &[("Idempotency-Key", "key-in-header")],
-            )
-            .await;
-        assert_refused(response, StatusCode::BAD_REQUEST, b).await;
+per_backend!(a_body_key_and_a_different_header_key_are_refused);
+async fn a_body_key_and_a_different_header_key_are_refused(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let body = json!({"workouts": [workout("a")], "idempotency_key": "key-in-body"});
+    let response = app
+        .sync_raw(
+            Some(&user.access_token),
+            serde_json::to_vec(&body).unwrap(),
+            &[("Idempotency-Key", "key-in-header")],
+        )
+        .await;
+    assert_refused(response, StatusCode::BAD_REQUEST, b).await;
 
-        // Nothing applied, nothing stored under either key.
-        let response = send(&app, &user, &body, None).await;
-        let parsed = fresh(b, &response);
-        assert_eq!(
-            Counts::of(&parsed),
-            Counts {
-                created: 1,
-                ..Counts::default()
-            },
-            "[{b}] {parsed}"
-        );
-        let other = json!({"workouts": [], "idempotency_key": "key-in-header"});
-        fresh(b, &send(&app, &user, &other, None).await);
-    }
+    // Nothing applied, nothing stored under either key.
+    let response = send(&app, &user, &body, None).await;
+    let parsed = fresh(b, &response);
+    assert_eq!(
+        Counts::of(&parsed),
+        Counts {
+            created: 1,
+            ..Counts::default()
+        },
+        "[{b}] {parsed}"
+    );
+    let other = json!({"workouts": [], "idempotency_key": "key-in-header"});
+    fresh(b, &send(&app, &user, &other, None).await);
 }
 
 /// A request as the shipping iOS client builds it: snake_case, a random `id` on every workout,
@@ -394,16 +385,12 @@ async fn ios_client_flow(app: &TestApp, key_in_header: bool) {
     );
 }
 
-#[tokio::test]
-async fn an_ios_client_request_with_the_key_in_the_header_is_accepted_and_replayed() {
-    for app in TestApp::spawn_all().await {
-        ios_client_flow(&app, true).await;
-    }
+per_backend!(an_ios_client_request_with_the_key_in_the_header_is_accepted_and_replayed);
+async fn an_ios_client_request_with_the_key_in_the_header_is_accepted_and_replayed(app: TestApp) {
+    ios_client_flow(&app, true).await;
 }
 
-#[tokio::test]
-async fn an_ios_client_request_with_the_key_in_the_body_is_accepted_and_replayed() {
-    for app in TestApp::spawn_all().await {
-        ios_client_flow(&app, false).await;
-    }
+per_backend!(an_ios_client_request_with_the_key_in_the_body_is_accepted_and_replayed);
+async fn an_ios_client_request_with_the_key_in_the_body_is_accepted_and_replayed(app: TestApp) {
+    ios_client_flow(&app, false).await;
 }

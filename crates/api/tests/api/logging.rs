@@ -12,7 +12,7 @@ use serde_json::json;
 use sync_store::testing::TestDatabase;
 use uuid::Uuid;
 
-use crate::helpers::{backend_of, workout, TestApp, TestUser, TEST_JWT_SECRET};
+use test_support::{backend_of, workout, TestApp, TestUser, TEST_JWT_SECRET};
 
 /// The `sync-server` binary with its standard error in a file; killed when dropped.
 struct LoggedServer {

@@ -115,8 +115,9 @@ async fn import_and_status_print_plain_lines_and_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_import_sync_the_three_commands_then_offline() {
-    let server = TestServer::start(&[]).await;
-    let email = server.register().await;
+    let server = TestApp::spawn().await;
+    let user = server.register().await;
+    let email = user.email.as_str();
     let dir = tempfile::tempdir().unwrap();
     let cache = cache_path(dir.path());
     let zip = write_zip(dir.path(), &export_xml());
@@ -124,7 +125,7 @@ async fn login_import_sync_the_three_commands_then_offline() {
 
     let login = rdsync(
         &cache,
-        &["login", "--email", &email],
+        &["login", "--email", email],
         &[
             ("RDSYNC_SERVER", &server.address),
             ("RDSYNC_PASSWORD", PASSWORD),
@@ -136,7 +137,7 @@ async fn login_import_sync_the_three_commands_then_offline() {
         stdout_lines(&login),
         [format!("logged in as {email} at {}", server.address)]
     );
-    let tokens = server.device(&email).await; // (for counting on the server below)
+    let tokens = server.new_session(&user).await; // (for counting on the server below)
 
     let import = rdsync(&cache, &["import", &zip.to_string_lossy()], &[]).await;
     assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
@@ -158,7 +159,7 @@ async fn login_import_sync_the_three_commands_then_offline() {
         "{}",
         stderr(&sync)
     );
-    assert_eq!(tokens.total_workouts().await, 3);
+    assert_eq!(total_workouts(&server, &tokens).await, 3);
 
     let status = rdsync(&cache, &["status"], &server_env).await;
     let lines = stdout_lines(&status);
@@ -200,5 +201,5 @@ async fn login_import_sync_the_three_commands_then_offline() {
         stdout_lines(&sync)[0],
         "synced 2 workouts: 2 created, 0 updated, 0 unchanged, 0 deleted, 0 conflicts"
     );
-    assert_eq!(tokens.total_workouts().await, 5);
+    assert_eq!(total_workouts(&server, &tokens).await, 5);
 }

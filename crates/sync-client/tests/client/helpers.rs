@@ -1,173 +1,25 @@
-//! The test harness: the real server in-process on port 0 (temporary SQLite database, rate
-//! limits off), a fault-injecting HTTP proxy in front of it, Apple Health exports built here.
+//! What only the client suite needs on top of the shared harness (`test_support`, which starts
+//! the real server in-process): clients with a fast retry policy, Apple Health exports built
+//! here, and a fault-injecting HTTP proxy in front of the server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::{Application, Config};
 use serde_json::{json, Value};
 use sync_client::{Cache, ClientConfig, RecordingSleeper, RetryPolicy, SyncClient};
+pub use test_support::{TestApp, TestUser, PASSWORD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-pub const TEST_JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
-pub const PASSWORD: &str = "correct horse battery";
-
-/// A running server with its own database.
-pub struct TestServer {
-    pub address: String,
-    pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    /// Starts the real server with the test defaults and `overrides`.
-    pub async fn start(overrides: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut vars: HashMap<String, String> = HashMap::from([
-            (
-                "DATABASE_URL".into(),
-                dir.path().join("server.db").to_string_lossy().into_owned(),
-            ),
-            ("DATA_DIR".into(), dir.path().to_string_lossy().into_owned()),
-            ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-            ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
-            ("RATE_LIMITS".into(), "off".into()),
-            ("WORKERS".into(), "2".into()),
-            ("DB_POOL_SIZE".into(), "4".into()),
-        ]);
-        for (k, v) in overrides {
-            vars.insert((*k).into(), (*v).into());
-        }
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
-        let app = Application::build(config).expect("server builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        TestServer {
-            address,
-            http: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
-    pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v1{}", self.address, path)
-    }
-
-    /// Registers a fresh account over HTTP; returns its email.
-    pub async fn register(&self) -> String {
-        let email = format!("runner-{}@example.com", uuid::Uuid::new_v4().simple());
-        let response = self
-            .http
-            .post(self.api("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(response.status(), 201, "{:?}", response.text().await);
-        email
-    }
-
-    /// A separate session of the account (another device, or the web dashboard).
-    pub async fn device(&self, email: &str) -> Device {
-        let response = self
-            .http
-            .post(self.api("/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.expect("login body");
-        Device {
-            base: self.api(""),
-            token: body["access_token"].as_str().expect("token").to_owned(),
-            http: self.http.clone(),
-        }
-    }
-}
-
-/// Another device of the same account, speaking HTTP directly.
-pub struct Device {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Device {
-    pub async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("GET");
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.expect("JSON")
-    }
-
-    /// `total_workouts` of `GET /sync/status`.
-    pub async fn total_workouts(&self) -> i64 {
-        self.get("/sync/status").await["total_workouts"]
-            .as_i64()
-            .expect("total_workouts")
-    }
-
-    /// The server's id of the workout with this client id.
-    pub async fn server_id(&self, client_id: &str) -> String {
-        let list = self.get("/workouts?limit=200").await;
-        list["workouts"]
-            .as_array()
-            .expect("workouts")
-            .iter()
-            .find(|w| w["client_id"] == client_id)
-            .unwrap_or_else(|| panic!("{client_id} not on the server: {list}"))["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    }
-
-    pub async fn patch(&self, server_id: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .patch(format!("{}/workouts/{server_id}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("PATCH");
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("JSON")
-    }
-
-    pub async fn delete(&self, server_id: &str) {
-        let response = self
-            .http
-            .delete(format!("{}/workouts/{server_id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("DELETE");
-        assert_eq!(response.status(), 204);
-    }
-
-    pub async fn sync(&self, workouts: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/workouts/sync", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "workouts": workouts }))
-            .send()
-            .await
-            .expect("sync");
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("JSON")
-    }
+/// `total_workouts` of `GET /sync/status`, as this session of the account sees it.
+pub async fn total_workouts(server: &TestApp, session: &TestUser) -> i64 {
+    server.get_ok(session, "/sync/status", &[]).await["total_workouts"]
+        .as_i64()
+        .expect("total_workouts")
 }
 
 /// A retry policy with short backoffs (the recording sleeper does not wait anyway).

@@ -14,21 +14,21 @@ async fn setup(
     overrides: &[(&str, &str)],
     n: usize,
 ) -> (
-    TestServer,
+    TestApp,
     FaultProxy,
     tempfile::TempDir,
     sync_client::SyncClient,
     sync_client::RecordingSleeper,
-    String,
+    TestUser,
 ) {
-    let server = TestServer::start(overrides).await;
-    let email = server.register().await;
+    let server = TestApp::spawn_with(overrides).await;
+    let user = server.register().await;
     let proxy = FaultProxy::start(&server.address).await;
     let dir = tempfile::tempdir().unwrap();
     let (client, sleeper) = client_at(dir.path(), &proxy.address, 1000);
-    client.login(&email, PASSWORD).await.unwrap();
+    client.login(&user.email, PASSWORD).await.unwrap();
     assert_eq!(import(&client, dir.path(), &runs_xml(n)).inserted, n);
-    (server, proxy, dir, client, sleeper, email)
+    (server, proxy, dir, client, sleeper, user)
 }
 
 fn assert_all_queued(client: &sync_client::SyncClient, n: usize) {
@@ -39,7 +39,7 @@ fn assert_all_queued(client: &sync_client::SyncClient, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_later() {
-    let (server, proxy, _dir, client, sleeper, email) = setup(&[], 5).await;
+    let (server, proxy, _dir, client, sleeper, user) = setup(&[], 5).await;
     proxy.refuse().await;
 
     let error = client.sync(SyncMode::Incremental).await.unwrap_err();
@@ -79,7 +79,10 @@ async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_late
         .all(|w| !w.needs_sync));
 
     // Drained exactly once: the server holds five, and another sync sends nothing.
-    assert_eq!(server.device(&email).await.total_workouts().await, 5);
+    assert_eq!(
+        total_workouts(&server, &server.new_session(&user).await).await,
+        5
+    );
     let again = client.sync(SyncMode::Incremental).await.unwrap();
     assert_eq!(again.batches, 0);
     assert_eq!(proxy.syncs().len(), 1);
@@ -87,7 +90,7 @@ async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_late
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_response_is_retried_with_the_same_key_and_replayed_not_applied_twice() {
-    let (server, proxy, _dir, client, sleeper, email) = setup(&[], 4).await;
+    let (server, proxy, _dir, client, sleeper, user) = setup(&[], 4).await;
     proxy.fault("/workouts/sync", Fault::DropResponse { then_refuse: false });
 
     let report = client.sync(SyncMode::Incremental).await.unwrap();
@@ -99,7 +102,10 @@ async fn a_lost_response_is_retried_with_the_same_key_and_replayed_not_applied_t
     assert!(syncs[1].replayed, "the retry got the stored response");
     assert_eq!(sleeper.delays().len(), 1, "one backoff before the retry");
     assert_eq!((report.created, report.replayed_batches), (4, 1));
-    assert_eq!(server.device(&email).await.total_workouts().await, 4);
+    assert_eq!(
+        total_workouts(&server, &server.new_session(&user).await).await,
+        4
+    );
     assert!(client
         .cache()
         .workouts()
@@ -110,7 +116,7 @@ async fn a_lost_response_is_retried_with_the_same_key_and_replayed_not_applied_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_response_was_lost_before_a_crash_is_resent_with_its_persisted_key() {
-    let (server, proxy, dir, client, _sleeper, email) = setup(&[], 3).await;
+    let (server, proxy, dir, client, _sleeper, user) = setup(&[], 3).await;
     proxy.fault("/workouts/sync", Fault::DropResponse { then_refuse: true });
 
     // The server applies the batch, the answer is lost, and the server is unreachable after.
@@ -124,9 +130,9 @@ async fn a_batch_whose_response_was_lost_before_a_crash_is_resent_with_its_persi
         proxy.syncs()[0].idempotency_key.as_deref(),
         Some(key.as_str())
     );
-    let dashboard = server.device(&email).await;
+    let dashboard = server.new_session(&user).await;
     assert_eq!(
-        dashboard.total_workouts().await,
+        total_workouts(&server, &dashboard).await,
         3,
         "the first attempt was applied"
     );
@@ -141,7 +147,7 @@ async fn a_batch_whose_response_was_lost_before_a_crash_is_resent_with_its_persi
     assert_eq!(syncs[1].idempotency_key.as_deref(), Some(key.as_str()));
     assert!(syncs[1].replayed);
     assert_eq!((report.created, report.replayed_batches), (3, 1));
-    assert_eq!(dashboard.total_workouts().await, 3, "applied once");
+    assert_eq!(total_workouts(&server, &dashboard).await, 3, "applied once");
     assert!(client
         .cache()
         .workouts()
@@ -153,7 +159,7 @@ async fn a_batch_whose_response_was_lost_before_a_crash_is_resent_with_its_persi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_500s_then_success_recover_with_two_backoff_waits() {
-    let (_server, proxy, _dir, client, sleeper, _email) = setup(&[], 2).await;
+    let (_server, proxy, _dir, client, sleeper, _user) = setup(&[], 2).await;
     proxy.fault("/workouts/sync", Fault::Status(500, None));
     proxy.fault("/workouts/sync", Fault::Status(500, None));
 
@@ -182,7 +188,7 @@ async fn two_500s_then_success_recover_with_two_backoff_waits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_keeps_failing_is_given_up_on_and_the_batch_waits_for_next_time() {
-    let (_server, proxy, _dir, client, sleeper, _email) = setup(&[], 2).await;
+    let (_server, proxy, _dir, client, sleeper, _user) = setup(&[], 2).await;
     for _ in 0..4 {
         proxy.fault("/workouts/sync", Fault::Status(503, None));
     }
@@ -212,7 +218,7 @@ async fn a_server_that_keeps_failing_is_given_up_on_and_the_batch_waits_for_next
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_waits_for_retry_after_else_backs_off() {
-    let (_server, proxy, dir, client, sleeper, _email) = setup(&[], 2).await;
+    let (_server, proxy, dir, client, sleeper, _user) = setup(&[], 2).await;
     proxy.fault("/workouts/sync", Fault::Status(429, Some(1)));
     let report = client.sync(SyncMode::Incremental).await.unwrap();
     assert_eq!(report.created, 2);
@@ -246,7 +252,7 @@ async fn a_429_waits_for_retry_after_else_backs_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_access_token_is_refreshed_once_and_the_sync_retried() {
-    let (_server, proxy, _dir, client, sleeper, _email) = setup(&[], 2).await;
+    let (_server, proxy, _dir, client, sleeper, _user) = setup(&[], 2).await;
     let session = client.cache().saved_login().unwrap().unwrap();
     client
         .cache()
@@ -281,7 +287,7 @@ async fn an_invalid_access_token_is_refreshed_once_and_the_sync_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_access_token_is_refreshed_once_and_the_sync_retried() {
     // Tokens live one second (the server allows five seconds of clock leeway).
-    let (_server, proxy, _dir, client, _sleeper, _email) =
+    let (_server, proxy, _dir, client, _sleeper, _user) =
         setup(&[("ACCESS_TOKEN_TTL_SECS", "1")], 2).await;
     tokio::time::sleep(Duration::from_millis(7_200)).await;
     let report = client.sync(SyncMode::Incremental).await.unwrap();
@@ -297,7 +303,7 @@ async fn an_expired_access_token_is_refreshed_once_and_the_sync_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_401_after_refreshing_asks_to_log_in_again() {
-    let (_server, proxy, _dir, client, _sleeper, _email) = setup(&[], 2).await;
+    let (_server, proxy, _dir, client, _sleeper, _user) = setup(&[], 2).await;
     proxy.fault("/workouts/sync", Fault::Status(401, None));
     proxy.fault("/workouts/sync", Fault::Status(401, None));
 
@@ -326,7 +332,7 @@ async fn a_second_401_after_refreshing_asks_to_log_in_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_refused_as_a_whole_is_released_not_resent_forever() {
     // The server takes at most 2 workouts per request; this client was told 1000.
-    let (_server, _proxy, _dir, client, _sleeper, _email) =
+    let (_server, _proxy, _dir, client, _sleeper, _user) =
         setup(&[("MAX_BATCH_SIZE", "2")], 3).await;
     let error = client.sync(SyncMode::Incremental).await.unwrap_err();
     assert!(

@@ -13,11 +13,11 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_sync_resync_server_edit_and_pull() {
-    let server = TestServer::start(&[]).await;
-    let email = server.register().await;
+    let server = TestApp::spawn().await;
+    let user = server.register().await;
     let dir = tempfile::tempdir().unwrap();
     let (client, _) = client_at(dir.path(), &server.address, 2);
-    client.login(&email, PASSWORD).await.unwrap();
+    client.login(&user.email, PASSWORD).await.unwrap();
 
     let report = import(&client, dir.path(), &export_xml());
     assert_eq!((report.running, report.malformed), (3, 2));
@@ -33,8 +33,8 @@ async fn import_sync_resync_server_edit_and_pull() {
     let summary = client.cache().summary().unwrap();
     assert_eq!((summary.needs_sync, summary.pending_batches), (0, 0));
     assert!(summary.last_sync_at.is_some());
-    let dashboard = server.device(&email).await;
-    assert_eq!(dashboard.total_workouts().await, 3);
+    let dashboard = server.new_session(&user).await;
+    assert_eq!(total_workouts(&server, &dashboard).await, 3);
 
     // A full re-sync sends everything again: all unchanged. An incremental one sends nothing.
     let full = client.sync(SyncMode::Full).await.unwrap();
@@ -55,11 +55,11 @@ async fn import_sync_resync_server_edit_and_pull() {
         .into_iter()
         .find(|w| w.content.source == "Treadmill")
         .unwrap();
-    let server_id = dashboard.server_id(&treadmill.client_id).await;
-    let edited = dashboard
-        .patch(&server_id, json!({"distance_meters": 10500.0}))
+    let server_id = server.id_of(&dashboard, &treadmill.client_id).await;
+    let edited = server
+        .patch_ok(&dashboard, &server_id, &json!({"distance_meters": 10500.0}))
         .await;
-    assert_eq!(edited["workout"]["revision"], 2);
+    assert_eq!(edited["revision"], 2);
     let local_change = workout_from_json(&json!({
         "client_id": treadmill.client_id, "start_time": "2024-01-20T18:00:00Z",
         "end_time": "2024-01-20T18:52:00Z", "duration_seconds": 3000,
@@ -101,12 +101,15 @@ async fn import_sync_resync_server_edit_and_pull() {
     assert!(!local.needs_sync);
 
     // Another device syncs a new workout; the dashboard deletes one of the imported runs.
-    let other = dashboard
-        .sync(json!([{
-            "client_id": "garmin-42", "start_time": "2024-01-25T06:00:00Z",
-            "end_time": "2024-01-25T06:40:00Z", "duration_seconds": 2400,
-            "distance_meters": 8000, "source": "garmin"
-        }]))
+    let other = server
+        .sync_ok(
+            &dashboard,
+            &json!({"workouts": [{
+                "client_id": "garmin-42", "start_time": "2024-01-25T06:00:00Z",
+                "end_time": "2024-01-25T06:40:00Z", "duration_seconds": 2400,
+                "distance_meters": 8000, "source": "garmin"
+            }]}),
+        )
         .await;
     assert_eq!(other["created"], 1);
     let first_run = client
@@ -116,9 +119,8 @@ async fn import_sync_resync_server_edit_and_pull() {
         .into_iter()
         .find(|w| w.content.distance_meters == 5100.0)
         .unwrap();
-    dashboard
-        .delete(&dashboard.server_id(&first_run.client_id).await)
-        .await;
+    let first_run_id = server.id_of(&dashboard, &first_run.client_id).await;
+    server.delete_ok(&dashboard, &first_run_id).await;
 
     let pulled = client.pull().await.unwrap();
     assert_eq!((pulled.added, pulled.deleted), (1, 1), "{pulled:?}");
@@ -150,7 +152,7 @@ async fn import_sync_resync_server_edit_and_pull() {
         (0, 1, 1, 1),
         "{reimport:?}"
     );
-    assert_eq!(dashboard.total_workouts().await, 3);
+    assert_eq!(total_workouts(&server, &dashboard).await, 3);
 
     // A local deletion goes to the server as a deletion; the re-queued treadmill run meets
     // the server's copy again, and the server's copy wins again.
@@ -175,18 +177,18 @@ async fn import_sync_resync_server_edit_and_pull() {
         (local.content.distance_meters, local.needs_sync),
         (10500.0, false)
     );
-    assert_eq!(dashboard.total_workouts().await, 2);
+    assert_eq!(total_workouts(&server, &dashboard).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_goes_idle_syncing_with_progress_then_success() {
-    let server = TestServer::start(&[]).await;
-    let email = server.register().await;
+    let server = TestApp::spawn().await;
+    let user = server.register().await;
     let dir = tempfile::tempdir().unwrap();
     let (client, _) = client_at(dir.path(), &server.address, 1);
     let watch = client.status();
     assert_eq!(*watch.borrow(), SyncPhase::Idle);
-    client.login(&email, PASSWORD).await.unwrap();
+    client.login(&user.email, PASSWORD).await.unwrap();
     import(&client, dir.path(), &runs_xml(4));
 
     let seen: Arc<Mutex<Vec<SyncPhase>>> = Arc::default();
@@ -211,11 +213,11 @@ async fn the_status_goes_idle_syncing_with_progress_then_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_of_more_than_one_batch_and_a_fresh_device_pulling_everything() {
-    let server = TestServer::start(&[("MAX_BATCH_SIZE", "50")]).await;
-    let email = server.register().await;
+    let server = TestApp::spawn_with(&[("MAX_BATCH_SIZE", "50")]).await;
+    let user = server.register().await;
     let dir = tempfile::tempdir().unwrap();
     let (client, _) = client_at(dir.path(), &server.address, 50);
-    client.login(&email, PASSWORD).await.unwrap();
+    client.login(&user.email, PASSWORD).await.unwrap();
     import(&client, dir.path(), &runs_xml(120));
     let report = client.sync(SyncMode::Full).await.unwrap();
     assert_eq!((report.created, report.batches), (120, 3));
@@ -226,7 +228,7 @@ async fn a_full_sync_of_more_than_one_batch_and_a_fresh_device_pulling_everythin
     config.changes_page = 25;
     let cache = sync_client::Cache::open(&cache_path(second.path()).to_string_lossy()).unwrap();
     let device = sync_client::SyncClient::new(cache, config).unwrap();
-    device.login(&email, PASSWORD).await.unwrap();
+    device.login(&user.email, PASSWORD).await.unwrap();
     let pulled = device.pull().await.unwrap();
     assert_eq!((pulled.added, pulled.pages), (120, 5), "{pulled:?}");
     assert_eq!(device.cache().summary().unwrap().needs_sync, 0);

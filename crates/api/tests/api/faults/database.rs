@@ -1,0 +1,178 @@
+//! The database unreachable, locked, or out of pooled connections: a quick 503 with
+//! `Retry-After`, then service again without a restart.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use test_support::{per_backend, workouts, TestApp, TestDatabase};
+
+use crate::helpers::{socket_addr_of, DbProbe, TcpProxy};
+
+use super::{assert_unavailable, hold_sync_lock, spawn_sync, timed_get, wait_until_parked};
+
+/// PostgreSQL only (skipped with a notice without `TEST_DATABASE_URL`): the database is cut off
+/// at the network, which a SQLite file has not.
+#[tokio::test]
+async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_addr_of(db.url()));
+    let app = TestApp::spawn_at(
+        &proxy.url_for(db.url()),
+        &[("DB_POOL_TIMEOUT_MS", "500"), ("DB_POOL_SIZE", "2")],
+    )
+    .await;
+    let user = app.register().await;
+    app.assert_all_created(&user, &workouts("before", 2)).await;
+
+    // A sync inside its transaction (waiting for the user's row, which the test holds over a
+    // direct connection) when the database goes away: its connection dies under it.
+    let mut probe = DbProbe::connect(db.url());
+    hold_sync_lock(&mut probe, &user);
+    let cut_short = spawn_sync(&app, &user, &json!({"workouts": workouts("during", 2)}));
+    wait_until_parked(&mut probe, &app).await;
+    proxy.cut();
+    let answer = tokio::time::timeout(Duration::from_secs(5), cut_short)
+        .await
+        .expect("[postgres] the sync whose connection died answered within 5 s")
+        .unwrap()
+        .expect("an answer");
+    assert_unavailable(
+        &answer,
+        "[postgres] a sync whose connection died mid-transaction",
+    );
+    probe.execute("ROLLBACK;");
+
+    for round in 0..2 {
+        let started = Instant::now();
+        let answer = spawn_sync(&app, &user, &json!({"workouts": workouts("during", 2)}))
+            .await
+            .unwrap()
+            .expect("an answer, not a hang");
+        let elapsed = started.elapsed();
+        assert_unavailable(
+            &answer,
+            &format!("[postgres] sync {round} with the database cut off"),
+        );
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "[postgres] the sync took {elapsed:?}"
+        );
+        for (what, url, as_user) in [
+            ("read", app.api("/sync/status"), Some(&user)),
+            ("changes", app.api("/workouts/changes"), Some(&user)),
+            ("readyz", format!("{}/readyz", app.address), None),
+        ] {
+            let (answer, elapsed) = timed_get(&app, url, as_user).await;
+            assert_unavailable(
+                &answer,
+                &format!("[postgres] {what} with the database cut off"),
+            );
+            assert!(
+                elapsed < Duration::from_secs(5),
+                "[postgres] {what} took {elapsed:?}"
+            );
+        }
+    }
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (answer, _) = timed_get(&app, format!("{}/readyz", app.address), None).await;
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[postgres] the process never recovered: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The same process serves again, and the refused sync stored nothing.
+    app.assert_all_created(&user, &workouts("during", 2)).await;
+    assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
+    drop(app);
+    drop(proxy);
+}
+
+/// SQLite only: a file another connection holds locked (PostgreSQL's row locks are covered by
+/// the pool and SIGTERM tests).
+#[tokio::test]
+async fn a_sqlite_file_locked_past_the_busy_timeout_is_a_quick_503_then_serves_again() {
+    let db = TestDatabase::sqlite();
+    let url = db.url().to_owned();
+    let app = TestApp::spawn_on(db, &[("DB_LOCK_WAIT_MS", "300")]).await;
+    let user = app.register().await;
+    app.assert_all_created(&user, &workouts("before", 2)).await;
+
+    let mut probe = DbProbe::connect(&url);
+    probe.execute("BEGIN EXCLUSIVE;");
+    let started = Instant::now();
+    let answer = spawn_sync(&app, &user, &json!({"workouts": workouts("during", 2)}))
+        .await
+        .unwrap()
+        .expect("an answer, not a hang");
+    let elapsed = started.elapsed();
+    assert_unavailable(&answer, "[sqlite] sync with the file locked");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
+        "[sqlite] waited the busy timeout (300 ms), then answered: {elapsed:?}"
+    );
+
+    probe.execute("ROLLBACK;");
+    app.assert_all_created(&user, &workouts("during", 2)).await;
+    assert_eq!(app.status_counts(&user).await, (4, 4), "[sqlite]");
+}
+
+per_backend!(
+    an_exhausted_pool_is_a_503_after_the_checkout_timeout,
+    database
+);
+async fn an_exhausted_pool_is_a_503_after_the_checkout_timeout(db: TestDatabase) {
+    let url = db.url().to_owned();
+    let app = TestApp::spawn_on(
+        db,
+        &[
+            ("DB_POOL_SIZE", "1"),
+            ("DB_POOL_TIMEOUT_MS", "200"),
+            ("DB_LOCK_WAIT_MS", "10000"),
+        ],
+    )
+    .await;
+    let b = app.backend;
+    let user = app.register().await;
+    let batch = workouts("parked", 20);
+
+    // The only connection parks in a sync waiting for a lock the test holds.
+    let mut probe = DbProbe::connect(&url);
+    hold_sync_lock(&mut probe, &user);
+    let parked = spawn_sync(&app, &user, &json!({ "workouts": batch }));
+    wait_until_parked(&mut probe, &app).await;
+
+    for (what, url, as_user) in [
+        ("read", app.api("/sync/status"), Some(&user)),
+        ("readyz", format!("{}/readyz", app.address), None),
+    ] {
+        let (answer, elapsed) = timed_get(&app, url, as_user).await;
+        assert_unavailable(&answer, &format!("[{b}] {what} with the pool exhausted"));
+        assert!(
+            elapsed >= Duration::from_millis(150) && elapsed < Duration::from_secs(2),
+            "[{b}] {what}: 503 after about the 200 ms checkout timeout, took {elapsed:?}"
+        );
+    }
+    assert!(
+        !parked.is_finished(),
+        "[{b}] the parked sync is still waiting"
+    );
+
+    probe.execute("ROLLBACK;");
+    let (status, _, _, text) = parked.await.unwrap().expect("parked sync answers");
+    assert_eq!(status, StatusCode::OK, "[{b}] the parked sync: {text}");
+    assert_eq!(
+        app.status_counts(&user).await,
+        (20, 20),
+        "[{b}] the pool serves again"
+    );
+}

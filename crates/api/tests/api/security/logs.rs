@@ -1,0 +1,240 @@
+//! Secrets never in logs: the server binary at trace level, its whole output searched for every
+//! password, token and the JWT secret it saw.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use test_support::{per_backend, workout, TestDatabase};
+use uuid::Uuid;
+
+use super::fresh_email;
+
+/// The server binary, running with its output going to a file; killed on drop, even when the
+/// test panics.
+struct LoggedServer {
+    child: Child,
+    address: String,
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_log(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+async fn spawn_server_binary(
+    database_url: &str,
+    data_dir: &Path,
+    secret: &str,
+    log_path: &Path,
+) -> LoggedServer {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().unwrap().port()
+    };
+    let log = std::fs::File::create(log_path).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        .env_clear()
+        .env("RUST_LOG", "trace")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", database_url)
+        .env("DATA_DIR", data_dir)
+        .env("JWT_SECRET", secret)
+        .env("WORKERS", "2")
+        .env("DB_POOL_SIZE", "4")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the server binary starts");
+    let mut server = LoggedServer {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("the server exited with {status}: {}", read_log(log_path));
+        }
+        let health = client
+            .get(format!("{}/healthz", server.address))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not come up: {}",
+            read_log(log_path)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+per_backend!(
+    passwords_tokens_and_the_jwt_secret_never_reach_the_logs,
+    database
+);
+async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs(db: TestDatabase) {
+    let backend = sync_store::BackendKind::of_url(db.url()).0.name();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let secret = format!("log-test-secret-{}", Uuid::new_v4().simple());
+    let server = spawn_server_binary(db.url(), dir.path(), &secret, &log_path).await;
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("{}/api/v1{path}", server.address);
+
+    let email = fresh_email();
+    let password = format!("pw-{}", Uuid::new_v4().simple());
+    let wrong_password = format!("wrong-{}", Uuid::new_v4().simple());
+    let mut access_tokens = Vec::new();
+    let mut refresh_tokens = Vec::new();
+    let keep = |response: Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.expect("token body");
+        assert!(status.is_success(), "[{backend}] {status} {body}");
+        (
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    };
+
+    let registered = client
+        .post(api("/auth/register"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let (a, r) = keep(registered).await;
+    access_tokens.push(a);
+    refresh_tokens.push(r);
+    let failed = client
+        .post(api("/auth/login"))
+        .json(&json!({"email": email, "password": wrong_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "[{backend}]");
+    // A buggy client sending its password as a JSON number: serde's type errors quote the
+    // value, and actix logs response errors at debug level.
+    let numeric_password =
+        1_000_000_000_000_000 + (Uuid::new_v4().as_u128() % 1_000_000_000_000_000) as u64;
+    let numeric = client
+        .post(api("/auth/login"))
+        .json(&json!({"email": email, "password": numeric_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(numeric.status(), StatusCode::BAD_REQUEST, "[{backend}]");
+    let numeric_body = numeric.text().await.unwrap();
+    assert!(
+        !numeric_body.contains(&numeric_password.to_string()),
+        "[{backend}] {numeric_body}"
+    );
+    let logged_in = client
+        .post(api("/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let (a, r) = keep(logged_in).await;
+    access_tokens.push(a);
+    refresh_tokens.push(r.clone());
+    let refreshed = client
+        .post(api("/auth/refresh"))
+        .json(&json!({ "refresh_token": r }))
+        .send()
+        .await
+        .unwrap();
+    let (access, r) = keep(refreshed).await;
+    access_tokens.push(access.clone());
+    refresh_tokens.push(r);
+    let synced = client
+        .post(api("/workouts/sync"))
+        .bearer_auth(&access)
+        .header("Idempotency-Key", "log-check-1")
+        .json(&json!({"workouts": [workout("log-check")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(synced.status(), StatusCode::OK, "[{backend}]");
+    // A forged token and a client that wrongly puts its token in the URL.
+    let forged = client
+        .get(api("/auth/me"))
+        .bearer_auth(format!("{access}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED, "[{backend}]");
+    let in_url = client
+        .get(api(&format!("/workouts?access_token={access}&limit=5")))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_url.status(), StatusCode::OK, "[{backend}]");
+    let logout = client
+        .post(api("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT, "[{backend}]");
+
+    // The access log line of the last request is written after its response: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !read_log(&log_path).contains("POST /api/v1/auth/logout") {
+        assert!(Instant::now() < deadline, "[{backend}] no access log line");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(server);
+    let log = read_log(&log_path);
+
+    // The capture works: the log has the events of every step.
+    for expected in [
+        "registered user",
+        "logged in",
+        "POST /api/v1/auth/refresh",
+        "POST /api/v1/workouts/sync",
+        "access_token=[redacted]",
+        " 401 ",
+    ] {
+        assert!(
+            log.contains(expected),
+            "[{backend}] the log lacks {expected:?}:\n{log}"
+        );
+    }
+    let mut secrets: Vec<(&str, String)> = vec![
+        ("password", password.clone()),
+        ("wrong password", wrong_password.clone()),
+        ("numeric password", numeric_password.to_string()),
+        ("JWT secret", secret.clone()),
+    ];
+    for token in &access_tokens {
+        secrets.push(("access token", token.clone()));
+        // The claims and the signature on their own, too.
+        let mut parts = token.split('.').skip(1);
+        secrets.push(("access token claims", parts.next().unwrap().to_owned()));
+        secrets.push(("access token signature", parts.next().unwrap().to_owned()));
+    }
+    for token in &refresh_tokens {
+        secrets.push(("refresh token", token.clone()));
+    }
+    for (what, value) in secrets {
+        assert!(
+            !log.contains(&value),
+            "[{backend}] the log contains a {what}:\n{log}"
+        );
+    }
+}

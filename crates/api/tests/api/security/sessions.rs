@@ -1,0 +1,134 @@
+//! Sessions: logout, revoking one session, and the session list.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use test_support::{assert_error, per_backend, token_pair, workout, TestApp};
+
+use super::{assert_unauthorized, current_session, fresh_email, get, me, register_as};
+
+per_backend!(logout_kills_the_access_and_refresh_token_at_once);
+async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    assert_eq!(me(&app, &user.access_token).await.status(), StatusCode::OK);
+    let response = app
+        .client
+        .post(app.api("/auth/logout"))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] logout");
+    assert_unauthorized(
+        me(&app, &user.access_token).await,
+        &format!("[{b}] access after logout"),
+    )
+    .await;
+    let sync = app.sync(&user, &json!({"workouts": [workout("x")]})).await;
+    assert_unauthorized(sync, &format!("[{b}] sync after logout")).await;
+    assert_unauthorized(
+        app.refresh(&user.refresh_token).await,
+        &format!("[{b}] refresh after logout"),
+    )
+    .await;
+}
+
+per_backend!(revoking_a_session_kills_its_tokens_and_spares_the_others);
+async fn revoking_a_session_kills_its_tokens_and_spares_the_others(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let (access2, refresh2) =
+        token_pair(app.login(&user.email, &user.password).await, "login 2", b).await;
+    let (access3, refresh3) =
+        token_pair(app.login(&user.email, &user.password).await, "login 3", b).await;
+    let session2 = current_session(&app, &access2).await;
+
+    let response = app
+        .client
+        .delete(app.api(&format!("/auth/sessions/{session2}")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] revoke");
+
+    assert_unauthorized(me(&app, &access2).await, &format!("[{b}] revoked access")).await;
+    assert_unauthorized(
+        app.refresh(&refresh2).await,
+        &format!("[{b}] revoked refresh"),
+    )
+    .await;
+    // The caller's session and the third one keep working.
+    assert_eq!(me(&app, &user.access_token).await.status(), StatusCode::OK);
+    assert_eq!(me(&app, &access3).await.status(), StatusCode::OK);
+    token_pair(app.refresh(&refresh3).await, "refresh 3", b).await;
+    let listed: Value = get(&app, "/auth/sessions", Some(&user.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "[{b}] {listed}");
+    assert!(!ids.contains(&session2.as_str()), "[{b}] {listed}");
+    // Revoking it again: it is no longer an active session of the caller.
+    let again = app
+        .client
+        .delete(app.api(&format!("/auth/sessions/{session2}")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(again, StatusCode::NOT_FOUND, "not_found", b).await;
+}
+
+per_backend!(the_session_list_marks_the_callers_session_current);
+async fn the_session_list_marks_the_callers_session_current(app: TestApp) {
+    let b = app.backend;
+    let email = fresh_email();
+    let password = "a long enough password";
+    let (phone, _) = token_pair(
+        register_as(&app, &email, password, "RunningDays-iOS/1.0").await,
+        "register",
+        b,
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.api("/auth/login"))
+        .header(reqwest::header::USER_AGENT, "dashboard")
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let (web, _) = token_pair(response, "login", b).await;
+
+    for (token, agent) in [(&phone, "RunningDays-iOS/1.0"), (&web, "dashboard")] {
+        let response = get(&app, "/auth/sessions", Some(token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "[{b}]");
+        let body: Value = response.json().await.unwrap();
+        let sessions = body["sessions"].as_array().expect("sessions");
+        assert_eq!(sessions.len(), 2, "[{b}] {body}");
+        let current: Vec<&Value> = sessions
+            .iter()
+            .filter(|s| s["current"] == json!(true))
+            .collect();
+        assert_eq!(current.len(), 1, "[{b}] {body}");
+        assert_eq!(current[0]["user_agent"], json!(agent), "[{b}] {body}");
+        for s in sessions {
+            for field in ["id", "created_at", "last_used_at"] {
+                assert!(s[field].is_string(), "[{b}] {field}: {body}");
+            }
+            assert!(s["current"].is_boolean(), "[{b}] {body}");
+        }
+    }
+    assert_ne!(
+        current_session(&app, &phone).await,
+        current_session(&app, &web).await,
+        "[{b}]"
+    );
+}

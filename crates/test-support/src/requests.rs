@@ -1,0 +1,359 @@
+//! The requests the suites make of a [`TestApp`], as an account ([`TestUser`]): each plain one
+//! returns the response, each `…_ok` one asserts the success status and returns the body.
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{TestApp, PASSWORD};
+
+/// A registered account and the tokens of one of its sessions.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// The user's id, as the server gave it.
+    pub id: String,
+    /// The (normalised) email.
+    pub email: String,
+    /// The password it was registered with.
+    pub password: String,
+    /// The session's access token.
+    pub access_token: String,
+    /// The session's refresh token.
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    /// Registers a fresh account (password [`PASSWORD`]) and returns it with its tokens.
+    pub async fn register(&self) -> TestUser {
+        let email = format!("runner-{}@example.com", Uuid::new_v4().simple());
+        let response = self
+            .client
+            .post(self.api("/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register request");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "[{}] register",
+            self.backend
+        );
+        let body: Value = response.json().await.expect("register body");
+        TestUser {
+            id: body["user"]["id"].as_str().expect("user id").to_owned(),
+            email,
+            password: PASSWORD.to_owned(),
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+
+    /// `POST /auth/login` with these credentials.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.api("/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// A second login of the same account: another device (or the web dashboard).
+    pub async fn new_session(&self, user: &TestUser) -> TestUser {
+        let response = self.login(&user.email, &user.password).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "[{}] login",
+            self.backend
+        );
+        let body: Value = response.json().await.expect("login body");
+        TestUser {
+            access_token: body["access_token"].as_str().expect("token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("token").to_owned(),
+            ..user.clone()
+        }
+    }
+
+    /// `POST /auth/refresh` with this refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.api("/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .expect("refresh")
+    }
+
+    /// `GET /api/v1{path}` with query parameters and, when given, a bearer token.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self.client.get(self.api(path)).query(query);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("GET request")
+    }
+
+    /// `GET /api/v1{path}` with query parameters, as `user`.
+    pub async fn get(&self, user: &TestUser, path: &str, query: &[(&str, &str)]) -> Response {
+        self.get_with(path, Some(&user.access_token), query).await
+    }
+
+    /// `GET /api/v1{path}` expecting 200; the parsed body.
+    pub async fn get_ok(&self, user: &TestUser, path: &str, query: &[(&str, &str)]) -> Value {
+        let response = self.get(user, path, query).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "[{}] GET {path} {query:?}: {text}",
+            self.backend
+        );
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+
+    /// `POST /workouts/sync` with a JSON body.
+    pub async fn sync(&self, user: &TestUser, body: &Value) -> Response {
+        self.client
+            .post(self.api("/workouts/sync"))
+            .bearer_auth(&user.access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("sync request")
+    }
+
+    /// `POST /workouts/sync` with a raw body (sent as `application/json`), an optional bearer
+    /// token and extra headers: for malformed bodies, idempotency and request-id headers.
+    pub async fn sync_raw(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.api("/workouts/sync"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("sync request")
+    }
+
+    /// `POST /workouts/sync` expecting 200; returns the parsed body.
+    pub async fn sync_ok(&self, user: &TestUser, body: &Value) -> Value {
+        let response = self.sync(user, body).await;
+        let status = response.status();
+        let text = response.text().await.expect("sync body");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "[{}] sync failed: {text}",
+            self.backend
+        );
+        serde_json::from_str(&text).expect("sync body is JSON")
+    }
+
+    /// Syncs `workouts` (no idempotency key) and asserts every one of them is `created`:
+    /// proof that nothing of them was stored before.
+    pub async fn assert_all_created(&self, user: &TestUser, workouts: &[Value]) {
+        let body = self.sync_ok(user, &json!({ "workouts": workouts })).await;
+        assert_eq!(
+            body["created"],
+            json!(workouts.len()),
+            "[{}] expected every workout to be new: {body}",
+            self.backend
+        );
+    }
+
+    /// `PATCH /workouts/{id}` with a JSON body.
+    pub async fn patch(&self, user: &TestUser, id: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.api(&format!("/workouts/{id}")))
+            .bearer_auth(&user.access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH request")
+    }
+
+    /// `PATCH /workouts/{id}` expecting 200; the served workout.
+    pub async fn patch_ok(&self, user: &TestUser, id: &str, body: &Value) -> Value {
+        let response = self.patch(user, id, body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "[{}] PATCH {id} {body}: {text}",
+            self.backend
+        );
+        let body: Value = serde_json::from_str(&text).expect("a JSON body");
+        body["workout"].clone()
+    }
+
+    /// `DELETE /workouts/{id}`.
+    pub async fn delete(&self, user: &TestUser, id: &str) -> Response {
+        self.client
+            .delete(self.api(&format!("/workouts/{id}")))
+            .bearer_auth(&user.access_token)
+            .send()
+            .await
+            .expect("DELETE request")
+    }
+
+    /// `DELETE /workouts/{id}` expecting 204 with an empty body.
+    pub async fn delete_ok(&self, user: &TestUser, id: &str) {
+        let response = self.delete(user, id).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(
+            status,
+            StatusCode::NO_CONTENT,
+            "[{}] DELETE {id}: {text}",
+            self.backend
+        );
+        assert!(
+            text.is_empty(),
+            "[{}] a 204 with a body: {text}",
+            self.backend
+        );
+    }
+
+    /// Every live workout of the user, walking `GET /workouts` (200 a page) with extra
+    /// parameters.
+    pub async fn list_all(&self, user: &TestUser, extra: &[(&str, &str)]) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut query: Vec<(&str, &str)> = vec![("limit", "200")];
+            query.extend_from_slice(extra);
+            if let Some(c) = &cursor {
+                query.push(("cursor", c));
+            }
+            let page = self.get_ok(user, "/workouts", &query).await;
+            all.extend(
+                page["workouts"]
+                    .as_array()
+                    .expect("workouts")
+                    .iter()
+                    .cloned(),
+            );
+            if page["has_more"] != json!(true) {
+                return all;
+            }
+            cursor = Some(
+                page["next_cursor"]
+                    .as_str()
+                    .expect("next_cursor")
+                    .to_owned(),
+            );
+        }
+        panic!("[{}] the list never ended", self.backend);
+    }
+
+    /// The served workout with this client id, from the list.
+    pub async fn served(&self, user: &TestUser, client_id: &str) -> Value {
+        self.list_all(user, &[])
+            .await
+            .into_iter()
+            .find(|w| w["client_id"] == json!(client_id))
+            .unwrap_or_else(|| panic!("[{}] {client_id} is not listed", self.backend))
+    }
+
+    /// The server id of the workout with this client id.
+    pub async fn id_of(&self, user: &TestUser, client_id: &str) -> String {
+        self.served(user, client_id).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// `(total_workouts, change-feed position)` from `GET /sync/status`.
+    pub async fn status_counts(&self, user: &TestUser) -> (i64, i64) {
+        let status = self.get_ok(user, "/sync/status", &[]).await;
+        let total = status["total_workouts"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("[{}] total_workouts: {status}", self.backend));
+        let cursor = status["server_cursor"]
+            .as_str()
+            .unwrap_or_else(|| panic!("[{}] server_cursor: {status}", self.backend));
+        let position = sync_core::ChangeCursor::decode(cursor)
+            .expect("server_cursor decodes")
+            .after_seq;
+        (total, position)
+    }
+
+    /// One page of the change feed after `cursor` (from the start when `None`):
+    /// `(changes, next_cursor, has_more)`.
+    pub async fn changes_page(
+        &self,
+        user: &TestUser,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Value>, String, bool) {
+        let limit = limit.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor));
+        }
+        let body = self.get_ok(user, "/workouts/changes", &query).await;
+        let changes = body["changes"].as_array().expect("changes array").clone();
+        let next = body["next_cursor"]
+            .as_str()
+            .expect("next_cursor")
+            .to_owned();
+        (changes, next, body["has_more"] == json!(true))
+    }
+
+    /// Every change of the feed from the start, in order, following `next_cursor`.
+    pub async fn all_changes(&self, user: &TestUser) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let (changes, next, more) = self.changes_page(user, cursor.as_deref(), 1000).await;
+            all.extend(changes);
+            cursor = Some(next);
+            if !more {
+                return all;
+            }
+        }
+    }
+
+    /// The value of an unlabelled series of `GET /metrics` (e.g. a counter); `None` if absent.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics request")
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                (series == name).then(|| value.parse().expect("metric value"))
+            })
+    }
+}
