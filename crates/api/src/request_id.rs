@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::Error;
 use uuid::Uuid;
 
 /// The header's name.
@@ -62,10 +62,6 @@ impl Drop for HandOff {
     }
 }
 
-/// The id of a request, also stored in its extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 fn acceptable(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
     let ok = !text.is_empty()
@@ -84,7 +80,6 @@ pub async fn middleware(
         .get(&X_REQUEST_ID)
         .and_then(acceptable)
         .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
     // Handlers and extractors turn their errors into responses inside this scope, so error
     // bodies can name the request id.
     let mut response = CURRENT

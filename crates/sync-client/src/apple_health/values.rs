@@ -123,6 +123,5 @@ pub(super) fn client_id(
         end.timestamp_millis()
     );
     let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ah-{hex}")
+    format!("ah-{}", hex::encode(&digest[..16]))
 }

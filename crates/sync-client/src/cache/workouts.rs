@@ -89,7 +89,7 @@ fn origin_hash(content: &WorkoutContent, offset_minutes: i32) -> String {
     let wire = serde_json::to_value(wire_workout("", content, offset_minutes))
         .expect("a workout always serialises");
     let digest = Sha256::digest(wire.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 impl Cache {
