@@ -86,6 +86,7 @@
 mod achievements;
 mod bodies;
 mod calendar;
+mod days;
 mod goal;
 mod model;
 mod progress;

@@ -8,9 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::calendar::{days_after, days_before, merge_spans, DateSpan};
+use super::days::{chain_end, chain_start, current_anchor, weekly_window};
 use super::goal::{validate_year, YearOutOfRange};
-use super::series::weekly_window;
-use super::streaks::{chain_end, chain_start, current_anchor};
 
 /// The most days [`YearData::missing_days`] asks for at once: one year of dates.
 pub const STREAK_FETCH_DAYS: u64 = 366;

@@ -4,10 +4,10 @@ use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{days_in_year, elapsed_days, DateSpan};
+use super::days::count;
 use super::goal::Goal;
 use super::model::YearData;
 use super::rounding::{ratio_one_decimal, round_ratio};
-use super::streaks::count;
 
 /// `progress`: how far the runner is, against the goal and against the calendar.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -4,15 +4,14 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::calendar::{days_after, days_before, week_monday, DateSpan};
+use super::calendar::{days_after, DateSpan};
+pub use super::days::WEEKLY_WEEKS;
+use super::days::{count, weekly_window};
 use super::model::YearData;
 use super::rounding::{km_one_decimal, pace_min_per_km, pace_s_per_km};
-use super::streaks::count;
 use super::totals::{Totals, PACE_MIN_METERS};
 use crate::time::{serde_format, truncate_to_seconds};
 
-/// How many ISO weeks `weekly_data` has.
-pub const WEEKLY_WEEKS: u64 = 12;
 /// How many workouts `pace_data` has at most.
 pub const PACE_POINTS: usize = 50;
 /// How many running days `chart_data` has at most.
@@ -158,14 +157,4 @@ pub fn chart_data(data: &YearData) -> Vec<ChartPoint> {
             pace: pace_s_per_km(day.duration_seconds, day.distance_meters),
         })
         .collect()
-}
-
-/// The days of the twelve weeks of `weekly_data`: they end with the week of today, or of the
-/// year's 31 December when that comes first.
-pub(crate) fn weekly_window(year: DateSpan, today: NaiveDate) -> DateSpan {
-    let last_monday = week_monday(today.min(year.last()));
-    DateSpan::new(
-        days_before(last_monday, 7 * (WEEKLY_WEEKS - 1)),
-        days_after(last_monday, 6),
-    )
 }

@@ -1,12 +1,12 @@
 //! Streaks: runs of consecutive running days, and the running days of this week and last.
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{days_before, DateSpan};
+use super::days::{chain_start, count, current_anchor};
 use super::model::YearData;
 
 /// `streaks` of the goal-progress, dashboard and insights responses.
@@ -39,41 +39,6 @@ pub fn streaks(data: &YearData) -> Streaks {
         last_week: days_in(days, last_week),
         last_run_date: data.year_days().last().map(|day| day.date),
     }
-}
-
-/// The day the current streak ends on: today when it is a running day, else yesterday when
-/// that is one (today is not over yet); `None` when neither is.
-pub(crate) fn current_anchor(days: &BTreeSet<NaiveDate>, today: NaiveDate) -> Option<NaiveDate> {
-    if days.contains(&today) {
-        return Some(today);
-    }
-    today
-        .pred_opt()
-        .filter(|yesterday| days.contains(yesterday))
-}
-
-/// The first day of the streak that contains the running day `day`.
-pub(crate) fn chain_start(days: &BTreeSet<NaiveDate>, day: NaiveDate) -> NaiveDate {
-    let mut start = day;
-    for &earlier in days.range(..day).rev() {
-        if earlier.succ_opt() != Some(start) {
-            break;
-        }
-        start = earlier;
-    }
-    start
-}
-
-/// The last day of the streak that contains the running day `day`.
-pub(crate) fn chain_end(days: &BTreeSet<NaiveDate>, day: NaiveDate) -> NaiveDate {
-    let mut end = day;
-    for &later in days.range((Bound::Excluded(day), Bound::Unbounded)) {
-        if end.succ_opt() != Some(later) {
-            break;
-        }
-        end = later;
-    }
-    end
 }
 
 /// The length of the streak ending on the running day `day`.
@@ -112,14 +77,10 @@ fn days_in(days: &BTreeSet<NaiveDate>, span: DateSpan) -> u32 {
     count(days.range(span.first()..=span.last()).count())
 }
 
-/// A count of days as the responses carry it (no set of days comes near `u32::MAX`).
-pub(crate) fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::running::days::chain_end;
     use crate::running::test_date as date;
 
     fn set(days: &[NaiveDate]) -> BTreeSet<NaiveDate> {
