@@ -84,6 +84,8 @@ impl Modify for BearerAuth {
         title = "Running Days sync API",
         description = "Syncs HealthKit workouts between the Running Days apps, devices and the web dashboard."
     ),
+    // A generic's argument is not collected with the generic itself (`SyncRequest<W>`).
+    components(schemas(sync_core::wire::WorkoutInput)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, tokens and sessions"),
