@@ -102,6 +102,46 @@ impl Counts {
         }
     }
 
+    /// Counts with only `created` set: the usual expectation of a batch of new workouts.
+    pub fn created(n: u64) -> Counts {
+        Counts {
+            created: n,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts with only `updated` set.
+    pub fn updated(n: u64) -> Counts {
+        Counts {
+            updated: n,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts with only `unchanged` set: a re-sync of what the server already holds.
+    pub fn unchanged(n: u64) -> Counts {
+        Counts {
+            unchanged: n,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts with only `deleted` set.
+    pub fn deleted(n: u64) -> Counts {
+        Counts {
+            deleted: n,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts with only `conflicts` set.
+    pub fn conflicts(n: u64) -> Counts {
+        Counts {
+            conflicts: n,
+            ..Counts::default()
+        }
+    }
+
     /// Workouts accounted for: everything but deletions.
     pub fn workouts(&self) -> u64 {
         self.created + self.updated + self.unchanged + self.conflicts + self.rejected

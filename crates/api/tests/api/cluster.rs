@@ -86,10 +86,7 @@ async fn one_key_sent_to_two_instances_at_once_is_applied_exactly_once() {
         let parsed: Value = serde_json::from_str(fresh_text).unwrap();
         assert_eq!(
             Counts::of(&parsed),
-            Counts {
-                created: BATCH as u64,
-                ..Counts::default()
-            },
+            Counts::created(BATCH as u64),
             "[postgres] round {round}: {parsed}"
         );
         for (name, status, replayed, retry_after, text) in &answers {
@@ -129,10 +126,7 @@ async fn one_key_sent_to_two_instances_at_once_is_applied_exactly_once() {
         let again = other.sync_ok(&user, &json!({"workouts": batch})).await;
         assert_eq!(
             Counts::of(&again),
-            Counts {
-                unchanged: BATCH as u64,
-                ..Counts::default()
-            },
+            Counts::unchanged(BATCH as u64),
             "[postgres] round {round}: {again}"
         );
         for (name, app) in instances {

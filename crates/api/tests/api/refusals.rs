@@ -102,14 +102,7 @@ async fn an_unknown_mode_is_422(app: TestApp) {
 
     let full = json!({"workouts": [workout("a")], "mode": "full", "idempotency_key": key});
     let body = app.sync_ok(&user, &full).await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::created(1), "[{b}] {body}");
 }
 
 /// Sends `body` with `Transfer-Encoding: chunked` (no `Content-Length`) over a plain socket;

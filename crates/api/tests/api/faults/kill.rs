@@ -54,10 +54,7 @@ async fn assert_stored_exactly_once(app: &TestApp, user: &TestUser, batch: &[Val
     let again = app.sync_ok(user, &json!({ "workouts": batch })).await;
     assert_eq!(
         Counts::of(&again),
-        Counts {
-            unchanged: batch.len() as u64,
-            ..Counts::default()
-        },
+        Counts::unchanged(batch.len() as u64),
         "[{b}] {ctx}: a re-sync without a key changes nothing: {again}"
     );
 }
@@ -97,10 +94,7 @@ async fn retry_after_crash(
     let parsed: Value = serde_json::from_str(&retry.3).unwrap();
     assert_eq!(
         Counts::of(&parsed),
-        Counts {
-            created: LARGE as u64,
-            ..Counts::default()
-        },
+        Counts::created(LARGE as u64),
         "[{b}] {ctx}: {parsed}"
     );
 }

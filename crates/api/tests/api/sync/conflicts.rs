@@ -14,14 +14,7 @@ async fn a_new_workout_is_created_and_the_same_content_again_is_unchanged(app: T
     let first = app
         .sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
         .await;
-    assert_eq!(
-        Counts::of(&first),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {first}"
-    );
+    assert_eq!(Counts::of(&first), Counts::created(1), "[{b}] {first}");
     assert_eq!(first["success"], json!(true), "[{b}] {first}");
     assert_eq!(
         cursor_seq(&first),
@@ -50,10 +43,7 @@ async fn a_new_workout_is_created_and_the_same_content_again_is_unchanged(app: T
         let again = app.sync_ok(&user, &json!({"workouts": [same]})).await;
         assert_eq!(
             Counts::of(&again),
-            Counts {
-                unchanged: 1,
-                ..Counts::default()
-            },
+            Counts::unchanged(1),
             "[{b}] equal content is unchanged: {same} -> {again}"
         );
         assert_eq!(
@@ -77,23 +67,13 @@ async fn a_greater_client_version_updates_and_raises_the_revision(app: TestApp) 
         json!({"distance_meters": 5100, "client_version": 1}),
     );
     let body = app.sync_ok(&user, &json!({"workouts": [v1.clone()]})).await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            updated: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
     assert_eq!(cursor_seq(&body), 2, "[{b}] the update is a change: {body}");
 
     let again = app.sync_ok(&user, &json!({"workouts": [v1]})).await;
     assert_eq!(
         Counts::of(&again),
-        Counts {
-            unchanged: 1,
-            ..Counts::default()
-        },
+        Counts::unchanged(1),
         "[{b}] the update was stored: {again}"
     );
 
@@ -102,27 +82,13 @@ async fn a_greater_client_version_updates_and_raises_the_revision(app: TestApp) 
         json!({"distance_meters": 5200, "avg_heart_rate": 150, "client_version": 2}),
     );
     let body = app.sync_ok(&user, &json!({"workouts": [v2.clone()]})).await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            updated: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
     assert_eq!(cursor_seq(&body), 3, "[{b}] {body}");
 
     // A later conflict shows the server's copy: v2's content at revision 3.
     let probe = with(workout("run-1"), json!({"distance_meters": 5300}));
     let body = app.sync_ok(&user, &json!({"workouts": [probe]})).await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            conflicts: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::conflicts(1), "[{b}] {body}");
     let c = conflict(b, &body, "run-1");
     assert_eq!(c["reason"], json!("data_mismatch"), "[{b}] {c}");
     assert_eq!(
@@ -155,10 +121,7 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
             .await;
         assert_eq!(
             Counts::of(&body),
-            Counts {
-                conflicts: 1,
-                ..Counts::default()
-            },
+            Counts::conflicts(1),
             "[{b}] {stale} -> {body}"
         );
         let c = conflict(b, &body, "run-1");
@@ -187,26 +150,12 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
         with(original.clone(), json!({"client_version": 2})),
     ] {
         let body = app.sync_ok(&user, &json!({"workouts": [same]})).await;
-        assert_eq!(
-            Counts::of(&body),
-            Counts {
-                unchanged: 1,
-                ..Counts::default()
-            },
-            "[{b}] {body}"
-        );
+        assert_eq!(Counts::of(&body), Counts::unchanged(1), "[{b}] {body}");
     }
 
     let newer = with(equal, json!({"client_version": 6}));
     let body = app.sync_ok(&user, &json!({"workouts": [newer]})).await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            updated: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
 
     // A workout stored without a version is version 0: sending 0 is not greater.
     app.sync_ok(&user, &json!({"workouts": [workout("run-2")]}))
@@ -240,10 +189,7 @@ async fn different_content_without_a_version_is_a_data_mismatch_and_writes_nothi
             .await;
         assert_eq!(
             Counts::of(&body),
-            Counts {
-                conflicts: 1,
-                ..Counts::default()
-            },
+            Counts::conflicts(1),
             "[{b}] attempt {attempt}: {body}"
         );
         let c = conflict(b, &body, "run-1");
@@ -258,10 +204,7 @@ async fn different_content_without_a_version_is_a_data_mismatch_and_writes_nothi
         .await;
     assert_eq!(
         Counts::of(&original),
-        Counts {
-            unchanged: 1,
-            ..Counts::default()
-        },
+        Counts::unchanged(1),
         "[{b}] the server still holds the original: {original}"
     );
 }
@@ -276,14 +219,7 @@ async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_confl
     let body = app
         .sync_ok(&user, &json!({"workouts": [], "deleted_client_ids": ["a"]}))
         .await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            deleted: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::deleted(1), "[{b}] {body}");
     assert_eq!(
         cursor_seq(&body),
         3,
@@ -308,10 +244,7 @@ async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_confl
             .await;
         assert_eq!(
             Counts::of(&body),
-            Counts {
-                conflicts: 1,
-                ..Counts::default()
-            },
+            Counts::conflicts(1),
             "[{b}] {again} -> {body}"
         );
         let c = conflict(b, &body, "a");
@@ -323,12 +256,5 @@ async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_confl
     let body = app
         .sync_ok(&user, &json!({"workouts": [workout("b")]}))
         .await;
-    assert_eq!(
-        Counts::of(&body),
-        Counts {
-            unchanged: 1,
-            ..Counts::default()
-        },
-        "[{b}] {body}"
-    );
+    assert_eq!(Counts::of(&body), Counts::unchanged(1), "[{b}] {body}");
 }

@@ -27,14 +27,7 @@ async fn timestamps_and_integers_have_the_contract_wire_format(app: TestApp) {
             &json!({"workouts": [fraction, offset_fraction, whole]}),
         )
         .await;
-    assert_eq!(
-        Counts::of(&first),
-        Counts {
-            created: 3,
-            ..Counts::default()
-        },
-        "[{b}] {first}"
-    );
+    assert_eq!(Counts::of(&first), Counts::created(3), "[{b}] {first}");
     assert!(
         first["server_timestamp"]
             .as_str()
