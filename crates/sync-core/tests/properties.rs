@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
+use sync_core::running::{workout_date, Tz};
 use sync_core::time::{format_workout_time, parse_client_timestamp};
 use sync_core::validate::{MAX_CLIENT_ID_CHARS, MAX_SOURCE_CHARS};
 use sync_core::{
@@ -278,6 +279,7 @@ fn stored_row(n: u64, client_id: &str, spec: &Spec, meta: &RowMeta) -> StoredWor
     StoredWorkout {
         id: Uuid::from_u64_pair(0x5e4, n),
         client_id: w.client_id,
+        start_date: workout_date(w.content.start_time, w.start_offset_minutes, Tz::UTC),
         content: w.content,
         start_offset_minutes: w.start_offset_minutes,
         client_version: meta.client_version,
@@ -380,7 +382,7 @@ fn plan(prepared: &PreparedSync, stored: &[StoredWorkout]) -> SyncPlan {
 
 fn rows(plan: &SyncPlan, after_seq: i64) -> Vec<StoredWorkout> {
     let mut n = 0u64;
-    plan.rows_to_write(after_seq, write_time(), || {
+    plan.rows_to_write(after_seq, write_time(), Tz::UTC, || {
         n += 1;
         Uuid::from_u64_pair(0xc0ffee, n)
     })
@@ -962,6 +964,7 @@ fn check_validation(index: usize, raw: &Value) -> Result<(), TestCaseError> {
                 client_id: w.client_id.clone(),
                 content: c.clone(),
                 start_offset_minutes: w.start_offset_minutes,
+                start_date: workout_date(c.start_time, w.start_offset_minutes, Tz::UTC),
                 client_version: 0,
                 revision: 1,
                 change_seq: 1,

@@ -7,6 +7,7 @@ mod helpers;
 mod idempotency;
 mod reads;
 mod refusals;
+mod running;
 mod security;
 mod smoke;
 mod sync;
