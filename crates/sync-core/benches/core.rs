@@ -64,7 +64,12 @@ fn planning(c: &mut Criterion) {
                 ..Default::default()
             };
             let request = prepare_sync(body, None, &SyncLimits { max_batch: 1000 }, now()).unwrap();
-            plan_sync(&request.valid, vec![], &[], &[]).rows_to_write(0, now(), uuid::Uuid::new_v4)
+            plan_sync(&request.valid, vec![], &[], &[]).rows_to_write(
+                0,
+                now(),
+                sync_core::running::Tz::UTC,
+                uuid::Uuid::new_v4,
+            )
         };
         let mut incoming = batch(n, 0.0);
         for w in incoming.iter_mut().skip(n / 3).take(n / 3) {

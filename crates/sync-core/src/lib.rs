@@ -20,7 +20,7 @@
 //! // The store loads the rows for `request.client_ids()`; here the server has none.
 //! let plan = plan_sync(&request.valid, request.rejected.clone(), &request.deletions, &[]);
 //! assert_eq!(plan.outcomes, vec![(0, Outcome::Created)]);
-//! let rows = plan.rows_to_write(0, now, uuid::Uuid::new_v4);
+//! let rows = plan.rows_to_write(0, now, sync_core::running::Tz::UTC, uuid::Uuid::new_v4);
 //! assert_eq!((rows[0].revision, rows[0].change_seq), (1, 1));
 //! ```
 

@@ -28,7 +28,7 @@ const READ_ONLY_FIELDS: [&str; 6] = [
 /// let raw = serde_json::json!({"client_id": "a", "start_time": "2024-01-15T08:00:00Z",
 ///     "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100, "distance_meters": 5000});
 /// let w = validate_workout(0, &raw, Utc::now()).unwrap();
-/// let stored = plan_sync(&[w], vec![], &[], &[]).rows_to_write(0, Utc::now(), uuid::Uuid::new_v4).remove(0);
+/// let stored = plan_sync(&[w], vec![], &[], &[]).rows_to_write(0, Utc::now(), sync_core::running::Tz::UTC, uuid::Uuid::new_v4).remove(0);
 /// let patched = sync_core::patch::apply_patch(&stored, &serde_json::json!({"distance_meters": 5100}), Utc::now()).unwrap();
 /// assert_eq!(patched.content.distance_meters, 5100.0);
 /// assert!(sync_core::patch::apply_patch(&stored, &serde_json::json!({"distance_meters": -1}), Utc::now()).is_err());
@@ -119,7 +119,7 @@ mod tests {
     fn stored(raw: Value) -> StoredWorkout {
         let w = validate_workout(0, &raw, Utc::now()).unwrap();
         plan_sync(&[w], vec![], &[], &[])
-            .rows_to_write(0, Utc::now(), uuid::Uuid::new_v4)
+            .rows_to_write(0, Utc::now(), chrono_tz::Tz::UTC, uuid::Uuid::new_v4)
             .remove(0)
     }
 

@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use uuid::Uuid;
+
+use crate::running::workout_date;
 
 use crate::wire::WorkoutView;
 use crate::wire::{Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts};
@@ -174,13 +177,16 @@ fn decide(incoming: &ValidWorkout, current: &StoredWorkout) -> (Outcome, Option<
 
 impl SyncPlan {
     /// The rows as they must be after the sync, with change-feed positions `after_seq + 1`,
-    /// `after_seq + 2`, … in write order. `new_id` names each created workout.
+    /// `after_seq + 2`, … in write order. `new_id` names each created workout; `zone` is the
+    /// user's time zone, which dates a created or updated workout sent in UTC
+    /// ([`workout_date`](crate::running::workout_date)). A tombstone keeps its date.
     ///
     /// The store writes these rows as they are: all row-state rules live here.
     pub fn rows_to_write(
         &self,
         after_seq: i64,
         now: DateTime<Utc>,
+        zone: Tz,
         mut new_id: impl FnMut() -> Uuid,
     ) -> Vec<StoredWorkout> {
         self.writes
@@ -192,6 +198,7 @@ impl SyncPlan {
                     client_id: w.client_id.clone(),
                     content: w.content.clone(),
                     start_offset_minutes: w.start_offset_minutes,
+                    start_date: workout_date(w.content.start_time, w.start_offset_minutes, zone),
                     client_version: w.client_version.unwrap_or(0),
                     revision: 1,
                     change_seq,
@@ -202,6 +209,11 @@ impl SyncPlan {
                 PlannedWrite::Update { stored, incoming } => StoredWorkout {
                     content: incoming.content.clone(),
                     start_offset_minutes: incoming.start_offset_minutes,
+                    start_date: workout_date(
+                        incoming.content.start_time,
+                        incoming.start_offset_minutes,
+                        zone,
+                    ),
                     client_version: incoming.client_version.unwrap_or(stored.client_version),
                     revision: stored.revision + 1,
                     change_seq,

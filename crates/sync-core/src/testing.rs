@@ -44,6 +44,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 // The crate root's names, which stay put when a type moves between modules.
+use crate::running::Tz;
 use crate::time::parse_client_timestamp;
 use crate::{
     plan_sync, validate_workout, Outcome, RejectedWorkout, StoredWorkout, SyncPlan, ValidWorkout,
@@ -302,7 +303,7 @@ impl StoredWorkoutBuilder {
     pub fn from_valid(valid: &ValidWorkout) -> Self {
         let created = plan_sync(std::slice::from_ref(valid), Vec::new(), &[], &[]);
         let row = created
-            .rows_to_write(0, utc(STORED_AT), || server_id(&valid.client_id))
+            .rows_to_write(0, utc(STORED_AT), Tz::UTC, || server_id(&valid.client_id))
             .pop()
             .expect("planning a workout the server does not have writes its row");
         StoredWorkoutBuilder { row }
@@ -373,7 +374,9 @@ impl StoredWorkoutBuilder {
             std::slice::from_ref(&self.row.client_id),
             std::slice::from_ref(&self.row),
         );
-        let written = deletion.rows_to_write(self.row.change_seq, utc(DELETED_AT), || self.row.id);
+        let written = deletion.rows_to_write(self.row.change_seq, utc(DELETED_AT), Tz::UTC, || {
+            self.row.id
+        });
         if let Some(tombstone) = written.into_iter().next() {
             self.row = tombstone;
         }

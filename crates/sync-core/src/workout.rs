@@ -1,10 +1,11 @@
 //! The workout model: what a client sends once checked, what the server stores, what it serves.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::time;
+use crate::running::workout_date;
 
 /// The content of a workout: every field the conflict rules compare.
 ///
@@ -128,6 +129,9 @@ pub struct StoredWorkout {
     pub content: WorkoutContent,
     /// The offset `start_time` was sent with, in minutes.
     pub start_offset_minutes: i32,
+    /// The workout's calendar day as stored and served (`date`): fixed when the row is written,
+    /// by [`workout_date`](crate::running::workout_date) with the user's zone of that moment.
+    pub start_date: NaiveDate,
     /// The highest `client_version` applied; 0 when the client never sent one.
     pub client_version: i64,
     /// Server-side version, from 1.
@@ -148,8 +152,9 @@ impl StoredWorkout {
         self.deleted_at.is_some()
     }
 
-    /// The calendar day the workout started on, in the offset the client sent `start_time` with.
-    pub fn start_date(&self) -> chrono::NaiveDate {
-        time::local_date(self.content.start_time, self.start_offset_minutes)
+    /// This workout's calendar day in `zone` (its sent offset when that is not zero), which
+    /// is what `start_date` must hold once the row is written for a user of that zone.
+    pub fn date_in(&self, zone: Tz) -> NaiveDate {
+        workout_date(self.content.start_time, self.start_offset_minutes, zone)
     }
 }

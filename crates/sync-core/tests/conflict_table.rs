@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use sync_core::running::Tz;
 use sync_core::testing::{incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder};
 use sync_core::{
     plan_sync, prepare_sync, validate_workout, ChangeCursor, ConflictReason, Outcome, PlannedWrite,
@@ -58,7 +59,7 @@ fn sync(body: Value, server: &[StoredWorkout]) -> Synced {
         server,
     );
     let mut new_ids = Vec::new();
-    let rows = plan.rows_to_write(AFTER_SEQ, write_time(), || {
+    let rows = plan.rows_to_write(AFTER_SEQ, write_time(), Tz::UTC, || {
         let id = Uuid::from_u64_pair(0xc0ffee, new_ids.len() as u64 + 1);
         new_ids.push(id);
         id
@@ -665,7 +666,7 @@ fn writes_take_contiguous_change_seqs_in_request_order_workouts_then_deletions()
     assert_ne!(s.rows[0].id, s.rows[2].id);
 
     // The same plan written after another position shifts, and only shifts, the positions.
-    let later = s.plan.rows_to_write(7, write_time(), Uuid::new_v4);
+    let later = s.plan.rows_to_write(7, write_time(), Tz::UTC, Uuid::new_v4);
     let seqs: Vec<i64> = later.iter().map(|r| r.change_seq).collect();
     assert_eq!(seqs, vec![8, 9, 10, 11, 12]);
     assert_eq!(s.plan.seq_after(7), 12);

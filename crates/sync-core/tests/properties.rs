@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Value};
+use sync_core::running::Tz;
 use sync_core::testing::{incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder};
 use sync_core::time::{format_workout_time, parse_client_timestamp};
 use sync_core::validate::{MAX_CLIENT_ID_CHARS, MAX_SOURCE_CHARS};
@@ -373,7 +374,7 @@ fn plan(prepared: &PreparedSync, stored: &[StoredWorkout]) -> SyncPlan {
 
 fn rows(plan: &SyncPlan, after_seq: i64) -> Vec<StoredWorkout> {
     let mut n = 0u64;
-    plan.rows_to_write(after_seq, write_time(), || {
+    plan.rows_to_write(after_seq, write_time(), Tz::UTC, || {
         n += 1;
         Uuid::from_u64_pair(0xc0ffee, n)
     })

@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;
+use sync_core::running::Tz;
 use uuid::Uuid;
 
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
     ChangePage, Credentials, EditOutcome, NewSession, Session, SyncCommand, SyncOutcome,
-    SyncRecord, SyncStatus, User, WorkoutPage, WorkoutQuery,
+    SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage, WorkoutQuery,
 };
 
 /// Largest page of [`Store::list_workouts`]; a larger `limit` is clamped to it.
@@ -168,18 +169,45 @@ impl Store {
         with_conn!(self, |conn, queries| queries::maintenance::ready(conn))
     }
 
-    /// Creates an account with its first session. `email` must already be normalised.
+    /// Creates an account in the time zone UTC with its first session. `email` must already
+    /// be normalised.
     pub fn register(
         &self,
         email: &str,
         password_hash: &str,
         session: &NewSession,
     ) -> Result<User, StoreError> {
+        self.register_in_zone(email, password_hash, Tz::UTC, session)
+    }
+
+    /// Creates an account in `time_zone` with its first session. `email` must already be
+    /// normalised.
+    pub fn register_in_zone(
+        &self,
+        email: &str,
+        password_hash: &str,
+        time_zone: Tz,
+        session: &NewSession,
+    ) -> Result<User, StoreError> {
         with_conn!(self, |conn, queries| queries::auth::register(
             conn,
             email,
             password_hash,
+            time_zone,
             session
+        ))
+    }
+
+    /// Sets the user's time zone and re-dates their workouts sent in UTC, in one transaction
+    /// (each moved workout goes on the change feed). `None` when the user does not exist.
+    pub fn set_time_zone(
+        &self,
+        user_id: Uuid,
+        time_zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TimeZoneChange>, StoreError> {
+        with_conn!(self, |conn, queries| queries::calendar::set_time_zone(
+            conn, user_id, time_zone, now
         ))
     }
 

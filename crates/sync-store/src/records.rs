@@ -13,6 +13,17 @@ pub struct User {
     pub email: String,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// The account's IANA time zone (`"UTC"` unless set): it dates the workouts sent in UTC.
+    pub time_zone: String,
+}
+
+/// What `PATCH /auth/me {time_zone}` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZoneChange {
+    /// The account, with its new zone.
+    pub user: User,
+    /// Workouts sent in UTC whose `date` moved (each is on the change feed again).
+    pub redated: usize,
 }
 
 /// An account with what login checks against.

@@ -1,10 +1,12 @@
 //! `/auth/*`: registration, login, refresh-token rotation, logout, the caller, sessions.
 
 use actix_web::http::header::USER_AGENT;
-use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use sync_core::running::{parse_time_zone, Tz};
 use sync_core::wire::{
-    Credentials, ErrorBody, MeBody, RefreshRequest, SessionView, SessionsBody, TokenBody, UserView,
+    Credentials, ErrorBody, MeBody, PatchMe, RefreshRequest, Registration, SessionView,
+    SessionsBody, TokenBody, UserView,
 };
 use sync_store::{NewSession, RefreshOutcome, Session, User};
 use uuid::Uuid;
@@ -31,7 +33,13 @@ fn user_view(u: User) -> UserView {
         id: u.id,
         email: u.email,
         created_at: u.created_at,
+        time_zone: u.time_zone,
     }
+}
+
+/// An IANA time zone name as sent; anything else is a 422 naming `time_zone`.
+fn time_zone(name: &str) -> Result<Tz, ApiError> {
+    parse_time_zone(name).map_err(|e| ApiError::invalid_field("time_zone", e.to_string()))
 }
 
 /// Trims and lowercases an email and checks its shape; the normalised form is the identity.
@@ -104,8 +112,9 @@ fn token_pair(
     })
 }
 
-/// `POST /auth/register` → 201 with the user and a token pair.
-#[utoipa::path(tag = "auth", request_body = Credentials,
+/// `POST /auth/register` → 201 with the user and a token pair; `time_zone` (optional, UTC
+/// when absent) must be an IANA name.
+#[utoipa::path(tag = "auth", request_body = Registration,
     responses((status = 201, description = "Account created and logged in", body = TokenBody),
         (status = 409, description = "An account with this email exists", body = ErrorBody),
         BadRequest, TooLarge, Unprocessable, CommonErrors))]
@@ -113,17 +122,24 @@ fn token_pair(
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<Credentials>,
+    body: web::Json<Registration>,
 ) -> Result<HttpResponse, ApiError> {
-    let Credentials { email, password } = body.into_inner();
+    let Registration {
+        credentials: Credentials { email, password },
+        time_zone: zone_name,
+    } = body.into_inner();
     let email = normalise_email(&email)?;
     check_password(&password)?;
+    let zone = zone_name.as_deref().map(time_zone).transpose()?;
     let now = Utc::now();
     let (session, refresh_token) = new_session(&state, &req, now);
     let session_id = session.id;
     let hash = password::hash(password).await?;
     let store = state.store.clone();
-    let user = blocking(move || Ok(store.register(&email, &hash, &session)?)).await?;
+    let user = blocking(move || {
+        Ok(store.register_in_zone(&email, &hash, zone.unwrap_or(Tz::UTC), &session)?)
+    })
+    .await?;
     log::info!("registered user {}", user.id);
     let subject = TokenSubject {
         user_id: user.id,
@@ -266,6 +282,39 @@ pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
     .await?;
     Ok(HttpResponse::Ok().json(MeBody {
         user: user_view(user),
+    }))
+}
+
+/// `PATCH /auth/me {time_zone}` → `{user}`. The workouts sent in UTC are re-dated in the new
+/// zone in the same transaction and appear on the change feed; an unknown zone is a 422 and
+/// changes nothing.
+#[utoipa::path(tag = "auth", request_body = PatchMe,
+    responses((status = 200, description = "The caller, with the new time zone", body = MeBody),
+        BadRequest, Unauthorized, NotFound, TooLarge, Unprocessable, CommonErrors),
+    security(("bearer_auth" = [])))]
+#[patch("/auth/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<PatchMe>,
+) -> Result<HttpResponse, ApiError> {
+    let zone = time_zone(&body.time_zone)?;
+    let now = sync_core::time::truncate_to_seconds(Utc::now());
+    let store = state.store.clone();
+    let change = blocking(move || {
+        store
+            .set_time_zone(auth.user_id, zone, now)?
+            .ok_or(ApiError::NotFound("user not found"))
+    })
+    .await?;
+    log::info!(
+        "user {} set time zone {} ({} workouts re-dated)",
+        auth.user_id,
+        zone.name(),
+        change.redated
+    );
+    Ok(HttpResponse::Ok().json(MeBody {
+        user: user_view(change.user),
     }))
 }
 

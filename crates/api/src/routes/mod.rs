@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::me)
+                .service(auth::update_me)
                 .service(auth::sessions)
                 .service(auth::revoke_session)
                 .service(sync::sync)

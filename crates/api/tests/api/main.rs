@@ -8,6 +8,7 @@ mod idempotency;
 mod logging;
 mod reads;
 mod refusals;
+mod running;
 mod security;
 mod smoke;
 mod sync;

@@ -27,6 +27,30 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// `{email, password, time_zone?}`, for `POST /auth/register`: the credentials and, optionally,
+/// the account's IANA time zone (`"UTC"` when absent). Its `Debug` never shows the password.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    /// The email and password.
+    #[serde(flatten)]
+    pub credentials: Credentials,
+    /// An IANA name such as `Europe/Stockholm`; decides the account's calendar days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "Europe/Stockholm"))]
+    pub time_zone: Option<String>,
+}
+
+/// `{time_zone}`, for `PATCH /auth/me`: the account's new time zone. Workouts sent in UTC are
+/// re-dated in it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchMe {
+    /// An IANA name such as `America/Los_Angeles`.
+    #[cfg_attr(feature = "openapi", schema(example = "America/Los_Angeles"))]
+    pub time_zone: String,
+}
+
 /// `{refresh_token}`, for `POST /auth/refresh`. Its `Debug` never shows the token.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Serialize, Deserialize)]
@@ -65,6 +89,9 @@ pub struct UserView {
     /// Whole seconds, UTC.
     #[serde(serialize_with = "serde_format::server")]
     pub created_at: DateTime<Utc>,
+    /// The account's IANA time zone (`"UTC"` by default): it decides every calendar day the
+    /// server computes.
+    pub time_zone: String,
 }
 
 /// A token pair: the 201 of register, the 200 of login (both with `user`) and of refresh

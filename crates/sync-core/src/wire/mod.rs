@@ -32,7 +32,8 @@ pub use crate::running::{
     Progress, Streaks, WeeklyEntry,
 };
 pub use auth::{
-    Credentials, MeBody, RefreshRequest, SessionView, SessionsBody, TokenBody, UserView,
+    Credentials, MeBody, PatchMe, RefreshRequest, Registration, SessionView, SessionsBody,
+    TokenBody, UserView,
 };
 pub use errors::{ErrorBody, FieldErrors};
 pub use history::{SyncHistoryBody, SyncRecordBody, SyncStatusBody, SyncView};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::time::{self, serde_format};
+use crate::time::serde_format;
 use crate::workout::StoredWorkout;
 
 /// The workout as served to clients (the iOS client's `Workout`).
@@ -16,7 +16,8 @@ pub struct WorkoutView {
     pub id: Uuid,
     /// The client's id.
     pub client_id: String,
-    /// Calendar day of `start_time` in the offset the client sent it with, `YYYY-MM-DD`.
+    /// The workout's calendar day, `YYYY-MM-DD`: of `start_time` in the offset it was sent
+    /// with when that is not zero, else in the user's time zone (the runner's calendar).
     #[cfg_attr(feature = "openapi", schema(format = Date))]
     pub date: String,
     /// Start, UTC; fraction only when present.
@@ -54,7 +55,7 @@ impl From<&StoredWorkout> for WorkoutView {
         WorkoutView {
             id: w.id,
             client_id: w.client_id.clone(),
-            date: time::calendar_date(w.content.start_time, w.start_offset_minutes),
+            date: w.start_date.format("%Y-%m-%d").to_string(),
             start_time: w.content.start_time,
             end_time: w.content.end_time,
             duration_seconds: w.content.duration_seconds,

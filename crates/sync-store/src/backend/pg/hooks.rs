@@ -5,7 +5,7 @@
 //! | hook | what it does | on PostgreSQL | why |
 //! |---|---|---|---|
 //! | `write_transaction` | runs a closure in a write transaction | read committed | writers of different users proceed in parallel; a user's writes are serialised by `lock_user` (SQLite: `BEGIN IMMEDIATE`, one writer at a time) |
-//! | `lock_user` | serialises the user's writes until commit; returns their change position | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
+//! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
 //! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | `RECORD_SYNC_SQL`: one write CTE | one round trip instead of three (SQLite: three statements) |
@@ -22,7 +22,7 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
-use super::queries::rows::{SyncBookkeeping, WorkoutRow};
+use super::queries::rows::{SyncBookkeeping, UserLock, WorkoutRow};
 use super::schema::users;
 use super::statement::{cached_statement, push_statement, unbound_parameter};
 use super::Conn;
@@ -37,13 +37,17 @@ pub(super) fn write_transaction<T>(
     conn.build_transaction().read_committed().run(f)
 }
 
-/// Locks the user's row until commit and returns their change-feed position.
-pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
+/// Locks the user's row until commit and returns their change-feed position and time zone.
+pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, StoreError> {
     users::table
         .find(DbUuid(user_id))
-        .select(users::change_seq)
+        .select((users::change_seq, users::time_zone))
         .for_update()
         .first(conn)
+        .map(|(change_seq, time_zone)| UserLock {
+            change_seq,
+            time_zone,
+        })
         .optional()?
         .ok_or(StoreError::NotFound)
 }

@@ -12,6 +12,7 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        time_zone -> Text,
     }
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use sync_core::running::Tz;
 use uuid::Uuid;
 
 use super::rows::{SessionRow, UserRow};
@@ -19,6 +20,7 @@ pub(crate) fn register(
     conn: &mut Conn,
     email: &str,
     password_hash: &str,
+    time_zone: Tz,
     session: &NewSession,
 ) -> Result<User, StoreError> {
     hooks::write_transaction(conn, |conn| {
@@ -33,6 +35,7 @@ pub(crate) fn register(
             failed_logins: 0,
             locked_until: None,
             created_at: DbTime(session.created_at),
+            time_zone: time_zone.name().to_owned(),
         };
         match diesel::insert_into(users::table).values(&row).execute(conn) {
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {

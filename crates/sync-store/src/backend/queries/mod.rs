@@ -11,6 +11,7 @@
 //! the row types of `rows`.
 
 pub(crate) mod auth;
+pub(crate) mod calendar;
 pub(crate) mod maintenance;
 pub(crate) mod rows;
 pub(crate) mod sync;

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use sync_core::running::{parse_time_zone, Tz};
 use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ impl WorkoutRow {
             client_id: w.client_id.clone(),
             start_time: DbTime(w.content.start_time),
             start_offset_minutes: w.start_offset_minutes,
-            start_date: w.start_date(),
+            start_date: w.start_date,
             end_time: DbTime(w.content.end_time),
             duration_seconds: w.content.duration_seconds,
             distance_meters: w.content.distance_meters,
@@ -79,6 +80,7 @@ impl WorkoutRow {
                 source: self.source,
             },
             start_offset_minutes: self.start_offset_minutes,
+            start_date: self.start_date,
             client_version: self.client_version,
             revision: self.revision,
             change_seq: self.change_seq,
@@ -102,6 +104,7 @@ pub(crate) struct UserRow {
     pub failed_logins: i32,
     pub locked_until: Option<DbTime>,
     pub created_at: DbTime,
+    pub time_zone: String,
 }
 
 impl UserRow {
@@ -110,6 +113,7 @@ impl UserRow {
             id: self.id.0,
             email: self.email.clone(),
             created_at: self.created_at.0,
+            time_zone: self.time_zone.clone(),
         }
     }
 
@@ -215,6 +219,21 @@ pub(crate) struct SyncBookkeeping {
     /// The sync record; its `seq` is the user's sync count after the update.
     pub sync: SyncRow,
     pub idempotency: Option<IdempotencyRow>,
+}
+
+/// The user row as a write transaction holds it (`hooks::lock_user`): their change-feed
+/// position and the time zone that dates the workouts written under the lock.
+pub(crate) struct UserLock {
+    pub change_seq: i64,
+    pub time_zone: String,
+}
+
+impl UserLock {
+    /// The stored zone; only names `parse_time_zone` accepted are ever written.
+    pub fn zone(&self) -> Result<Tz, StoreError> {
+        parse_time_zone(&self.time_zone)
+            .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))
+    }
 }
 
 /// Counts are bounded by the batch limit, far below `i32::MAX`.

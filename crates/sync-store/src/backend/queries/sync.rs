@@ -69,7 +69,8 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
     }
     hooks::write_transaction(conn, |conn| {
         let user = DbUuid(cmd.user_id);
-        let after_seq = hooks::lock_user(conn, cmd.user_id)?;
+        let lock = hooks::lock_user(conn, cmd.user_id)?;
+        let (after_seq, zone) = (lock.change_seq, lock.zone()?);
         let request = cmd.request;
 
         if let Some(key) = &request.idempotency_key {
@@ -86,7 +87,7 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
             &stored,
         );
         let rows: Vec<WorkoutRow> = plan
-            .rows_to_write(after_seq, cmd.now, Uuid::new_v4)
+            .rows_to_write(after_seq, cmd.now, zone, Uuid::new_v4)
             .iter()
             .map(|w| WorkoutRow::from_stored(cmd.user_id, w))
             .collect();

@@ -163,7 +163,8 @@ pub(crate) fn status(conn: &mut Conn, user_id: Uuid) -> Result<Option<SyncStatus
 }
 
 /// A server-side edit: `edit` turns the stored workout into its new content (or refuses).
-/// Runs under the user lock like a sync; an edit that changes nothing writes nothing.
+/// Runs under the user lock like a sync, and dates the result in the user's zone as a sync
+/// does; an edit that changes nothing writes nothing.
 pub(crate) fn edit<E>(
     conn: &mut Conn,
     user_id: Uuid,
@@ -172,7 +173,8 @@ pub(crate) fn edit<E>(
     edit: impl FnOnce(&StoredWorkout) -> Result<Option<StoredWorkout>, E>,
 ) -> Result<EditOutcome<E>, StoreError> {
     hooks::write_transaction(conn, |conn| {
-        let after_seq = hooks::lock_user(conn, user_id)?;
+        let lock = hooks::lock_user(conn, user_id)?;
+        let (after_seq, zone) = (lock.change_seq, lock.zone()?);
         let Some(current) = get(conn, user_id, id)? else {
             return Ok(EditOutcome::NotFound);
         };
@@ -184,6 +186,8 @@ pub(crate) fn edit<E>(
         let was_live = i64::from(!current.is_deleted());
         let is_live = i64::from(!next.is_deleted());
         let written = StoredWorkout {
+            // An edit may move the start: date it as a sync would, in the zone read under the lock.
+            start_date: next.date_in(zone),
             revision: current.revision + 1,
             change_seq: after_seq + 1,
             updated_at: now,

@@ -5,7 +5,7 @@
 //! | hook | what it does | on SQLite | why |
 //! |---|---|---|---|
 //! | `write_transaction` | runs a closure in a write transaction | `BEGIN IMMEDIATE` | one writer at a time: taking the write lock up front means two writers never deadlock upgrading read locks; waiting is bounded by `busy_timeout` (PostgreSQL: read committed) |
-//! | `lock_user` | serialises the user's writes until commit; returns their change position | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
+//! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
 //! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | three statements | in process they cost no round trip (PostgreSQL: one write CTE) |
@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
-use super::queries::rows::{SyncBookkeeping, SyncRow, WorkoutRow};
+use super::queries::rows::{SyncBookkeeping, SyncRow, UserLock, WorkoutRow};
 use super::schema::{idempotency_records, syncs, users, workouts};
 use super::Conn;
 use crate::types::DbUuid;
@@ -33,13 +33,17 @@ pub(super) fn write_transaction<T>(
     conn.immediate_transaction(f)
 }
 
-/// The user's change-feed position. The immediate transaction already serialises all writers,
-/// so a plain read is the lock.
-pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<i64, StoreError> {
+/// The user's change-feed position and time zone. The immediate transaction already
+/// serialises all writers, so a plain read is the lock.
+pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, StoreError> {
     users::table
         .find(DbUuid(user_id))
-        .select(users::change_seq)
+        .select((users::change_seq, users::time_zone))
         .first(conn)
+        .map(|(change_seq, time_zone)| UserLock {
+            change_seq,
+            time_zone,
+        })
         .optional()?
         .ok_or(StoreError::NotFound)
 }

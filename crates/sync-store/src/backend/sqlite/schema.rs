@@ -12,6 +12,7 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<BigInt>,
         created_at -> BigInt,
+        time_zone -> Text,
     }
 }
 

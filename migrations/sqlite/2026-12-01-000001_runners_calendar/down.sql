@@ -1,0 +1,2 @@
+DROP INDEX workouts_user_date_idx;
+ALTER TABLE users DROP COLUMN time_zone;
