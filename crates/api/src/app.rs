@@ -68,6 +68,7 @@ impl Application {
         let route_table = web::Data::new(RouteTable::of(&document));
         let document = web::Data::new(ApiDocument {
             json: document.to_json().map_err(std::io::Error::other)?,
+            page: routes::docs::render_page(&document),
         });
         let purge_state = state.clone();
         let purge_metrics = metrics.clone();

@@ -96,8 +96,11 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The assembled document, serialised once at start-up for `GET /api/v1/openapi.json`.
+/// The assembled document, serialised once at start-up for `GET /api/v1/openapi.json`, and
+/// its page for `GET /api/v1/docs`.
 pub struct ApiDocument {
     /// The document as JSON.
     pub json: String,
+    /// The HTML page listing its operations.
+    pub page: String,
 }

@@ -181,6 +181,14 @@ async fn the_docs_page_renders_the_document() {
         page.contains("/api/v1/openapi.json"),
         "the page does not load the document"
     );
+    assert!(
+        page.contains("<code>/api/v1/workouts/sync</code>"),
+        "the page does not list the operations"
+    );
+    assert!(
+        !page.contains("://"),
+        "the page loads something from another host"
+    );
 }
 
 /// The value of one sample line of a Prometheus text exposition (0 when absent).
