@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::RngCore;
+use sync_core::running::DEFAULT_TARGET_DAYS;
 use sync_core::SyncLimits;
 use sync_store::StoreOptions;
 use thiserror::Error;
@@ -112,6 +113,9 @@ pub struct Config {
     pub lockout_threshold: i32,
     /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
     pub lockout_duration: chrono::Duration,
+    /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
+    /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
+    pub goal_default_target: u16,
 }
 
 impl Config {
@@ -244,6 +248,18 @@ impl Config {
             lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
                 .unwrap_or(i32::MAX),
             lockout_duration: span("LOGIN_LOCKOUT_SECS", 900)?,
+            goal_default_target: match positive(
+                "GOAL_DEFAULT_TARGET_DAYS",
+                DEFAULT_TARGET_DAYS.into(),
+            )? {
+                target @ 1..=366 => target as u16,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "GOAL_DEFAULT_TARGET_DAYS",
+                        message: "must be from 1 to 366".into(),
+                    })
+                }
+            },
             data_dir,
         })
     }

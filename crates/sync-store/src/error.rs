@@ -29,6 +29,10 @@ pub enum StoreError {
     /// A stored value could not be turned back into a domain value.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A year's numbers were asked for outside the years the rules know (callers check the
+    /// year first; this is a bug, never the client's fault).
+    #[error("year {0}")]
+    YearOutOfRange(#[from] sync_core::running::YearOutOfRange),
 }
 
 impl From<DieselError> for StoreError {

@@ -18,14 +18,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;
-use sync_core::running::Tz;
+use sync_core::running::{Goal, Tz, ValidGoal};
 use uuid::Uuid;
 
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
-    ChangePage, Credentials, EditOutcome, NewSession, Session, SyncCommand, SyncOutcome,
-    SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage, WorkoutQuery,
+    ChangePage, Credentials, EditOutcome, NewSession, RunningState, RunningYear, Session,
+    SyncCommand, SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage,
+    WorkoutQuery, YearRead,
 };
 
 /// Largest page of [`Store::list_workouts`]; a larger `limit` is clamped to it.
@@ -382,6 +383,65 @@ impl Store {
     ) -> Result<EditOutcome<E>, StoreError> {
         with_conn!(self, |conn, queries| queries::workouts::edit(
             conn, user_id, id, now, edit
+        ))
+    }
+
+    /// The user's goals, newest year first (at most one per year from 2000 to 2100).
+    pub fn goals(&self, user_id: Uuid) -> Result<Vec<Goal>, StoreError> {
+        with_conn!(self, |conn, queries| queries::running::list_goals(
+            conn, user_id
+        ))
+    }
+
+    /// Creates or replaces the user's goal for its year (a replaced goal keeps `created_at`).
+    pub fn put_goal(
+        &self,
+        user_id: Uuid,
+        goal: ValidGoal,
+        now: DateTime<Utc>,
+    ) -> Result<Goal, StoreError> {
+        with_conn!(self, |conn, queries| queries::running::put_goal(
+            conn, user_id, goal, now
+        ))
+    }
+
+    /// Removes the user's goal for `year`; `false` when there was none.
+    pub fn delete_goal(&self, user_id: Uuid, year: i32) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, queries| queries::running::delete_goal(
+            conn, user_id, year
+        ))
+    }
+
+    /// What the user's numbers for `year` (their current year when `None`) depend on at `now`
+    /// besides their workouts, in one or two primary-key reads: a caller can tell from it
+    /// whether a cached answer is current. `None` when the user does not exist.
+    pub fn running_state(
+        &self,
+        user_id: Uuid,
+        year: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunningState>, StoreError> {
+        with_conn!(self, |conn, queries| queries::running::running_state(
+            conn, user_id, year, now
+        ))
+    }
+
+    /// The user's `year` (2000 to 2100; their current year when `None`) seen at `now`, read on
+    /// one snapshot and bounded by the year (see `sync_core::running` for what is read and
+    /// why). `None` when the user does not exist.
+    pub fn running_year(
+        &self,
+        user_id: Uuid,
+        year: Option<i32>,
+        now: DateTime<Utc>,
+        read: YearRead,
+    ) -> Result<Option<RunningYear>, StoreError> {
+        let read = YearRead {
+            recent_runs: read.recent_runs.clamp(0, MAX_WORKOUTS_PAGE),
+            ..read
+        };
+        with_conn!(self, |conn, queries| queries::running::running_year(
+            conn, user_id, year, now, read
         ))
     }
 

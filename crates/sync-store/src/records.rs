@@ -203,3 +203,41 @@ pub enum EditOutcome<E> {
     /// No live workout with this id for this user.
     NotFound,
 }
+
+/// What a runner's numbers for a year depend on besides their workouts, read in one small
+/// query: enough to tell whether a cached answer is still current before reading any workout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningState {
+    /// The year the numbers are about (the one asked for, or the runner's current year).
+    pub year: i32,
+    /// Today in the runner's zone at the time given.
+    pub today: chrono::NaiveDate,
+    /// The runner's zone, which decides "today".
+    pub time_zone: sync_core::running::Tz,
+    /// The user's change-feed position: it moves with every change to their workouts
+    /// (syncs, edits, deletions, re-dating).
+    pub change_seq: i64,
+    /// The goal set for the year, if any.
+    pub goal: Option<sync_core::running::Goal>,
+}
+
+/// How much of a year [`crate::Store::running_year`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YearRead {
+    /// Also the weeks around the year and the running days of the streaks that touch it (what
+    /// `streaks` and `weekly_data` need); without it, only the workouts dated in the year.
+    pub streaks: bool,
+    /// How many of the year's newest workouts to return whole (the dashboard's `recent_runs`).
+    pub recent_runs: i64,
+}
+
+/// A runner's year as the running-days rules take it, read on one snapshot.
+#[derive(Debug, Clone)]
+pub struct RunningYear {
+    /// The state the numbers were read at.
+    pub state: RunningState,
+    /// The workouts and running days the rules need.
+    pub data: sync_core::running::YearData,
+    /// The year's newest workouts, newest first, as `GET /workouts?year=` lists them.
+    pub recent_runs: Vec<sync_core::StoredWorkout>,
+}

@@ -5,9 +5,12 @@
 
 pub mod auth;
 pub mod docs;
+pub mod goals;
 pub mod health;
 pub mod history;
 pub mod params;
+pub mod running;
+pub mod stats;
 pub mod sync;
 pub mod workouts;
 
@@ -49,7 +52,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(workouts::delete)
                 .service(history::status)
                 .service(history::list)
-                .service(history::get),
+                .service(history::get)
+                .service(goals::list)
+                .service(goals::get)
+                .service(goals::put)
+                .service(goals::delete)
+                .service(goals::progress)
+                .service(stats::dashboard)
+                .service(stats::insights),
         );
 }
 

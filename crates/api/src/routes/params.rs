@@ -2,6 +2,7 @@
 //! 400 naming the parameter, never a 500 and never silently clamped.
 
 use chrono::{DateTime, Utc};
+use sync_core::running::validate_year;
 use sync_core::time::parse_client_timestamp;
 use sync_core::{ChangeCursor, ListCursor};
 use uuid::Uuid;
@@ -66,4 +67,17 @@ pub fn change_cursor(raw: Option<&str>) -> Result<ChangeCursor, ApiError> {
 /// A UUID path segment.
 pub fn id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| invalid("id", "must be a UUID"))
+}
+
+/// A year as written in a path or query: anything but an integer is a 400 naming `year`.
+pub fn integer_year(raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse::<i64>()
+        .map_err(|_| invalid("year", "must be an integer"))
+}
+
+/// The year of a goal or of a runner's numbers: not an integer is a 400; outside 2000–2100 a
+/// 422 naming `year` (the contract's two answers).
+pub fn running_year(raw: &str) -> Result<i32, ApiError> {
+    validate_year(integer_year(raw)?).map_err(|e| ApiError::invalid_field("year", e.to_string()))
 }

@@ -15,6 +15,15 @@ use super::streaks::{streaks, Streaks};
 use super::totals::{personal_bests, stats, DashboardStats, PersonalBests};
 use crate::wire::WorkoutView;
 
+/// `PUT /goals/{year}`'s body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetGoalBody {
+    /// Running days aimed for: 1 to the days of the year (366 only in a leap year).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 366))]
+    pub target_days: u16,
+}
+
 /// `GET /goals/{year}`: `{goal, progress}`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,7 +29,7 @@ mod workouts;
 pub use crate::running::{
     Achievement, ChartPoint, DashboardBody, DashboardStats, Goal, GoalProgressBody,
     GoalWithProgressBody, InsightsBody, MonthlyEntry, PaceMetrics, PacePoint, PersonalBests,
-    Progress, Streaks, WeeklyEntry,
+    Progress, SetGoalBody, Streaks, WeeklyEntry,
 };
 pub use auth::{
     Credentials, MeBody, PatchMe, RefreshRequest, Registration, SessionView, SessionsBody,

@@ -2,6 +2,9 @@
 //! and the numbers of the dashboard and insights, on every backend.
 
 mod calendar;
+mod goals;
+mod numbers;
+mod strict;
 
 use chrono::{DateTime, Duration, SecondsFormat};
 use reqwest::{Response, StatusCode};
@@ -92,4 +95,37 @@ pub async fn workouts_by_client_id(
             )
         })
         .collect()
+}
+
+/// `PUT /goals/{year}` with a JSON body (`year` as written in the path).
+pub async fn put_goal(app: &TestApp, user: &TestUser, year: &str, body: Value) -> Response {
+    app.client
+        .put(app.api(&format!("/goals/{year}")))
+        .bearer_auth(&user.access_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("PUT /goals")
+}
+
+/// `DELETE /goals/{year}`.
+pub async fn delete_goal(app: &TestApp, user: &TestUser, year: &str) -> Response {
+    app.client
+        .delete(app.api(&format!("/goals/{year}")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .expect("DELETE /goals")
+}
+
+/// Today in `zone`, as the server computes it (a test running across midnight could see two
+/// days; the suites keep their runs a day clear of that edge).
+pub fn today_in(zone: &str) -> chrono::NaiveDate {
+    let zone = sync_core::running::parse_time_zone(zone).expect("a known zone");
+    sync_core::running::today_in(zone, chrono::Utc::now())
+}
+
+/// 07:00 UTC on `date`, as the iOS app sends a morning run.
+pub fn morning_of(date: chrono::NaiveDate) -> String {
+    format!("{date}T07:00:00Z")
 }

@@ -5,6 +5,7 @@
 //! | hook | what it does | on PostgreSQL | why |
 //! |---|---|---|---|
 //! | `write_transaction` | runs a closure in a write transaction | read committed | writers of different users proceed in parallel; a user's writes are serialised by `lock_user` (SQLite: `BEGIN IMMEDIATE`, one writer at a time) |
+//! | `read_transaction` | runs a closure on one consistent snapshot | repeatable read, read only | the numbers of a year come from a few statements that must agree with each other and with the `ETag` made from them (SQLite: a deferred `BEGIN`) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
@@ -35,6 +36,17 @@ pub(super) fn write_transaction<T>(
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.build_transaction().read_committed().run(f)
+}
+
+/// Runs `f` in a read-only transaction whose statements all see one snapshot.
+pub(super) fn read_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(f)
 }
 
 /// Locks the user's row until commit and returns their change-feed position and time zone.

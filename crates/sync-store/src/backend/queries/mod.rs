@@ -14,6 +14,7 @@ pub(crate) mod auth;
 pub(crate) mod calendar;
 pub(crate) mod maintenance;
 pub(crate) mod rows;
+pub(crate) mod running;
 pub(crate) mod sync;
 pub(crate) mod workouts;
 

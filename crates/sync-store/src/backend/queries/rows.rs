@@ -2,11 +2,11 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use sync_core::running::{parse_time_zone, Tz};
+use sync_core::running::{parse_time_zone, Goal, Tz};
 use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
-use super::schema::{idempotency_records, sessions, syncs, users, workouts};
+use super::schema::{goals, idempotency_records, sessions, syncs, users, workouts};
 use crate::records::{Credentials, Session, SyncRecord, User};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -233,6 +233,31 @@ impl UserLock {
     pub fn zone(&self) -> Result<Tz, StoreError> {
         parse_time_zone(&self.time_zone)
             .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))
+    }
+}
+
+/// A year's goal as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = goals)]
+pub(crate) struct GoalRow {
+    pub user_id: DbUuid,
+    pub year: i32,
+    pub target_days: i32,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+}
+
+impl GoalRow {
+    /// The goal as served; the table's check constraint keeps `target_days` within 1–366.
+    pub fn into_goal(self) -> Result<Goal, StoreError> {
+        let target_days = u16::try_from(self.target_days)
+            .map_err(|_| StoreError::Corrupt(format!("goal target {}", self.target_days)))?;
+        Ok(Goal {
+            year: self.year,
+            target_days,
+            created_at: Some(self.created_at.0),
+            updated_at: Some(self.updated_at.0),
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! | hook | what it does | on SQLite | why |
 //! |---|---|---|---|
 //! | `write_transaction` | runs a closure in a write transaction | `BEGIN IMMEDIATE` | one writer at a time: taking the write lock up front means two writers never deadlock upgrading read locks; waiting is bounded by `busy_timeout` (PostgreSQL: read committed) |
+//! | `read_transaction` | runs a closure on one consistent snapshot | a deferred `BEGIN` | the first read fixes the snapshot and takes no write lock, so readers never wait for the writer (PostgreSQL: repeatable read, read only) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
@@ -31,6 +32,14 @@ pub(super) fn write_transaction<T>(
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.immediate_transaction(f)
+}
+
+/// Runs `f` in a read transaction: every statement of it sees the same committed state.
+pub(super) fn read_transaction<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(f)
 }
 
 /// The user's change-feed position and time zone. The immediate transaction already

@@ -92,14 +92,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    goals (user_id, year) {
+        user_id -> Text,
+        year -> Integer,
+        target_days -> Integer,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(workouts -> users (user_id));
+diesel::joinable!(goals -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     refresh_tokens,
     workouts,
     idempotency_records,
-    syncs
+    syncs,
+    goals
 );

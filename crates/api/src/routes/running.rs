@@ -1,0 +1,69 @@
+//! What the goal and stats handlers share: reading a runner's year from the store, the goal
+//! its numbers are computed against, and the `ETag` of those numbers.
+
+use actix_web::http::header::{EntityTag, IfNoneMatch};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sync_core::running::Goal;
+use sync_store::{RunningState, RunningYear, YearRead};
+use uuid::Uuid;
+
+use crate::error::{blocking, ApiError};
+use crate::state::AppState;
+
+/// Bumped whenever a formula changes, so that no client keeps numbers an older server made.
+const NUMBERS_VERSION: &str = "running-days-1";
+
+/// The runner's `year` (their current year when `None`) at `now`, as much as `read` asks.
+pub async fn read_year(
+    state: &AppState,
+    user_id: Uuid,
+    year: Option<i32>,
+    now: DateTime<Utc>,
+    read: YearRead,
+) -> Result<RunningYear, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        store
+            .running_year(user_id, year, now, read)?
+            .ok_or(ApiError::NotFound("user not found"))
+    })
+    .await
+}
+
+/// The year's goal: the one set, or the server's default.
+pub fn goal_of(state: &AppState, running: &RunningState) -> Goal {
+    running
+        .goal
+        .clone()
+        .unwrap_or_else(|| Goal::default_for(running.year, state.config.goal_default_target))
+}
+
+/// The strong `ETag` of a numbers response: a digest of everything the body is a function of
+/// (the endpoint, the year, today, the runner's zone, their change-feed position, which every
+/// workout change moves, the goal and the default target), so it can be checked from
+/// [`RunningState`] alone, before any workout is read.
+pub fn numbers_etag(endpoint: &str, state: &AppState, running: &RunningState) -> EntityTag {
+    let goal = goal_of(state, running);
+    let fingerprint = format!(
+        "{NUMBERS_VERSION}\n{endpoint}\n{}\n{}\n{}\n{}\n{}\n{:?}\n{:?}",
+        running.year,
+        running.today,
+        running.time_zone.name(),
+        running.change_seq,
+        goal.target_days,
+        goal.created_at.map(|t| t.timestamp()),
+        goal.updated_at.map(|t| t.timestamp()),
+    );
+    let digest = Sha256::digest(fingerprint.as_bytes());
+    EntityTag::new_strong(hex::encode(&digest[..16]))
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current.
+pub fn client_has(if_none_match: Option<&IfNoneMatch>, etag: &EntityTag) -> bool {
+    match if_none_match {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        None => false,
+    }
+}

@@ -1,0 +1,151 @@
+//! The runner's numbers for a year: `GET /stats/dashboard` and `GET /stats/insights`, the most
+//! frequent reads (the app opens on the dashboard and its widget refreshes it every 30
+//! minutes). Both carry an `ETag`; `If-None-Match` with the current one is a 304 decided from
+//! one small read, before any workout is read.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag, IfNoneMatch};
+use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::running::{dashboard as dashboard_body, insights as insights_body};
+use sync_core::running::{DashboardBody, InsightsBody};
+use sync_core::WorkoutView;
+use sync_store::{RunningYear, YearRead};
+
+use super::params;
+use super::running::{client_has, goal_of, numbers_etag, read_year};
+use crate::auth::AuthUser;
+use crate::error::{blocking, ApiError};
+use crate::openapi::{BadRequest, CommonErrors, Unauthorized, Unprocessable};
+use crate::state::AppState;
+
+/// How many of the year's newest workouts the dashboard lists.
+const RECENT_RUNS: i64 = 10;
+
+/// `?year=` of the stats reads.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct YearParams {
+    /// The year, 2000 to 2100 (default: this year in the runner's time zone).
+    #[param(value_type = Option<i32>, minimum = 2000, maximum = 2100)]
+    year: Option<String>,
+}
+
+impl YearParams {
+    fn year(&self) -> Result<Option<i32>, ApiError> {
+        self.year.as_deref().map(params::running_year).transpose()
+    }
+}
+
+/// `GET /stats/dashboard?year=`: `{goal, progress, stats, recent_runs, chart_data,
+/// pace_metrics, streaks}`.
+#[utoipa::path(tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
+    responses((status = 200, description = "The dashboard of the year", body = DashboardBody,
+            headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
+        (status = 304, description = "The copy named by If-None-Match is current"),
+        BadRequest, Unauthorized, Unprocessable, CommonErrors),
+    security(("bearer_auth" = [])))]
+#[get("/stats/dashboard")]
+pub async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<YearParams>,
+) -> Result<HttpResponse, ApiError> {
+    let read = YearRead {
+        streaks: true,
+        recent_runs: RECENT_RUNS,
+    };
+    numbers(
+        &req,
+        &state,
+        &auth,
+        query.year()?,
+        read,
+        "dashboard",
+        |running| {
+            let goal = goal_of(&state, &running.state);
+            let recent = running.recent_runs.iter().map(WorkoutView::from).collect();
+            dashboard_body(&running.data, &goal, recent)
+        },
+    )
+    .await
+}
+
+/// `GET /stats/insights?year=`: `{year, streaks, monthly_data, weekly_data, pace_data,
+/// personal_bests, achievements}`.
+#[utoipa::path(tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
+    responses((status = 200, description = "The insights of the year", body = InsightsBody,
+            headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
+        (status = 304, description = "The copy named by If-None-Match is current"),
+        BadRequest, Unauthorized, Unprocessable, CommonErrors),
+    security(("bearer_auth" = [])))]
+#[get("/stats/insights")]
+pub async fn insights(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<YearParams>,
+) -> Result<HttpResponse, ApiError> {
+    let read = YearRead {
+        streaks: true,
+        recent_runs: 0,
+    };
+    numbers(
+        &req,
+        &state,
+        &auth,
+        query.year()?,
+        read,
+        "insights",
+        |running| insights_body(&running.data, &goal_of(&state, &running.state)),
+    )
+    .await
+}
+
+/// A numbers read: a 304 when the client's `If-None-Match` names the current numbers (checked
+/// from the runner's state alone), else the body `render` makes with its `ETag`.
+async fn numbers<B: Serialize>(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &AuthUser,
+    year: Option<i32>,
+    read: YearRead,
+    endpoint: &str,
+    render: impl FnOnce(&RunningYear) -> B,
+) -> Result<HttpResponse, ApiError> {
+    let now: DateTime<Utc> = Utc::now();
+    let if_none_match = req.get_header::<IfNoneMatch>();
+    if if_none_match.is_some() {
+        let store = state.store.clone();
+        let user_id = auth.user_id;
+        let current = blocking(move || {
+            store
+                .running_state(user_id, year, now)?
+                .ok_or(ApiError::NotFound("user not found"))
+        })
+        .await?;
+        let etag = numbers_etag(endpoint, state, &current);
+        if client_has(if_none_match.as_ref(), &etag) {
+            return Ok(with_validators(HttpResponse::NotModified(), etag).finish());
+        }
+    }
+    let running = read_year(state, auth.user_id, year, now, read).await?;
+    let etag = numbers_etag(endpoint, state, &running.state);
+    Ok(with_validators(HttpResponse::Ok(), etag).json(render(&running)))
+}
+
+/// `ETag` and `Cache-Control: private, no-cache`: a shared cache must not keep one runner's
+/// numbers, and a client revalidates before each use (the numbers change at midnight).
+fn with_validators(
+    mut response: actix_web::HttpResponseBuilder,
+    etag: EntityTag,
+) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header(header::ETag(etag))
+        .insert_header(CacheControl(vec![
+            CacheDirective::Private,
+            CacheDirective::NoCache,
+        ]));
+    response
+}

@@ -1,0 +1,231 @@
+//! Running days (docs/running-days.md): a runner's goals, and the reads behind the numbers of
+//! a year. Every read names the user and is bounded by the year: the year's workouts through
+//! the `(user_id, start_date)` index of live workouts, never the runner's whole history.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use sync_core::running::{
+    parse_time_zone, today_in, DateSpan, Goal, RunFact, ValidGoal, YearData, YearOutOfRange,
+    MAX_YEAR, MIN_YEAR,
+};
+use uuid::Uuid;
+
+use super::rows::GoalRow;
+use super::schema::{goals, users, workouts};
+use super::workouts::list;
+use super::{hooks, Conn};
+use crate::records::{RunningState, RunningYear, WorkoutQuery, YearRead};
+use crate::types::{DbTime, DbUuid};
+use crate::StoreError;
+
+/// Every goal a user can have: one per year the rules know.
+const MAX_GOALS: i64 = (MAX_YEAR - MIN_YEAR + 1) as i64;
+
+/// The user's goals, newest year first.
+pub(crate) fn list_goals(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Goal>, StoreError> {
+    let rows: Vec<GoalRow> = goals::table
+        .filter(goals::user_id.eq(DbUuid(user_id)))
+        .order(goals::year.desc())
+        .limit(MAX_GOALS)
+        .select(GoalRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(GoalRow::into_goal).collect()
+}
+
+/// Creates or replaces the goal of a year: a replaced goal keeps its `created_at`.
+pub(crate) fn put_goal(
+    conn: &mut Conn,
+    user_id: Uuid,
+    goal: ValidGoal,
+    now: DateTime<Utc>,
+) -> Result<Goal, StoreError> {
+    let row = GoalRow {
+        user_id: DbUuid(user_id),
+        year: goal.year(),
+        target_days: i32::from(goal.target_days()),
+        created_at: DbTime(now),
+        updated_at: DbTime(now),
+    };
+    hooks::write_transaction(conn, |conn| {
+        diesel::insert_into(goals::table)
+            .values(&row)
+            .on_conflict((goals::user_id, goals::year))
+            .do_update()
+            .set((
+                goals::target_days.eq(excluded(goals::target_days)),
+                goals::updated_at.eq(excluded(goals::updated_at)),
+            ))
+            .execute(conn)?;
+        goals::table
+            .find((DbUuid(user_id), goal.year()))
+            .select(GoalRow::as_select())
+            .first(conn)?
+            .into_goal()
+    })
+}
+
+/// Removes the goal of a year; `false` when it had none.
+pub(crate) fn delete_goal(conn: &mut Conn, user_id: Uuid, year: i32) -> Result<bool, StoreError> {
+    let deleted = diesel::delete(goals::table.find((DbUuid(user_id), year))).execute(conn)?;
+    Ok(deleted > 0)
+}
+
+/// The user's zone, change-feed position and goal for `year` (the runner's current year when
+/// `None`) at `now`. With a year this is one indexed query, the user's row left-joined to at
+/// most one goal by primary key; without one the zone decides the year first, so it is two
+/// primary-key reads. `None` when the user does not exist.
+pub(crate) fn running_state(
+    conn: &mut Conn,
+    user_id: Uuid,
+    year: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<Option<RunningState>, StoreError> {
+    let user = users::id.eq(DbUuid(user_id));
+    type Found = (String, i64, Option<(i32, DbTime, DbTime)>);
+    let found: Option<Found> = match year {
+        Some(year) => users::table
+            .left_join(goals::table.on(goals::user_id.eq(users::id).and(goals::year.eq(year))))
+            .filter(user)
+            .select((
+                users::time_zone,
+                users::change_seq,
+                (goals::target_days, goals::created_at, goals::updated_at).nullable(),
+            ))
+            .first(conn)
+            .optional()?,
+        None => users::table
+            .filter(user)
+            .select((users::time_zone, users::change_seq))
+            .first(conn)
+            .optional()?
+            .map(|(zone, seq)| (zone, seq, None)),
+    };
+    let Some((time_zone, change_seq, goal)) = found else {
+        return Ok(None);
+    };
+    let time_zone = parse_time_zone(&time_zone)
+        .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))?;
+    let today = today_in(time_zone, now);
+    let goal = match year {
+        Some(year) => goal.map(|(target_days, created_at, updated_at)| GoalRow {
+            user_id: DbUuid(user_id),
+            year,
+            target_days,
+            created_at,
+            updated_at,
+        }),
+        None => goals::table
+            .find((DbUuid(user_id), today.year()))
+            .select(GoalRow::as_select())
+            .first(conn)
+            .optional()?,
+    };
+    Ok(Some(RunningState {
+        year: year.unwrap_or(today.year()),
+        today,
+        time_zone,
+        change_seq,
+        goal: goal.map(GoalRow::into_goal).transpose()?,
+    }))
+}
+
+/// A runner's year seen at `now`, on one snapshot: the state, then one bounded read per
+/// span of [`YearData::workout_spans`] (just the year without `read.streaks`), then the dates
+/// the streaks still need, then the year's newest workouts. `None` when the user does not
+/// exist.
+pub(crate) fn running_year(
+    conn: &mut Conn,
+    user_id: Uuid,
+    year: Option<i32>,
+    now: DateTime<Utc>,
+    read: YearRead,
+) -> Result<Option<RunningYear>, StoreError> {
+    hooks::read_transaction(conn, |conn| {
+        let Some(state) = running_state(conn, user_id, year, now)? else {
+            return Ok(None);
+        };
+        let (year, today) = (state.year, state.today);
+        let spans = if read.streaks {
+            YearData::workout_spans(year, today)?
+        } else {
+            vec![DateSpan::year(year).ok_or(YearOutOfRange {
+                year: i64::from(year),
+            })?]
+        };
+        let mut runs = Vec::new();
+        for span in spans {
+            runs.extend(run_facts(conn, user_id, span)?);
+        }
+        let mut data = YearData::new(year, today, runs)?;
+        if read.streaks {
+            data.fill_running_days(|span| running_days(conn, user_id, span))?;
+        }
+        let recent_runs = if read.recent_runs > 0 {
+            let newest = WorkoutQuery {
+                limit: read.recent_runs,
+                cursor: None,
+                since: None,
+                until: None,
+                year: Some(year),
+            };
+            list(conn, user_id, &newest)?.workouts
+        } else {
+            Vec::new()
+        };
+        Ok(Some(RunningYear {
+            state,
+            data,
+            recent_runs,
+        }))
+    })
+}
+
+/// The live workouts dated in `span`, as the rules need them (five columns, not whole rows).
+fn run_facts(conn: &mut Conn, user_id: Uuid, span: DateSpan) -> Result<Vec<RunFact>, StoreError> {
+    let rows: Vec<(DbUuid, DbTime, NaiveDate, f64, i64)> = live_in(user_id, span)
+        .select((
+            workouts::id,
+            workouts::start_time,
+            workouts::start_date,
+            workouts::distance_meters,
+            workouts::duration_seconds,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, start_time, date, distance_meters, duration_seconds)| RunFact {
+                id: id.0,
+                start_time: start_time.0,
+                date,
+                distance_meters,
+                duration_seconds,
+            },
+        )
+        .collect())
+}
+
+/// The running days in `span`: the distinct dates of its live workouts.
+fn running_days(
+    conn: &mut Conn,
+    user_id: Uuid,
+    span: DateSpan,
+) -> Result<Vec<NaiveDate>, StoreError> {
+    Ok(live_in(user_id, span)
+        .select(workouts::start_date)
+        .distinct()
+        .load(conn)?)
+}
+
+/// The user's live workouts dated in `span`, through the partial `(user_id, start_date)` index.
+fn live_in(
+    user_id: Uuid,
+    span: DateSpan,
+) -> workouts::BoxedQuery<'static, <Conn as diesel::Connection>::Backend> {
+    workouts::table
+        .filter(workouts::user_id.eq(DbUuid(user_id)))
+        .filter(workouts::deleted_at.is_null())
+        .filter(workouts::start_date.between(span.first(), span.last()))
+        .into_boxed()
+}
