@@ -164,7 +164,13 @@ pub async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { email, password } = body.into_inner();
-    let email = email.trim().to_lowercase();
+    // An email registration would refuse (a NUL or another control character, say) belongs to
+    // no account: answered like an unknown one, and never sent to a database that would choke
+    // on it (PostgreSQL refuses NUL in text).
+    let Ok(email) = normalise_email(&email) else {
+        password::verify_dummy(password).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
     let now = Utc::now();
     let (session, refresh_token) = new_session(&state, &req, now);
     let session_id = session.id;

@@ -188,3 +188,25 @@ async fn passwords_outside_the_length_bounds_are_refused(app: TestApp) {
         }
     }
 }
+
+per_backend!(an_email_with_a_nul_or_control_character_is_an_unknown_account);
+async fn an_email_with_a_nul_or_control_character_is_an_unknown_account(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    // PostgreSQL refuses NUL in text: such an email must never reach the database (it was a
+    // 500 there, a 401 on SQLite).
+    let (local, domain) = user.email.split_once('@').expect("an email");
+    for email in [
+        format!("{local}\u{0}@{domain}"),
+        format!("{}\u{0}", user.email),
+        format!("{local}\u{7}@{domain}"),
+    ] {
+        assert_error(
+            app.login(&email, &user.password).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            &format!("[{b}] login as {email:?}"),
+        )
+        .await;
+    }
+}
