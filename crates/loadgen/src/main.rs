@@ -100,6 +100,13 @@ enum Mix {
     List,
     /// (d) `GET /workouts/changes?limit=200`, following `next_cursor`.
     Changes,
+    /// (e) `GET /stats/dashboard` (this year), users round-robin.
+    Dashboard,
+    /// (e) `GET /stats/insights` (this year), users round-robin.
+    Insights,
+    /// (e) `GET /stats/dashboard` with the current `ETag` in `If-None-Match`: the 304 path
+    /// (a 200 counts as an error: the numbers did not change).
+    Dashboard304,
 }
 
 impl Mix {
@@ -112,6 +119,9 @@ impl Mix {
             Mix::Replay => "c replay",
             Mix::List => "d GET /workouts",
             Mix::Changes => "d GET /workouts/changes",
+            Mix::Dashboard => "e GET /stats/dashboard",
+            Mix::Insights => "e GET /stats/insights",
+            Mix::Dashboard304 => "e GET /stats/dashboard, 304",
         }
     }
 
@@ -119,6 +129,8 @@ impl Mix {
         match self {
             Mix::List => ("/api/v1/workouts", "GET"),
             Mix::Changes => ("/api/v1/workouts/changes", "GET"),
+            Mix::Dashboard | Mix::Dashboard304 => ("/api/v1/stats/dashboard", "GET"),
+            Mix::Insights => ("/api/v1/stats/insights", "GET"),
             _ => ("/api/v1/workouts/sync", "POST"),
         }
     }
@@ -353,6 +365,30 @@ async fn send_sync(
     Ok((status, replayed))
 }
 
+/// One stats read, with `If-None-Match` when given; the status and the `ETag`.
+async fn get_stats(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+    if_none_match: Option<&str>,
+) -> Result<(u16, Option<String>), String> {
+    let mut request = client.get(format!("{url}{path}")).bearer_auth(token);
+    if let Some(etag) = if_none_match {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Read the body to the end so the connection is reused.
+    let _ = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, etag))
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(alias = "changes")]
@@ -460,6 +496,22 @@ async fn drive(
                     });
                 }
             }
+            Mix::Dashboard304 => {
+                for user in &mine {
+                    let (status, etag) =
+                        get_stats(&client, url, args.mix.route().0, &user.access_token, None)
+                            .await?;
+                    match (status, etag) {
+                        (200, Some(etag)) => prepared.push(Prepared {
+                            token: user.access_token.as_str().into(),
+                            body: Arc::from(""),
+                            key: etag,
+                            workouts: 0,
+                        }),
+                        (status, _) => return Err(format!("preparing an ETag answered {status}")),
+                    }
+                }
+            }
             _ => {}
         }
         Ok(prepared)
@@ -516,6 +568,29 @@ async fn drive(
                     .await
                     .map(|(s, replayed)| if s == 200 && !replayed { 599 } else { s });
                 record(&mut tally, window, started, status, p.workouts);
+            }
+            Mix::Dashboard | Mix::Insights => {
+                let user = mine[turn % mine.len()];
+                turn += 1;
+                let started = Instant::now();
+                let status = get_stats(&client, url, args.mix.route().0, &user.access_token, None)
+                    .await
+                    .map(|(s, _)| s);
+                record(&mut tally, window, started, status, 0);
+            }
+            Mix::Dashboard304 => {
+                let p = &prepared[turn % prepared.len()];
+                turn += 1;
+                let started = Instant::now();
+                let status = get_stats(&client, url, args.mix.route().0, &p.token, Some(&p.key))
+                    .await
+                    // The answer this mix measures is the 304; a 200 means it was not given.
+                    .map(|(s, _)| match s {
+                        304 => 200,
+                        200 => 599,
+                        other => other,
+                    });
+                record(&mut tally, window, started, status, 0);
             }
             Mix::List | Mix::Changes => {
                 let user = mine[turn % mine.len()];
