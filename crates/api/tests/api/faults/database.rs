@@ -51,24 +51,16 @@ async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
     for round in 0..2 {
         let body = json!({"workouts": workouts("during", 2)});
         let (answer, elapsed) = timed_sync(&app, &user, &body).await;
-        assert_unavailable_within(
-            &answer,
-            elapsed,
-            QUICK,
-            &format!("[postgres] sync {round} with the database cut off"),
-        );
+        let what = format!("[postgres] sync {round} with the database cut off");
+        assert_unavailable_within(&answer, elapsed, QUICK, &what);
         for (what, url, as_user) in [
             ("read", app.api("/sync/status"), Some(&user)),
             ("changes", app.api("/workouts/changes"), Some(&user)),
             ("readyz", format!("{}/readyz", app.address), None),
         ] {
             let (answer, elapsed) = timed_get(&app, url, as_user).await;
-            assert_unavailable_within(
-                &answer,
-                elapsed,
-                QUICK,
-                &format!("[postgres] {what} with the database cut off"),
-            );
+            let what = format!("[postgres] {what} with the database cut off");
+            assert_unavailable_within(&answer, elapsed, QUICK, &what);
         }
     }
 
@@ -101,12 +93,9 @@ async fn a_sqlite_file_locked_past_the_busy_timeout_is_a_quick_503_then_serves_a
     let body = json!({"workouts": workouts("during", 2)});
     let (answer, elapsed) = timed_sync(&app, &user, &body).await;
     // It waited the busy timeout (300 ms), then answered.
-    assert_unavailable_within(
-        &answer,
-        elapsed,
-        Duration::from_millis(250)..Duration::from_secs(5),
-        "[sqlite] sync with the file locked",
-    );
+    let busy_timeout_then = Duration::from_millis(250)..Duration::from_secs(5);
+    let what = "[sqlite] sync with the file locked";
+    assert_unavailable_within(&answer, elapsed, busy_timeout_then, what);
 
     probe.execute("ROLLBACK;");
     app.assert_all_created(&user, &workouts("during", 2)).await;
@@ -144,12 +133,9 @@ async fn an_exhausted_pool_is_a_503_after_the_checkout_timeout(db: TestDatabase)
     ] {
         let (answer, elapsed) = timed_get(&app, url, as_user).await;
         // A 503 after about the 200 ms checkout timeout.
-        assert_unavailable_within(
-            &answer,
-            elapsed,
-            Duration::from_millis(150)..Duration::from_secs(2),
-            &format!("[{b}] {what} with the pool exhausted"),
-        );
+        let checkout_timeout_then = Duration::from_millis(150)..Duration::from_secs(2);
+        let what = format!("[{b}] {what} with the pool exhausted");
+        assert_unavailable_within(&answer, elapsed, checkout_timeout_then, &what);
     }
     assert!(
         !parked.is_finished(),

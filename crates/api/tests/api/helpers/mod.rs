@@ -7,7 +7,7 @@ mod process;
 mod proxy;
 
 pub use db_probe::DbProbe;
-pub use process::ServerProcess;
+pub use process::{server_command, ServerProcess};
 pub use proxy::{socket_addr_of, TcpProxy};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,7 +2,7 @@
 //! password, token and the JWT secret it saw.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -11,6 +11,7 @@ use test_support::{per_backend, token_pair, wait_until, workout, TestApp, TestDa
 use uuid::Uuid;
 
 use super::fresh_email;
+use crate::helpers::server_command;
 
 /// The server binary, running with its output going to a file; killed on drop, even when the
 /// test panics.
@@ -41,16 +42,10 @@ async fn spawn_server_binary(
         probe.local_addr().unwrap().port()
     };
     let log = std::fs::File::create(log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
-        .env_clear()
-        .env("RUST_LOG", "trace")
+    let child = server_command(database_url, data_dir, "trace")
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", database_url)
-        .env("DATA_DIR", data_dir)
         .env("JWT_SECRET", secret)
-        .env("WORKERS", "2")
         .env("DB_POOL_SIZE", "4")
-        .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().expect("log file")))
         .stderr(Stdio::from(log))
         .spawn()
