@@ -25,6 +25,11 @@ pub fn is_server_time(text: &str) -> bool {
         })
 }
 
+/// A JSON string holding a server-generated timestamp ([`is_server_time`]).
+pub fn is_server_timestamp(value: &Value) -> bool {
+    value.as_str().is_some_and(is_server_time)
+}
+
 /// Asserts that an error body says nothing about the database driver or the connection.
 pub fn assert_no_driver_text(text: &str, context: &str) {
     let lower = text.to_ascii_lowercase();

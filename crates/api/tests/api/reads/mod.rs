@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use test_support::{assert_refused, TestApp, TestUser, SERVED_WORKOUT_KEYS};
 use uuid::Uuid;
 
-use crate::helpers::is_server_time;
+use crate::helpers::is_server_timestamp;
 
 /// Query parameters, as `reqwest` takes them.
 type Query<'a> = Vec<(&'a str, &'a str)>;
@@ -182,7 +182,7 @@ fn assert_full_workout(backend: &str, w: &Value) {
     }
     for key in ["created_at", "updated_at"] {
         assert!(
-            w[key].as_str().is_some_and(is_server_time),
+            is_server_timestamp(&w[key]),
             "[{backend}] {key} is whole seconds UTC: {w}"
         );
     }
