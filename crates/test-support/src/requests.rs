@@ -324,25 +324,29 @@ impl TestApp {
         );
     }
 
+    /// One page of `GET /workouts` (200 expected): at most `limit` workouts after `cursor`
+    /// (from the newest when `None`), with extra parameters.
+    pub async fn list_page(
+        &self,
+        user: &TestUser,
+        limit: &str,
+        cursor: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Value {
+        let mut query = vec![("limit", limit)];
+        query.extend_from_slice(extra);
+        query.extend(cursor.map(|c| ("cursor", c)));
+        self.get_ok(user, "/workouts", &query).await
+    }
+
     /// Every live workout of the user, walking `GET /workouts` (200 a page) with extra
     /// parameters.
     pub async fn list_all(&self, user: &TestUser, extra: &[(&str, &str)]) -> Vec<Value> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..1000 {
-            let mut query: Vec<(&str, &str)> = vec![("limit", "200")];
-            query.extend_from_slice(extra);
-            if let Some(c) = &cursor {
-                query.push(("cursor", c));
-            }
-            let page = self.get_ok(user, "/workouts", &query).await;
-            all.extend(
-                page["workouts"]
-                    .as_array()
-                    .expect("workouts")
-                    .iter()
-                    .cloned(),
-            );
+            let page = self.list_page(user, "200", cursor.as_deref(), extra).await;
+            all.extend(page["workouts"].as_array().expect("workouts").clone());
             if page["has_more"] != json!(true) {
                 return all;
             }

@@ -185,18 +185,8 @@ async fn pagination_is_stable_while_another_device_syncs_concurrently(app: TestA
     let mut walked: Vec<Value> = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..100 {
-        let mut query: Vec<(&str, &str)> = vec![("limit", "5")];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = app.get_ok(&user, "/workouts", &query).await;
-        walked.extend(
-            page["workouts"]
-                .as_array()
-                .expect("workouts")
-                .iter()
-                .cloned(),
-        );
+        let page = app.list_page(&user, "5", cursor.as_deref(), &[]).await;
+        walked.extend(page["workouts"].as_array().expect("workouts").clone());
         if page["has_more"] != json!(true) {
             assert_eq!(page["next_cursor"], Value::Null, "[{b}] {page}");
             cursor = None;
@@ -332,11 +322,8 @@ async fn since_until_and_year_filter_and_another_users_workouts_never_appear(app
     let mut walked = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut query: Vec<(&str, &str)> = vec![("limit", "1"), ("year", "2025")];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = app.get_ok(&user, "/workouts", &query).await;
+        let year = [("year", "2025")];
+        let page = app.list_page(&user, "1", cursor.as_deref(), &year).await;
         walked.extend(client_ids(page["workouts"].as_array().unwrap()));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
