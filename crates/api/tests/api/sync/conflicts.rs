@@ -52,8 +52,7 @@ per_backend!(a_greater_client_version_updates_and_raises_the_revision);
 async fn a_greater_client_version_updates_and_raises_the_revision(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-1")]).await;
 
     // Stored without a version, so it counts as version 0: 1 is greater.
     let v1 = with(
@@ -98,7 +97,7 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
     let b = app.backend;
     let user = app.register().await;
     let original = with(workout("run-1"), json!({"client_version": 5}));
-    app.sync_ok(&user, &json!({"workouts": [original.clone()]}))
+    app.assert_all_created(&user, std::slice::from_ref(&original))
         .await;
 
     let equal = with(
@@ -143,8 +142,7 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
     app.sync_counted(&user, &[newer], Counts::updated(1)).await;
 
     // A workout stored without a version is version 0: sending 0 is not greater.
-    app.sync_ok(&user, &json!({"workouts": [workout("run-2")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-2")]).await;
     let zero = with(
         workout("run-2"),
         json!({"distance_meters": 9000, "client_version": 0}),
@@ -161,8 +159,7 @@ per_backend!(different_content_without_a_version_is_a_data_mismatch_and_writes_n
 async fn different_content_without_a_version_is_a_data_mismatch_and_writes_nothing(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-1")]).await;
 
     let changed = with(
         workout("run-1"),
@@ -187,7 +184,7 @@ per_backend!(deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_c
 async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_conflicts(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("a"), workout("b")]}))
+    app.assert_all_created(&user, &[workout("a"), workout("b")])
         .await;
 
     let body = app
