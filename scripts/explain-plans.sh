@@ -178,6 +178,11 @@ ORDER BY start_time DESC, id DESC OFFSET 4000 LIMIT 1 \gset
 SQL
 )
 
+# One statement's plan: the heading `--- $1`, then EXPLAIN (ANALYZE, BUFFERS) EXECUTE $2.
+explain() {
+    printf '\\echo\n\\echo %s\nEXPLAIN (ANALYZE, BUFFERS) EXECUTE %s;\n' "'--- $1'" "$2"
+}
+
 # EXPLAIN (ANALYZE, BUFFERS) of every statement, under one plan-cache mode.
 explains() {
     local mode="$1"
@@ -186,53 +191,27 @@ SET plan_cache_mode = force_${mode}_plan;
 \\echo
 \\echo '######## ${mode} plans'
 SQL
-    cat <<'SQL'
-\echo
-\echo '--- list, first page: GET /workouts (limit 50)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_first(:uid, 51);
-\echo
-\echo '--- list, keyset page half-way down (cursor at the 50,000th live workout)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'mid_t', :'mid_t', :'mid_id', 51, :'mid_t');
-\echo
-\echo '--- list, keyset page near the end (cursor at the 97,000th live workout)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_keyset(:uid, :'deep_t', :'deep_t', :'deep_id', 51, :'deep_t');
-\echo
-\echo '--- list, year=2020, first page'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_year(:uid, :y_lo, :y_hi, '2020-01-01', '2021-01-01', 51);
-\echo
-\echo '--- list, year=2020, keyset page (cursor at the 4,000th workout of 2020)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_year_keyset(:uid, :y_lo, :y_hi, '2020-01-01', '2021-01-01', :'ymid_t', :'ymid_t', :'ymid_id', 51);
-\echo
-\echo '--- change feed from the start: GET /workouts/changes (limit 200)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE changes(:uid, 0, 201);
-\echo
-\echo '--- change feed, a device almost caught up (change_seq > 99,900)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE changes(:uid, 99900, 201);
-\echo
-\echo '--- sync: batch lookup of 1,000 client ids'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE batch_lookup(:uid, :'batch_ids');
-\echo
-\echo '--- sync: batch lookup of 100 client ids'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE batch_lookup(:uid, :'small_batch_ids');
-\echo
-\echo '--- GET /workouts/{id}'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE get_one(:'workout_id', :uid, 1);
-\echo
-\echo '--- sync history: GET /syncs (limit 20)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE sync_history(:uid, 20);
-\echo
-\echo '--- GET /syncs/{sync_id}'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE sync_record(:'sync_id', :uid, 1);
-\echo
-\echo '--- GET /sync/status: the user row'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE status_user(:uid, 1);
-\echo
-\echo '--- GET /sync/status: oldest_workout'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE status_oldest(:uid, 1);
-\echo
-\echo '--- GET /sync/status: newest_workout'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE status_newest(:uid, 1);
-SQL
+    explain 'list, first page: GET /workouts (limit 50)' "list_first(:uid, 51)"
+    explain 'list, keyset page half-way down (cursor at the 50,000th live workout)' \
+        "list_keyset(:uid, :'mid_t', :'mid_t', :'mid_id', 51, :'mid_t')"
+    explain 'list, keyset page near the end (cursor at the 97,000th live workout)' \
+        "list_keyset(:uid, :'deep_t', :'deep_t', :'deep_id', 51, :'deep_t')"
+    explain 'list, year=2020, first page' \
+        "list_year(:uid, :y_lo, :y_hi, '2020-01-01', '2021-01-01', 51)"
+    explain 'list, year=2020, keyset page (cursor at the 4,000th workout of 2020)' \
+        "list_year_keyset(:uid, :y_lo, :y_hi, '2020-01-01', '2021-01-01', :'ymid_t', :'ymid_t', :'ymid_id', 51)"
+    explain 'change feed from the start: GET /workouts/changes (limit 200)' \
+        "changes(:uid, 0, 201)"
+    explain 'change feed, a device almost caught up (change_seq > 99,900)' \
+        "changes(:uid, 99900, 201)"
+    explain 'sync: batch lookup of 1,000 client ids' "batch_lookup(:uid, :'batch_ids')"
+    explain 'sync: batch lookup of 100 client ids' "batch_lookup(:uid, :'small_batch_ids')"
+    explain 'GET /workouts/{id}' "get_one(:'workout_id', :uid, 1)"
+    explain 'sync history: GET /syncs (limit 20)' "sync_history(:uid, 20)"
+    explain 'GET /syncs/{sync_id}' "sync_record(:'sync_id', :uid, 1)"
+    explain 'GET /sync/status: the user row' "status_user(:uid, 1)"
+    explain 'GET /sync/status: oldest_workout' "status_oldest(:uid, 1)"
+    explain 'GET /sync/status: newest_workout' "status_newest(:uid, 1)"
 }
 
 {

@@ -338,6 +338,31 @@ struct Prepared {
     workouts: u64,
 }
 
+impl Prepared {
+    /// Sends `body` once as `user` under a fresh key, so that every later send of it is a
+    /// replay. A status other than 200 is an error naming `what` was being prepared.
+    async fn stored(
+        client: &reqwest::Client,
+        url: &str,
+        user: &BenchUser,
+        body: Arc<str>,
+        workouts: u64,
+        what: &str,
+    ) -> Result<Prepared, String> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (status, _) = send_sync(client, url, &user.access_token, &key, &body).await?;
+        if status != 200 {
+            return Err(format!("preparing {what} answered {status}"));
+        }
+        Ok(Prepared {
+            token: user.access_token.as_str().into(),
+            body,
+            key,
+            workouts,
+        })
+    }
+}
+
 /// Sends one sync; the status and whether it was a replay.
 async fn send_sync(
     client: &reqwest::Client,
@@ -456,44 +481,23 @@ async fn drive(
         let mut prepared: Vec<Prepared> = Vec::new();
         match args.mix {
             Mix::Resync1000 => {
-                let user = mine[0];
-                let body: Arc<str> =
-                    workload::sync_body(&format!("{tag}-c{conn}-set"), 0, 1000, "full").into();
-                let key = uuid::Uuid::new_v4().to_string();
-                let (status, _) = send_sync(&client, url, &user.access_token, &key, &body).await?;
-                if status != 200 {
-                    return Err(format!("preparing the stored set answered {status}"));
-                }
-                prepared.push(Prepared {
-                    token: user.access_token.as_str().into(),
-                    body,
-                    key,
-                    workouts: 1000,
-                });
+                let body = workload::sync_body(&format!("{tag}-c{conn}-set"), 0, 1000, "full");
+                let what = "the stored set";
+                let set = Prepared::stored(&client, url, mine[0], body.into(), 1000, what).await?;
+                prepared.push(set);
             }
             Mix::Replay => {
                 for i in 0..20u64 {
                     let user = mine[i as usize % mine.len()];
                     let n = 1 + i % 3;
-                    let body: Arc<str> = workload::sync_body(
+                    let body = workload::sync_body(
                         &format!("{tag}-c{conn}-r"),
                         i * 10,
                         n as usize,
                         "incremental",
-                    )
-                    .into();
-                    let key = uuid::Uuid::new_v4().to_string();
-                    let (status, _) =
-                        send_sync(&client, url, &user.access_token, &key, &body).await?;
-                    if status != 200 {
-                        return Err(format!("preparing a replay answered {status}"));
-                    }
-                    prepared.push(Prepared {
-                        token: user.access_token.as_str().into(),
-                        body,
-                        key,
-                        workouts: n,
-                    });
+                    );
+                    let replay = Prepared::stored(&client, url, user, body.into(), n, "a replay");
+                    prepared.push(replay.await?);
                 }
             }
             Mix::Dashboard304 => {

@@ -90,21 +90,16 @@ fn stored_as_json(stored: &StoredWorkout) -> Map<String, Value> {
     );
     map.insert("duration_seconds".into(), Value::from(c.duration_seconds));
     map.insert("distance_meters".into(), Value::from(c.distance_meters));
+    // `Value::from` of an `Option` is `null` for `None`.
     map.insert(
         "energy_burned_kcal".into(),
-        c.energy_burned_kcal.map_or(Value::Null, Value::from),
+        Value::from(c.energy_burned_kcal),
     );
-    map.insert(
-        "avg_heart_rate".into(),
-        c.avg_heart_rate.map_or(Value::Null, Value::from),
-    );
-    map.insert(
-        "max_heart_rate".into(),
-        c.max_heart_rate.map_or(Value::Null, Value::from),
-    );
+    map.insert("avg_heart_rate".into(), Value::from(c.avg_heart_rate));
+    map.insert("max_heart_rate".into(), Value::from(c.max_heart_rate));
     map.insert(
         "avg_pace_seconds_per_km".into(),
-        c.avg_pace_seconds_per_km.map_or(Value::Null, Value::from),
+        Value::from(c.avg_pace_seconds_per_km),
     );
     map.insert("source".into(), Value::from(c.source.clone()));
     map

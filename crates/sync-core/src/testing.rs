@@ -50,6 +50,27 @@ use crate::{
     plan_sync, validate_workout, Outcome, RejectedWorkout, StoredWorkout, SyncPlan, ValidWorkout,
 };
 
+/// Every key of a served workout, in the contract's order (its "Reading" section): what the
+/// list, one workout, the change feed and a conflict's `server_workout` each carry. Written
+/// here once, from the contract, for the tests of every crate to check the shape against.
+pub const SERVED_WORKOUT_KEYS: [&str; 15] = [
+    "id",
+    "client_id",
+    "date",
+    "start_time",
+    "end_time",
+    "duration_seconds",
+    "distance_meters",
+    "avg_pace_seconds_per_km",
+    "avg_heart_rate",
+    "max_heart_rate",
+    "energy_burned_kcal",
+    "source",
+    "revision",
+    "created_at",
+    "updated_at",
+];
+
 /// The instant the helpers validate at, 2024-06-01T12:00:00Z.
 const NOW: &str = "2024-06-01T12:00:00Z";
 /// When [`stored`] rows were created and last changed: after the default workout ended.

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sync_core::running::Tz;
-use sync_core::testing::{incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder};
+use sync_core::testing::{
+    incoming, now, utc, IncomingWorkout, StoredWorkoutBuilder, SERVED_WORKOUT_KEYS,
+};
 use sync_core::{
     plan_sync, prepare_sync, validate_workout, ChangeCursor, ConflictReason, Outcome, PlannedWrite,
     PreparedSync, Resolution, StoredWorkout, SyncLimits, SyncPlan, SyncRequestBody, SyncResponse,
@@ -777,26 +779,7 @@ fn a_sync_response_serialises_as_the_contract_writes_it() {
     assert_eq!(conflict["fields"], json!(["distance_meters"]));
 
     let w = &conflict["server_workout"];
-    assert_eq!(
-        keys(w),
-        sorted(vec![
-            "id",
-            "client_id",
-            "date",
-            "start_time",
-            "end_time",
-            "duration_seconds",
-            "distance_meters",
-            "avg_pace_seconds_per_km",
-            "avg_heart_rate",
-            "max_heart_rate",
-            "energy_burned_kcal",
-            "source",
-            "revision",
-            "created_at",
-            "updated_at",
-        ])
-    );
+    assert_eq!(keys(w), sorted(SERVED_WORKOUT_KEYS.to_vec()));
     assert_eq!(w["id"], json!(server.id.to_string()));
     assert_eq!(w["client_id"], json!("hk-conflict"));
     assert_eq!(

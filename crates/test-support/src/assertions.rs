@@ -64,6 +64,25 @@ pub async fn token_pair(response: Response, what: &str, backend: &str) -> (Strin
     )
 }
 
+/// Asserts a 200 that is not a replay (`X-Idempotent-Replayed` absent or `false`): the request
+/// was processed afresh. Returns the body; `ctx` starts every failure message.
+pub async fn assert_fresh(response: Response, ctx: &str) -> Value {
+    let status = response.status();
+    let replayed = replayed_header(&response);
+    let text = response.text().await.expect("body");
+    assert_eq!(status, StatusCode::OK, "{ctx}: {text}");
+    assert_ne!(replayed.as_deref(), Some("true"), "{ctx}: a replay: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{ctx}: not JSON ({e}): {text}"))
+}
+
+/// The `X-Request-Id` header, when present.
+pub fn request_id_header(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().expect("ASCII header").to_owned())
+}
+
 /// The `X-Idempotent-Replayed` header, when present.
 pub fn replayed_header(response: &Response) -> Option<String> {
     response

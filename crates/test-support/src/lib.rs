@@ -17,11 +17,16 @@ mod wait;
 mod workouts;
 
 pub use app::{backend_of, test_config, TestApp, PASSWORD, TEST_JWT_SECRET};
-pub use assertions::{assert_error, assert_refused, replayed_header, token_pair};
+pub use assertions::{
+    assert_error, assert_fresh, assert_refused, replayed_header, request_id_header, token_pair,
+};
 pub use backends::{on_backend, on_backend_with_app, Backend};
-pub use requests::TestUser;
-pub use wait::wait_until;
+pub use requests::{sync_at_once, SyncAnswer, TestUser};
+pub use wait::{wait_for, wait_until};
 pub use workouts::{cursor_seq, with, workout, workouts, Counts};
+
+/// Every key of a served workout, from the contract (see `sync_core::testing`).
+pub use sync_core::testing::SERVED_WORKOUT_KEYS;
 
 /// Re-exported for tests that start their own servers on a [`Backend`]'s database.
 pub use sync_store::testing::TestDatabase;

@@ -5,7 +5,45 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{TestApp, PASSWORD};
+use crate::{Counts, TestApp, PASSWORD};
+
+/// One answer to a sync sent concurrently ([`sync_at_once`]): the index of the app that
+/// answered, the status, `X-Idempotent-Replayed`, whether `Retry-After` was sent, the body.
+pub type SyncAnswer = (usize, StatusCode, Option<String>, bool, String);
+
+/// Sends the raw sync `body` as `user` `requests` times at once, request `i` to
+/// `apps[i % apps.len()]`; the answers in the order they arrived.
+pub async fn sync_at_once(
+    apps: &[&TestApp],
+    user: &TestUser,
+    body: &[u8],
+    requests: usize,
+) -> Vec<SyncAnswer> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..requests {
+        let which = i % apps.len();
+        let app = apps[which];
+        let request = app
+            .client
+            .post(app.api("/workouts/sync"))
+            .bearer_auth(&user.access_token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        tasks.spawn(async move {
+            let response = request.send().await.expect("sync request");
+            let status = response.status();
+            let replayed = crate::replayed_header(&response);
+            let retry_after = response.headers().contains_key("retry-after");
+            let text = response.text().await.expect("sync body");
+            (which, status, replayed, retry_after, text)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.expect("a sync task"));
+    }
+    answers
+}
 
 /// A registered account and the tokens of one of its sessions.
 #[derive(Debug, Clone)]
@@ -27,12 +65,11 @@ impl TestApp {
     pub async fn register(&self) -> TestUser {
         let email = format!("runner-{}@example.com", Uuid::new_v4().simple());
         let response = self
-            .client
-            .post(self.api("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("register request");
+            .post_json(
+                "/auth/register",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(
             response.status(),
             StatusCode::CREATED,
@@ -57,12 +94,18 @@ impl TestApp {
 
     /// `POST /auth/login` with these credentials.
     pub async fn login(&self, email: &str, password: &str) -> Response {
+        let credentials = json!({"email": email, "password": password});
+        self.post_json("/auth/login", &credentials).await
+    }
+
+    /// `POST /api/v1{path}` with a JSON body and no token (register, login, refresh).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
-            .post(self.api("/auth/login"))
-            .json(&json!({"email": email, "password": password}))
+            .post(self.api(path))
+            .json(body)
             .send()
             .await
-            .expect("login")
+            .unwrap_or_else(|e| panic!("[{}] POST {path}: {e}", self.backend))
     }
 
     /// A second login of the same account: another device (or the web dashboard).
@@ -84,12 +127,35 @@ impl TestApp {
 
     /// `POST /auth/refresh` with this refresh token.
     pub async fn refresh(&self, refresh_token: &str) -> Response {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post_json("/auth/refresh", &body).await
+    }
+
+    /// The body of `response`, asserting its status; `what` names the request in a failure.
+    async fn expect_status(&self, response: Response, expected: StatusCode, what: &str) -> String {
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, expected, "[{}] {what}: {text}", self.backend);
+        text
+    }
+
+    /// `POST /auth/logout` with this access token.
+    pub async fn logout(&self, access_token: &str) -> Response {
         self.client
-            .post(self.api("/auth/refresh"))
-            .json(&json!({ "refresh_token": refresh_token }))
+            .post(self.api("/auth/logout"))
+            .bearer_auth(access_token)
             .send()
             .await
-            .expect("refresh")
+            .expect("logout")
+    }
+
+    /// `GET {path}` outside the versioned API (`/healthz`, `/readyz`, `/metrics`), anonymous.
+    pub async fn get_root(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}", self.backend))
     }
 
     /// `GET /api/v1{path}` with query parameters and, when given, a bearer token.
@@ -114,15 +180,9 @@ impl TestApp {
     /// `GET /api/v1{path}` expecting 200; the parsed body.
     pub async fn get_ok(&self, user: &TestUser, path: &str, query: &[(&str, &str)]) -> Value {
         let response = self.get(user, path, query).await;
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "[{}] GET {path} {query:?}: {text}",
-            self.backend
-        );
-        serde_json::from_str(&text).expect("a JSON body")
+        let what = format!("GET {path} {query:?}");
+        serde_json::from_str(&self.expect_status(response, StatusCode::OK, &what).await)
+            .expect("a JSON body")
     }
 
     /// `POST /workouts/sync` with a JSON body.
@@ -161,15 +221,50 @@ impl TestApp {
     /// `POST /workouts/sync` expecting 200; returns the parsed body.
     pub async fn sync_ok(&self, user: &TestUser, body: &Value) -> Value {
         let response = self.sync(user, body).await;
-        let status = response.status();
-        let text = response.text().await.expect("sync body");
+        serde_json::from_str(&self.expect_status(response, StatusCode::OK, "sync").await)
+            .expect("sync body is JSON")
+    }
+
+    /// Sends the sync `bodies` one after another as `user` from a task of its own, each
+    /// expected to answer 200: another device writing while the test reads.
+    pub fn sync_in_background(
+        &self,
+        user: &TestUser,
+        bodies: Vec<Value>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (client, url) = (self.client.clone(), self.api("/workouts/sync"));
+        let (token, backend) = (user.access_token.clone(), self.backend);
+        tokio::spawn(async move {
+            for body in bodies {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("sync request");
+                assert_eq!(response.status(), StatusCode::OK, "[{backend}] {body}");
+            }
+        })
+    }
+
+    /// Syncs `workouts` (no idempotency key, 200 expected) and asserts the response's outcome
+    /// counts are `expected`; returns the body.
+    pub async fn sync_counted(
+        &self,
+        user: &TestUser,
+        workouts: &[Value],
+        expected: Counts,
+    ) -> Value {
+        let sent = json!({ "workouts": workouts });
+        let body = self.sync_ok(user, &sent).await;
         assert_eq!(
-            status,
-            StatusCode::OK,
-            "[{}] sync failed: {text}",
+            Counts::of(&body),
+            expected,
+            "[{}] {sent} -> {body}",
             self.backend
         );
-        serde_json::from_str(&text).expect("sync body is JSON")
+        body
     }
 
     /// Syncs `workouts` (no idempotency key) and asserts every one of them is `created`:
@@ -198,14 +293,9 @@ impl TestApp {
     /// `PATCH /workouts/{id}` expecting 200; the served workout.
     pub async fn patch_ok(&self, user: &TestUser, id: &str, body: &Value) -> Value {
         let response = self.patch(user, id, body).await;
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "[{}] PATCH {id} {body}: {text}",
-            self.backend
-        );
+        let text = self
+            .expect_status(response, StatusCode::OK, &format!("PATCH {id} {body}"))
+            .await;
         let body: Value = serde_json::from_str(&text).expect("a JSON body");
         body["workout"].clone()
     }
@@ -223,19 +313,30 @@ impl TestApp {
     /// `DELETE /workouts/{id}` expecting 204 with an empty body.
     pub async fn delete_ok(&self, user: &TestUser, id: &str) {
         let response = self.delete(user, id).await;
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        assert_eq!(
-            status,
-            StatusCode::NO_CONTENT,
-            "[{}] DELETE {id}: {text}",
-            self.backend
-        );
+        let what = format!("DELETE {id}");
+        let text = self
+            .expect_status(response, StatusCode::NO_CONTENT, &what)
+            .await;
         assert!(
             text.is_empty(),
             "[{}] a 204 with a body: {text}",
             self.backend
         );
+    }
+
+    /// One page of `GET /workouts` (200 expected): at most `limit` workouts after `cursor`
+    /// (from the newest when `None`), with extra parameters.
+    pub async fn list_page(
+        &self,
+        user: &TestUser,
+        limit: &str,
+        cursor: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Value {
+        let mut query = vec![("limit", limit)];
+        query.extend_from_slice(extra);
+        query.extend(cursor.map(|c| ("cursor", c)));
+        self.get_ok(user, "/workouts", &query).await
     }
 
     /// Every live workout of the user, walking `GET /workouts` (200 a page) with extra
@@ -244,19 +345,8 @@ impl TestApp {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..1000 {
-            let mut query: Vec<(&str, &str)> = vec![("limit", "200")];
-            query.extend_from_slice(extra);
-            if let Some(c) = &cursor {
-                query.push(("cursor", c));
-            }
-            let page = self.get_ok(user, "/workouts", &query).await;
-            all.extend(
-                page["workouts"]
-                    .as_array()
-                    .expect("workouts")
-                    .iter()
-                    .cloned(),
-            );
+            let page = self.list_page(user, "200", cursor.as_deref(), extra).await;
+            all.extend(page["workouts"].as_array().expect("workouts").clone());
             if page["has_more"] != json!(true) {
                 return all;
             }
@@ -341,11 +431,8 @@ impl TestApp {
     /// The value of an unlabelled series of `GET /metrics` (e.g. a counter); `None` if absent.
     pub async fn metric(&self, name: &str) -> Option<f64> {
         let text = self
-            .client
-            .get(format!("{}/metrics", self.address))
-            .send()
+            .get_root("/metrics")
             .await
-            .expect("metrics request")
             .text()
             .await
             .expect("metrics body");

@@ -1,38 +1,30 @@
 //! Workouts as the wire carries them, and the outcome counts of a sync response.
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use sync_core::testing::incoming;
 
-/// A valid workout with this client id (35 minutes, 5 km).
+/// The contract's example workout with this client id (35 minutes, 5 km): the one
+/// [`sync_core::testing::incoming`] builds.
 pub fn workout(client_id: &str) -> Value {
-    json!({
-        "client_id": client_id,
-        "start_time": "2024-01-15T08:00:00Z",
-        "end_time": "2024-01-15T08:35:00Z",
-        "duration_seconds": 2100,
-        "distance_meters": 5000,
-        "energy_burned_kcal": 350,
-        "avg_heart_rate": 145,
-        "source": "apple_watch"
-    })
+    incoming(client_id).into()
 }
 
-/// `count` valid workouts `{prefix}-0000`, `{prefix}-0001`, … (distinct start times).
+/// `count` valid workouts `{prefix}-0000`, `{prefix}-0001`, …: the example workout an hour
+/// apart from 2024-01-01T06:00:00Z, each a metre longer than the one before.
 pub fn workouts(prefix: &str, count: usize) -> Vec<Value> {
     let base = chrono::DateTime::parse_from_rfc3339("2024-01-01T06:00:00Z").expect("base time");
+    let rfc3339 = |t: chrono::DateTime<chrono::FixedOffset>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     (0..count)
         .map(|i| {
             let start = base + chrono::Duration::hours(i as i64);
             let end = start + chrono::Duration::minutes(35);
-            json!({
-                "client_id": format!("{prefix}-{i:04}"),
-                "start_time": start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "end_time": end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "duration_seconds": 2100,
-                "distance_meters": 5000 + i,
-                "energy_burned_kcal": 350,
-                "avg_heart_rate": 145,
-                "source": "apple_watch"
-            })
+            incoming(&format!("{prefix}-{i:04}"))
+                .start(&rfc3339(start))
+                .end(&rfc3339(end))
+                .set("distance_meters", 5000 + i)
+                .into()
         })
         .collect()
 }
@@ -59,6 +51,21 @@ pub fn cursor_seq(body: &Value) -> i64 {
     sync_core::ChangeCursor::decode(text)
         .expect("next_cursor decodes")
         .after_seq
+}
+
+/// `Counts::NAME(n)`: counts with only the field `NAME` set, one constructor per name.
+macro_rules! one_outcome {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(n: u64) -> Counts {
+                Counts {
+                    $name: n,
+                    ..Counts::default()
+                }
+            }
+        )*
+    };
 }
 
 /// The outcome counts of a sync response (`conflicts` and `rejected` by length).
@@ -102,44 +109,17 @@ impl Counts {
         }
     }
 
-    /// Counts with only `created` set: the usual expectation of a batch of new workouts.
-    pub fn created(n: u64) -> Counts {
-        Counts {
-            created: n,
-            ..Counts::default()
-        }
-    }
-
-    /// Counts with only `updated` set.
-    pub fn updated(n: u64) -> Counts {
-        Counts {
-            updated: n,
-            ..Counts::default()
-        }
-    }
-
-    /// Counts with only `unchanged` set: a re-sync of what the server already holds.
-    pub fn unchanged(n: u64) -> Counts {
-        Counts {
-            unchanged: n,
-            ..Counts::default()
-        }
-    }
-
-    /// Counts with only `deleted` set.
-    pub fn deleted(n: u64) -> Counts {
-        Counts {
-            deleted: n,
-            ..Counts::default()
-        }
-    }
-
-    /// Counts with only `conflicts` set.
-    pub fn conflicts(n: u64) -> Counts {
-        Counts {
-            conflicts: n,
-            ..Counts::default()
-        }
+    one_outcome! {
+        /// Counts with only `created` set: the usual expectation of a batch of new workouts.
+        created,
+        /// Counts with only `updated` set.
+        updated,
+        /// Counts with only `unchanged` set: a re-sync of what the server already holds.
+        unchanged,
+        /// Counts with only `deleted` set.
+        deleted,
+        /// Counts with only `conflicts` set.
+        conflicts,
     }
 
     /// Workouts accounted for: everything but deletions.

@@ -11,8 +11,7 @@ use std::sync::{Arc, Barrier};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::{
-    backend_of, replayed_header, test_config, with, workouts, Counts, TestApp, TestDatabase,
-    TestUser,
+    backend_of, sync_at_once, test_config, with, workouts, Counts, TestApp, TestDatabase, TestUser,
 };
 use uuid::Uuid;
 
@@ -48,28 +47,13 @@ async fn one_key_sent_to_two_instances_at_once_is_applied_exactly_once() {
         let key = format!("cluster_{}", Uuid::new_v4().simple());
         let body = serde_json::to_vec(&json!({"workouts": batch, "idempotency_key": key})).unwrap();
 
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..REQUESTS {
-            let (name, app) = instances[i % 2];
-            let request = app
-                .client
-                .post(app.api("/workouts/sync"))
-                .bearer_auth(&user.access_token)
-                .header("content-type", "application/json")
-                .body(body.clone());
-            tasks.spawn(async move {
-                let response = request.send().await.expect("sync request");
-                let status = response.status();
-                let replayed = replayed_header(&response);
-                let retry_after = response.headers().contains_key("retry-after");
-                let text = response.text().await.expect("sync body");
-                (name, status, replayed, retry_after, text)
-            });
-        }
-        let mut answers: Vec<Answer> = Vec::new();
-        while let Some(answer) = tasks.join_next().await {
-            answers.push(answer.unwrap());
-        }
+        let answers: Vec<Answer> = sync_at_once(&[&a, &b], &user, &body, REQUESTS)
+            .await
+            .into_iter()
+            .map(|(i, status, replayed, retry_after, text)| {
+                (instances[i].0, status, replayed, retry_after, text)
+            })
+            .collect();
 
         let fresh: Vec<&Answer> = answers
             .iter()
@@ -123,12 +107,9 @@ async fn one_key_sent_to_two_instances_at_once_is_applied_exactly_once() {
         // Applied once: a re-sync without a key (on the other instance) changes nothing, and
         // the feed holds one change per workout.
         let other = instances[(round + 1) % 2].1;
-        let again = other.sync_ok(&user, &json!({"workouts": batch})).await;
-        assert_eq!(
-            Counts::of(&again),
-            Counts::unchanged(BATCH as u64),
-            "[postgres] round {round}: {again}"
-        );
+        other
+            .sync_counted(&user, &batch, Counts::unchanged(BATCH as u64))
+            .await;
         for (name, app) in instances {
             assert_eq!(
                 app.status_counts(&user).await,
@@ -393,12 +374,7 @@ async fn instances_started_together_on_an_empty_database_migrate_once() {
             "[postgres] attempt {attempt}: every migration recorded once"
         );
         for (i, app) in apps.iter().enumerate() {
-            let ready = app
-                .client
-                .get(format!("{}/readyz", app.address))
-                .send()
-                .await
-                .unwrap();
+            let ready = app.get_root("/readyz").await;
             assert_eq!(
                 ready.status(),
                 StatusCode::OK,

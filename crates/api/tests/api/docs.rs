@@ -15,12 +15,7 @@ use test_support::{per_backend, workout, TestApp};
 #[tokio::test]
 async fn every_documented_operation_is_served_and_other_methods_are_refused_with_allow() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with("/openapi.json", None, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc: Value = response.json().await.expect("the document is JSON");
     assert!(
@@ -76,12 +71,7 @@ async fn every_documented_operation_is_served_and_other_methods_are_refused_with
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], json!("method_not_allowed"), "{body}");
     }
-    let unknown = app
-        .client
-        .get(app.api("/no-such-thing"))
-        .send()
-        .await
-        .unwrap();
+    let unknown = app.get_with("/no-such-thing", None, &[]).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let body: Value = unknown.json().await.unwrap();
     assert_eq!(body["error"], json!("not_found"), "{body}");
@@ -105,11 +95,8 @@ fn fill_parameters(path: &str, value: &str) -> String {
 async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
     let app = TestApp::spawn().await;
     let doc: Value = app
-        .client
-        .get(app.api("/openapi.json"))
-        .send()
+        .get_with("/openapi.json", None, &[])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -170,7 +157,7 @@ async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
 #[tokio::test]
 async fn the_docs_page_renders_the_document() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.api("/docs")).send().await.unwrap();
+    let response = app.get_with("/docs", None, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -207,12 +194,7 @@ per_backend!(metrics_move_after_a_sync);
 async fn metrics_move_after_a_sync(app: TestApp) {
     let b = app.backend;
     let metrics = || async {
-        let r = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap();
+        let r = app.get_root("/metrics").await;
         assert_eq!(r.status(), StatusCode::OK);
         r.text().await.unwrap()
     };

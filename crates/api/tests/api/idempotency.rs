@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use test_support::{
-    assert_refused, cursor_seq, per_backend, replayed_header, with, workout, Counts, TestApp,
-    TestUser,
+    assert_refused, cursor_seq, per_backend, replayed_header, sync_at_once, with, workout, Counts,
+    TestApp, TestUser,
 };
 
 /// Sends `body` with an optional `Idempotency-Key` header; returns (status, replay header, text).
@@ -68,14 +68,7 @@ async fn a_retry_with_the_same_key_replays_the_stored_response_byte_for_byte(app
 
     let first = send(&app, &user, &body, None).await;
     let parsed = fresh(b, &first);
-    assert_eq!(
-        Counts::of(&parsed),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {parsed}"
-    );
+    assert_eq!(Counts::of(&parsed), Counts::created(1), "[{b}] {parsed}");
 
     let second = send(&app, &user, &body, None).await;
     replay_of(b, &second, &first.2);
@@ -89,16 +82,8 @@ async fn a_retry_with_the_same_key_replays_the_stored_response_byte_for_byte(app
     replay_of(b, &send(&app, &user, &body, Some(&key)).await, &first.2);
 
     let after = app
-        .sync_ok(&user, &json!({"workouts": [workout("a")]}))
+        .sync_counted(&user, &[workout("a")], Counts::unchanged(1))
         .await;
-    assert_eq!(
-        Counts::of(&after),
-        Counts {
-            unchanged: 1,
-            ..Counts::default()
-        },
-        "[{b}] {after}"
-    );
     assert_eq!(cursor_seq(&after), 1, "[{b}] applied exactly once: {after}");
 }
 
@@ -128,17 +113,9 @@ async fn the_same_key_with_another_body_is_refused_and_applies_nothing(app: Test
     // The refusal left the stored response alone, and applied nothing.
     replay_of(b, &send(&app, &user, &original, None).await, &first.2);
     app.assert_all_created(&user, &[workout("b")]).await;
-    let a = app
-        .sync_ok(&user, &json!({"workouts": [workout("a")]}))
+    // `a` was not updated.
+    app.sync_counted(&user, &[workout("a")], Counts::unchanged(1))
         .await;
-    assert_eq!(
-        Counts::of(&a),
-        Counts {
-            unchanged: 1,
-            ..Counts::default()
-        },
-        "[{b}] a not updated: {a}"
-    );
 }
 
 per_backend!(two_users_with_the_same_key_are_processed_separately);
@@ -150,22 +127,8 @@ async fn two_users_with_the_same_key_are_processed_separately(app: TestApp) {
     let from_alice = send(&app, &alice, &body, None).await;
     let from_bob = send(&app, &bob, &body, None).await;
     let (a, o) = (fresh(b, &from_alice), fresh(b, &from_bob));
-    assert_eq!(
-        Counts::of(&a),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {a}"
-    );
-    assert_eq!(
-        Counts::of(&o),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {o}"
-    );
+    assert_eq!(Counts::of(&a), Counts::created(1), "[{b}] {a}");
+    assert_eq!(Counts::of(&o), Counts::created(1), "[{b}] {o}");
     assert_ne!(a["sync_id"], o["sync_id"], "[{b}] two syncs");
 
     replay_of(b, &send(&app, &bob, &body, None).await, &from_bob.2);
@@ -182,38 +145,14 @@ async fn concurrent_round(app: &TestApp, n: usize) {
     let body =
         serde_json::to_vec(&json!({"workouts": workouts, "idempotency_key": key()})).unwrap();
 
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..REQUESTS {
-        let request = app
-            .client
-            .post(app.api("/workouts/sync"))
-            .bearer_auth(&user.access_token)
-            .header("content-type", "application/json")
-            .body(body.clone());
-        tasks.spawn(async move {
-            let response = request.send().await.expect("sync request");
-            let status = response.status();
-            let replayed = replayed_header(&response);
-            let retry_after = response.headers().contains_key("retry-after");
-            (
-                status,
-                replayed,
-                retry_after,
-                response.text().await.unwrap(),
-            )
-        });
-    }
-    let mut results = Vec::new();
-    while let Some(result) = tasks.join_next().await {
-        results.push(result.unwrap());
-    }
+    let results = sync_at_once(&[app], &user, &body, REQUESTS).await;
 
     let fresh: Vec<&String> = results
         .iter()
-        .filter(|(status, replayed, _, _)| {
+        .filter(|(_, status, replayed, _, _)| {
             *status == StatusCode::OK && replayed.as_deref() != Some("true")
         })
-        .map(|(_, _, _, text)| text)
+        .map(|(_, _, _, _, text)| text)
         .collect();
     assert_eq!(
         fresh.len(),
@@ -222,12 +161,9 @@ async fn concurrent_round(app: &TestApp, n: usize) {
     );
     let fresh = fresh[0];
     let parsed: Value = serde_json::from_str(fresh).unwrap();
-    let created = Counts {
-        created: n as u64,
-        ..Counts::default()
-    };
+    let created = Counts::created(n as u64);
     assert_eq!(Counts::of(&parsed), created, "[{b}] {parsed}");
-    for (status, replayed, retry_after, text) in &results {
+    for (_, status, replayed, retry_after, text) in &results {
         match *status {
             StatusCode::OK if replayed.as_deref() == Some("true") => {
                 assert_eq!(text, fresh, "[{b}] a replay is byte-identical");
@@ -242,23 +178,11 @@ async fn concurrent_round(app: &TestApp, n: usize) {
         }
     }
 
-    let again = app.sync_ok(&user, &json!({ "workouts": workouts })).await;
-    let unchanged = Counts {
-        unchanged: n as u64,
-        ..Counts::default()
-    };
-    assert_eq!(Counts::of(&again), unchanged, "[{b}] {again}");
-    let next = app
-        .sync_ok(&user, &json!({"workouts": [workout("new")]}))
+    app.sync_counted(&user, &workouts, Counts::unchanged(n as u64))
         .await;
-    assert_eq!(
-        Counts::of(&next),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {next}"
-    );
+    let next = app
+        .sync_counted(&user, &[workout("new")], Counts::created(1))
+        .await;
     assert_eq!(
         cursor_seq(&next),
         n as i64 + 1,
@@ -291,14 +215,7 @@ async fn a_body_key_and_a_different_header_key_are_refused(app: TestApp) {
     // Nothing applied, nothing stored under either key.
     let response = send(&app, &user, &body, None).await;
     let parsed = fresh(b, &response);
-    assert_eq!(
-        Counts::of(&parsed),
-        Counts {
-            created: 1,
-            ..Counts::default()
-        },
-        "[{b}] {parsed}"
-    );
+    assert_eq!(Counts::of(&parsed), Counts::created(1), "[{b}] {parsed}");
     let other = json!({"workouts": [], "idempotency_key": "key-in-header"});
     fresh(b, &send(&app, &user, &other, None).await);
 }
@@ -354,14 +271,7 @@ async fn ios_client_flow(app: &TestApp, key_in_header: bool) {
     let request = ios_request(body_key);
     let first = send(app, &user, &request, header_key).await;
     let parsed = fresh(b, &first);
-    assert_eq!(
-        Counts::of(&parsed),
-        Counts {
-            created: 2,
-            ..Counts::default()
-        },
-        "[{b}] {parsed}"
-    );
+    assert_eq!(Counts::of(&parsed), Counts::created(2), "[{b}] {parsed}");
 
     // The retry regenerates every workout's random `id`: still the same request.
     let retry = ios_request(body_key);

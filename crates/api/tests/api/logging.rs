@@ -4,7 +4,7 @@
 //! requests run at once. Lines outside any request carry none.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -13,6 +13,8 @@ use sync_store::testing::TestDatabase;
 use uuid::Uuid;
 
 use test_support::{backend_of, workout, TestApp, TestUser, TEST_JWT_SECRET};
+
+use crate::helpers::server_command;
 
 /// The `sync-server` binary with its standard error in a file; killed when dropped.
 struct LoggedServer {
@@ -26,17 +28,11 @@ impl LoggedServer {
     async fn start(database_url: &str, data_dir: &Path) -> (LoggedServer, TestApp) {
         let log_path = data_dir.join("server.log");
         let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
-            .env_clear()
-            .env("RUST_LOG", "debug")
+        let child = server_command(database_url, data_dir, "debug")
             .env("BIND_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", database_url)
-            .env("DATA_DIR", data_dir)
             .env("JWT_SECRET", TEST_JWT_SECRET)
             .env("RATE_LIMITS", "off")
-            .env("WORKERS", "2")
             .env("LOGIN_LOCKOUT_THRESHOLD", "1")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()

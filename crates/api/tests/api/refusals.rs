@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use test_support::{
-    assert_refused, per_backend, replayed_header, workout, Counts, TestApp, TestUser,
-    TEST_JWT_SECRET,
+    assert_fresh, assert_refused, per_backend, request_id_header, workout, Counts, TestApp,
+    TestUser, TEST_JWT_SECRET,
 };
 
 use crate::helpers::{claims_of, sign};
@@ -20,16 +20,9 @@ use crate::helpers::{claims_of, sign};
 /// and every workout is new.
 async fn assert_fresh_and_created(app: &TestApp, user: &TestUser, key: &str, workouts: &[Value]) {
     let b = app.backend;
-    let response = app
-        .sync(user, &json!({"workouts": workouts, "idempotency_key": key}))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "[{b}]");
-    assert_ne!(
-        replayed_header(&response).as_deref(),
-        Some("true"),
-        "[{b}] a refusal is never stored"
-    );
-    let body: Value = response.json().await.unwrap();
+    let sent = json!({"workouts": workouts, "idempotency_key": key});
+    let response = app.sync(user, &sent).await;
+    let body = assert_fresh(response, &format!("[{b}] after a refusal")).await;
     assert_eq!(
         body["created"],
         json!(workouts.len()),
@@ -290,13 +283,7 @@ async fn a_missing_malformed_or_forged_token_is_401(app: TestApp) {
     // The forging itself is sound: the real claims re-signed with the real secret pass.
     let resigned = sign(Algorithm::HS256, &claims, TEST_JWT_SECRET.as_bytes());
     let response = app.sync_raw(Some(&resigned), body, &[]).await;
-    assert_eq!(response.status(), StatusCode::OK, "[{b}] re-signed control");
-    assert_ne!(
-        replayed_header(&response).as_deref(),
-        Some("true"),
-        "[{b}] a 401 is never stored"
-    );
-    let body: Value = response.json().await.unwrap();
+    let body = assert_fresh(response, &format!("[{b}] re-signed control")).await;
     assert_eq!(
         body["created"],
         json!(1),
@@ -324,10 +311,7 @@ async fn every_response_carries_a_request_id_and_a_sent_one_is_echoed(app: TestA
     for (i, (token, body, status)) in cases.into_iter().enumerate() {
         let generated = app.sync_raw(token, body.clone(), &[]).await;
         assert_eq!(generated.status(), status, "[{b}] case {i}");
-        let id = generated
-            .headers()
-            .get("x-request-id")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let id = request_id_header(&generated);
         assert!(
             id.is_some_and(|id| !id.is_empty()),
             "[{b}] case {i}: a generated X-Request-Id"
@@ -336,10 +320,7 @@ async fn every_response_carries_a_request_id_and_a_sent_one_is_echoed(app: TestA
         let sent = format!("ios-trace-{i}-{}", Uuid::new_v4().simple());
         let echoed = app.sync_raw(token, body, &[("X-Request-Id", &sent)]).await;
         assert_eq!(echoed.status(), status, "[{b}] case {i}");
-        let id = echoed
-            .headers()
-            .get("x-request-id")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let id = request_id_header(&echoed);
         assert_eq!(
             id.as_deref(),
             Some(sent.as_str()),

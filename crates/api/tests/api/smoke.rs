@@ -5,19 +5,9 @@ use test_support::{per_backend, workout, TestApp};
 
 per_backend!(health_and_readiness_answer);
 async fn health_and_readiness_answer(app: TestApp) {
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get_root("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK, "[{}]", app.backend);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get_root("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK, "[{}]", app.backend);
     assert!(health.headers().contains_key("x-request-id"));
 }

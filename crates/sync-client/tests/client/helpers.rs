@@ -49,6 +49,28 @@ pub fn client_at(
     (client, sleeper)
 }
 
+/// A fresh server (with configuration overrides) holding one account, and a client of it
+/// ([`client_at`], cache in the returned directory) that has not logged in yet.
+pub async fn server_and_client(
+    overrides: &[(&str, &str)],
+    batch_size: usize,
+) -> (TestApp, TestUser, tempfile::TempDir, SyncClient) {
+    let server = TestApp::spawn_with(overrides).await;
+    let user = server.register().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (client, _) = client_at(dir.path(), &server.address, batch_size);
+    (server, user, dir, client)
+}
+
+/// The client's cached workout with this client id, which must be there.
+pub fn cached(client: &SyncClient, client_id: &str) -> sync_client::cache::CachedWorkout {
+    client
+        .cache()
+        .workout(client_id)
+        .expect("cache read")
+        .unwrap_or_else(|| panic!("{client_id} is not cached"))
+}
+
 pub fn cache_path(dir: &Path) -> PathBuf {
     dir.join("rdsync.db")
 }

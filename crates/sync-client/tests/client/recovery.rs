@@ -37,6 +37,11 @@ fn assert_all_queued(client: &sync_client::SyncClient, n: usize) {
     assert!(workouts.iter().all(|w| w.needs_sync), "{workouts:?}");
 }
 
+fn assert_none_queued(client: &sync_client::SyncClient) {
+    let workouts = client.cache().workouts().unwrap();
+    assert!(workouts.iter().all(|w| !w.needs_sync), "{workouts:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_later() {
     let (server, proxy, _dir, client, sleeper, user) = setup(&[], 5).await;
@@ -71,12 +76,7 @@ async fn offline_leaves_everything_queued_and_the_queue_drains_exactly_once_late
         Some(pending[0].key.as_str())
     );
     assert!(client.cache().pending_batches().unwrap().is_empty());
-    assert!(client
-        .cache()
-        .workouts()
-        .unwrap()
-        .iter()
-        .all(|w| !w.needs_sync));
+    assert_none_queued(&client);
 
     // Drained exactly once: the server holds five, and another sync sends nothing.
     assert_eq!(
@@ -106,12 +106,7 @@ async fn a_lost_response_is_retried_with_the_same_key_and_replayed_not_applied_t
         total_workouts(&server, &server.new_session(&user).await).await,
         4
     );
-    assert!(client
-        .cache()
-        .workouts()
-        .unwrap()
-        .iter()
-        .all(|w| !w.needs_sync));
+    assert_none_queued(&client);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,12 +143,7 @@ async fn a_batch_whose_response_was_lost_before_a_crash_is_resent_with_its_persi
     assert!(syncs[1].replayed);
     assert_eq!((report.created, report.replayed_batches), (3, 1));
     assert_eq!(total_workouts(&server, &dashboard).await, 3, "applied once");
-    assert!(client
-        .cache()
-        .workouts()
-        .unwrap()
-        .iter()
-        .all(|w| !w.needs_sync));
+    assert_none_queued(&client);
     assert!(client.cache().pending_batches().unwrap().is_empty());
 }
 

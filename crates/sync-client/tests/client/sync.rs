@@ -13,10 +13,7 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_sync_resync_server_edit_and_pull() {
-    let server = TestApp::spawn().await;
-    let user = server.register().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _) = client_at(dir.path(), &server.address, 2);
+    let (server, user, dir, client) = server_and_client(&[], 2).await;
     client.login(&user.email, PASSWORD).await.unwrap();
 
     let report = import(&client, dir.path(), &export_xml());
@@ -70,25 +67,14 @@ async fn import_sync_resync_server_edit_and_pull() {
         client.cache().save(&local_change).unwrap(),
         SaveOutcome::Changed
     );
-    assert!(
-        client
-            .cache()
-            .workout(&treadmill.client_id)
-            .unwrap()
-            .unwrap()
-            .needs_sync
-    );
+    assert!(cached(&client, &treadmill.client_id).needs_sync);
 
     let conflicted = client.sync(SyncMode::Incremental).await.unwrap();
     assert_eq!(conflicted.conflicts.len(), 1, "{conflicted:?}");
     let conflict = &conflicted.conflicts[0];
     assert_eq!(conflict.reason, ConflictReason::DataMismatch);
     assert_eq!(conflict.fields, vec!["distance_meters"]);
-    let local = client
-        .cache()
-        .workout(&treadmill.client_id)
-        .unwrap()
-        .unwrap();
+    let local = cached(&client, &treadmill.client_id);
     assert_eq!(
         local.content.distance_meters, 10500.0,
         "the server's copy won"
@@ -124,14 +110,10 @@ async fn import_sync_resync_server_edit_and_pull() {
 
     let pulled = client.pull().await.unwrap();
     assert_eq!((pulled.added, pulled.deleted), (1, 1), "{pulled:?}");
-    let garmin = client.cache().workout("garmin-42").unwrap().unwrap();
+    let garmin = cached(&client, "garmin-42");
     assert_eq!(garmin.content.distance_meters, 8000.0);
     assert!(!garmin.needs_sync && !garmin.deleted);
-    let deleted = client
-        .cache()
-        .workout(&first_run.client_id)
-        .unwrap()
-        .unwrap();
+    let deleted = cached(&client, &first_run.client_id);
     assert!(deleted.deleted && !deleted.needs_sync);
     assert!(client.cache().change_cursor().unwrap().is_some());
 
@@ -160,19 +142,8 @@ async fn import_sync_resync_server_edit_and_pull() {
     let deletion = client.sync(SyncMode::Incremental).await.unwrap();
     assert_eq!(deletion.deleted, 1, "{deletion:?}");
     assert_eq!(deletion.conflicts.len(), 1, "{deletion:?}");
-    assert!(
-        !client
-            .cache()
-            .workout("garmin-42")
-            .unwrap()
-            .unwrap()
-            .needs_sync
-    );
-    let local = client
-        .cache()
-        .workout(&treadmill.client_id)
-        .unwrap()
-        .unwrap();
+    assert!(!cached(&client, "garmin-42").needs_sync);
+    let local = cached(&client, &treadmill.client_id);
     assert_eq!(
         (local.content.distance_meters, local.needs_sync),
         (10500.0, false)
@@ -182,10 +153,7 @@ async fn import_sync_resync_server_edit_and_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_goes_idle_syncing_with_progress_then_success() {
-    let server = TestApp::spawn().await;
-    let user = server.register().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _) = client_at(dir.path(), &server.address, 1);
+    let (_server, user, dir, client) = server_and_client(&[], 1).await;
     let watch = client.status();
     assert_eq!(*watch.borrow(), SyncPhase::Idle);
     client.login(&user.email, PASSWORD).await.unwrap();
@@ -213,10 +181,7 @@ async fn the_status_goes_idle_syncing_with_progress_then_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_of_more_than_one_batch_and_a_fresh_device_pulling_everything() {
-    let server = TestApp::spawn_with(&[("MAX_BATCH_SIZE", "50")]).await;
-    let user = server.register().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _) = client_at(dir.path(), &server.address, 50);
+    let (server, user, dir, client) = server_and_client(&[("MAX_BATCH_SIZE", "50")], 50).await;
     client.login(&user.email, PASSWORD).await.unwrap();
     import(&client, dir.path(), &runs_xml(120));
     let report = client.sync(SyncMode::Full).await.unwrap();

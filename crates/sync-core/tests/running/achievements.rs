@@ -1,6 +1,7 @@
 //! `achievements`: the catalogue in order, unlocked by the workout that crossed each milestone,
 //! and locked again when that workout is deleted.
 
+use chrono::{DateTime, Utc};
 use sync_core::running::{achievements, Achievement, Goal, RunFact};
 
 use crate::helpers::{daily, date, instant, run_at, year_data};
@@ -12,6 +13,11 @@ const CATALOGUE: [&str; 17] = [
 
 fn find<'a>(list: &'a [Achievement], id: &str) -> &'a Achievement {
     list.iter().find(|a| a.id == id).expect("in the catalogue")
+}
+
+/// When the achievement `id` of `list` was unlocked, if it is.
+fn unlocked_at(list: &[Achievement], id: &str) -> Option<DateTime<Utc>> {
+    find(list, id).unlocked_at
 }
 
 #[test]
@@ -84,14 +90,8 @@ fn a_distance_milestone_unlocks_at_the_workout_that_took_the_total_past_it() {
         &year_data(2025, date(2025, 3, 1), &history),
         &Goal::default_for(2025, 300),
     );
-    assert_eq!(
-        find(&list, "km_50").unlocked_at,
-        Some(history[2].start_time)
-    );
-    assert_eq!(
-        find(&list, "km_100").unlocked_at,
-        Some(history[4].start_time)
-    );
+    assert_eq!(unlocked_at(&list, "km_50"), Some(history[2].start_time));
+    assert_eq!(unlocked_at(&list, "km_100"), Some(history[4].start_time));
     assert!(!find(&list, "km_250").is_unlocked);
 }
 
@@ -120,14 +120,8 @@ fn deleting_the_workout_that_unlocked_an_achievement_locks_it_again() {
     // Running again on another day unlocks them anew, at that workout.
     history.push(run_at(date(2025, 1, 20), 9, 7500.0, 2700));
     let again = achievements(&year_data(2025, today, &history), &goal);
-    assert_eq!(
-        find(&again, "days_7").unlocked_at,
-        Some(history[6].start_time)
-    );
-    assert_eq!(
-        find(&again, "km_50").unlocked_at,
-        Some(history[6].start_time)
-    );
+    assert_eq!(unlocked_at(&again, "days_7"), Some(history[6].start_time));
+    assert_eq!(unlocked_at(&again, "km_50"), Some(history[6].start_time));
 }
 
 #[test]
@@ -137,7 +131,7 @@ fn only_the_years_workouts_count() {
     let data = year_data(2025, date(2025, 1, 2), &history);
     let list = achievements(&data, &Goal::default_for(2025, 300));
     assert_eq!(
-        find(&list, "days_1").unlocked_at,
+        unlocked_at(&list, "days_1"),
         Some(instant("2025-01-01T07:00:00Z"))
     );
     assert!(
@@ -149,7 +143,7 @@ fn only_the_years_workouts_count() {
         &Goal::default_for(2024, 300),
     );
     assert_eq!(
-        find(&last_year, "days_7").unlocked_at,
+        unlocked_at(&last_year, "days_7"),
         Some(instant("2024-12-26T07:00:00Z"))
     );
 }

@@ -6,7 +6,7 @@ use sync_core::SyncCounts;
 use sync_store::testing::per_backend;
 use uuid::Uuid;
 
-use crate::{applied, register, sync, t0, workout, Backend};
+use crate::{register, t0, workout, Backend};
 
 fn sync_id(json: &Value) -> Uuid {
     Uuid::parse_str(json["sync_id"].as_str().expect("sync_id")).expect("sync_id is a UUID")
@@ -24,26 +24,18 @@ per_backend!(
             "idempotency_key": "first",
             "client_sync_timestamp": "2024-06-01T13:59:00+02:00",
         });
-        let first = applied(n, sync(&b.store, user.id, body, t0()));
+        let first = b.applied(user.id, body, t0());
         let t1 = t0() + Duration::minutes(1);
         let body = json!({
             "mode": "full",
             "workouts": [workout("a", 1.0), workout("b", 2.0), workout("c", 3.0)],
         });
-        let second = applied(n, sync(&b.store, user.id, body, t1));
+        let second = b.applied(user.id, body, t1);
         let t2 = t0() + Duration::minutes(2);
         let body = json!({"workouts": [workout("a", 9.0)], "deleted_client_ids": ["b"]});
-        let third = applied(n, sync(&b.store, user.id, body, t2));
+        let third = b.applied(user.id, body, t2);
         // Another user's sync is not in this user's history.
-        applied(
-            n,
-            sync(
-                &b.store,
-                other.id,
-                json!({"workouts": [workout("z", 1.0)]}),
-                t2,
-            ),
-        );
+        b.applied(other.id, json!({"workouts": [workout("z", 1.0)]}), t2);
 
         let history = b.store.sync_history(user.id, 10).unwrap();
         let ids: Vec<Uuid> = history.iter().map(|r| r.id).collect();

@@ -25,7 +25,7 @@ per_backend!(
         let (user, _) = register(&b, "replay@example.com");
         let body = keyed("sync_20240601_abc", workouts("w", 3));
 
-        let first = applied(n, sync(&b.store, user.id, body.clone(), t0()));
+        let first = b.applied(user.id, body.clone(), t0());
         first.assert_counts(n, [3, 0, 0, 0, 0, 0]);
 
         let t = t0() + Duration::seconds(30);
@@ -67,10 +67,7 @@ per_backend!(
             "{n}"
         );
         let t = t0() + Duration::hours(2);
-        let fresh = applied(
-            n,
-            sync(&b.store, user.id, json!({"workouts": workouts("w", 3)}), t),
-        );
+        let fresh = b.applied(user.id, json!({"workouts": workouts("w", 3)}), t);
         fresh.assert_counts(n, [0, 0, 3, 0, 0, 0]);
         assert_eq!(fresh.position(), 3, "{n}: the batch was applied once");
     }
@@ -81,10 +78,7 @@ per_backend!(
     |b: Backend| {
         let n = b.name;
         let (user, _) = register(&b, "reuse@example.com");
-        let first = applied(
-            n,
-            sync(&b.store, user.id, keyed("k", vec![workout("a", 1.0)]), t0()),
-        );
+        let first = b.applied(user.id, keyed("k", vec![workout("a", 1.0)]), t0());
         first.assert_counts(n, [1, 0, 0, 0, 0, 0]);
 
         let t = t0() + Duration::seconds(1);
@@ -125,7 +119,7 @@ per_backend!(
         );
         let t = t0() + Duration::seconds(2);
         let body = json!({"workouts": [workout("a", 1.0), workout("b", 2.0)]});
-        let fresh = applied(n, sync(&b.store, user.id, body, t));
+        let fresh = b.applied(user.id, body, t);
         fresh.assert_counts(n, [1, 0, 1, 0, 0, 0]);
         assert_eq!(fresh.position(), 2, "{n}");
     }
@@ -138,11 +132,11 @@ per_backend!(keys_are_scoped_to_the_user, |b: Backend| {
     let (carol, _) = register(&b, "carol@example.com");
     let body = keyed("shared-key", workouts("w", 2));
 
-    let alices = applied(n, sync(&b.store, alice.id, body.clone(), t0()));
+    let alices = b.applied(alice.id, body.clone(), t0());
     alices.assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
     // Bob's request with the same key and body is his own sync, processed for him.
-    let bobs = applied(n, sync(&b.store, bob.id, body.clone(), t0()));
+    let bobs = b.applied(bob.id, body.clone(), t0());
     bobs.assert_counts(n, [2, 0, 0, 0, 0, 0]);
     assert_ne!(
         bobs.json["sync_id"], alices.json["sync_id"],
@@ -151,15 +145,7 @@ per_backend!(keys_are_scoped_to_the_user, |b: Backend| {
     assert_eq!(bobs.position(), 2, "{n}");
 
     // Carol's different request under the same key is not a reuse of Alice's key.
-    let carols = applied(
-        n,
-        sync(
-            &b.store,
-            carol.id,
-            keyed("shared-key", workouts("c", 1)),
-            t0(),
-        ),
-    );
+    let carols = b.applied(carol.id, keyed("shared-key", workouts("c", 1)), t0());
     carols.assert_counts(n, [1, 0, 0, 0, 0, 0]);
 
     // Each user's key replays their own response.
@@ -185,7 +171,7 @@ per_backend!(an_expired_record_is_processed_afresh, |b: Backend| {
     let n = b.name;
     let (user, _) = register(&b, "expiry@example.com");
     let body = keyed("k", workouts("w", 2));
-    let first = applied(n, sync(&b.store, user.id, body.clone(), t0()));
+    let first = b.applied(user.id, body.clone(), t0());
     first.assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
     // A zero TTL: the record is already expired.
@@ -198,7 +184,7 @@ per_backend!(an_expired_record_is_processed_afresh, |b: Backend| {
 
     // Past the default TTL: processed again, and its response replaces the old one.
     let later = t0() + Duration::hours(25);
-    let third = applied(n, sync(&b.store, user.id, body.clone(), later));
+    let third = b.applied(user.id, body.clone(), later);
     third.assert_counts(n, [0, 0, 2, 0, 0, 0]);
     let t = later + Duration::seconds(1);
     assert_eq!(
@@ -209,10 +195,7 @@ per_backend!(an_expired_record_is_processed_afresh, |b: Backend| {
 
     // An expired key may carry a different request: not a reuse.
     let much_later = later + Duration::hours(25);
-    let other = applied(
-        n,
-        sync(&b.store, user.id, keyed("k", workouts("v", 1)), much_later),
-    );
+    let other = b.applied(user.id, keyed("k", workouts("v", 1)), much_later);
     other.assert_counts(n, [1, 0, 0, 0, 0, 0]);
     assert_eq!(other.position(), 3, "{n}");
 });
@@ -225,14 +208,11 @@ per_backend!(
         let (other_user, _) = register(&b, "purge2@example.com");
         let old_body = keyed("old", workouts("a", 2));
         let new_body = keyed("new", workouts("b", 2));
-        let old = applied(n, sync(&b.store, user.id, old_body.clone(), t0()));
+        let old = b.applied(user.id, old_body.clone(), t0());
         let t = t0() + Duration::minutes(10);
-        let new = applied(n, sync(&b.store, user.id, new_body.clone(), t));
+        let new = b.applied(user.id, new_body.clone(), t);
         let t = t0() + Duration::minutes(1);
-        applied(
-            n,
-            sync(&b.store, other_user.id, keyed("old", workouts("a", 1)), t),
-        );
+        b.applied(other_user.id, keyed("old", workouts("a", 1)), t);
 
         let purged = b
             .store
@@ -249,7 +229,7 @@ per_backend!(
 
         // The purged key is processed afresh; the newer one still replays.
         let t = t0() + Duration::minutes(20);
-        let fresh = applied(n, sync(&b.store, user.id, old_body, t));
+        let fresh = b.applied(user.id, old_body, t);
         fresh.assert_counts(n, [0, 0, 2, 0, 0, 0]);
         assert_ne!(fresh.body, old.body, "{n}");
         assert_eq!(

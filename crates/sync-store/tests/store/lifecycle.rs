@@ -45,7 +45,7 @@ per_backend!(two_instances_share_one_database, |b: Backend| {
     let (user, _) = register(&b, "shared@example.com");
     assert_eq!(second.user(user.id).unwrap(), Some(user.clone()), "{n}");
     let body = json!({"workouts": workouts("w", 3), "idempotency_key": "k"});
-    let first = applied(n, sync(&b.store, user.id, body.clone(), t0()));
+    let first = b.applied(user.id, body.clone(), t0());
     let t = t0() + Duration::seconds(1);
     assert_eq!(
         replayed(n, sync(&second, user.id, body, t)),

@@ -14,6 +14,7 @@ mod sync;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
+use sync_core::testing::incoming;
 use sync_core::{
     prepare_sync, ChangeCursor, PreparedSync, SyncCounts, SyncLimits, SyncRequestBody,
 };
@@ -42,6 +43,13 @@ impl From<TestDatabase> for Backend {
     }
 }
 
+impl Backend {
+    /// Runs one sync (default TTL) that must be applied; its body and tallies.
+    pub fn applied(&self, user_id: Uuid, body: Value, now: DateTime<Utc>) -> Applied {
+        applied(self.name, sync(&self.store, user_id, body, now))
+    }
+}
+
 /// The server clock the tests start from (whole seconds, as the API gives the store).
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).unwrap()
@@ -52,18 +60,14 @@ pub fn ttl() -> Duration {
     Duration::hours(24)
 }
 
-/// A valid workout as the iOS client sends it.
+/// The contract's example workout (see `sync_core::testing::incoming`) on 1 May 2024, with
+/// this distance.
 pub fn workout(client_id: &str, distance_meters: f64) -> Value {
-    json!({
-        "client_id": client_id,
-        "start_time": "2024-05-01T08:00:00Z",
-        "end_time": "2024-05-01T08:35:00Z",
-        "duration_seconds": 2100,
-        "distance_meters": distance_meters,
-        "energy_burned_kcal": 350,
-        "avg_heart_rate": 145,
-        "source": "apple_watch",
-    })
+    incoming(client_id)
+        .start("2024-05-01T08:00:00Z")
+        .end("2024-05-01T08:35:00Z")
+        .distance(distance_meters)
+        .into()
 }
 
 /// `n` distinct valid workouts, `{prefix}-0` … `{prefix}-{n-1}`.
@@ -186,11 +190,7 @@ pub fn replayed(backend: &str, outcome: SyncOutcome) -> String {
 /// The user's current change-feed position, read through an empty sync (which writes no
 /// workout, so it does not move the position).
 pub fn position(b: &Backend, user_id: Uuid, now: DateTime<Utc>) -> i64 {
-    applied(
-        b.name,
-        sync(&b.store, user_id, json!({"workouts": []}), now),
-    )
-    .position()
+    b.applied(user_id, json!({"workouts": []}), now).position()
 }
 
 /// A session to register or log in with, opened at `now` for 30 days.

@@ -6,7 +6,7 @@ use sync_store::testing::per_backend;
 use sync_store::StoreError;
 use uuid::Uuid;
 
-use crate::{applied, position, prepare, register, sync, t0, ttl, workout, workouts, Backend};
+use crate::{position, prepare, register, t0, ttl, workout, workouts, Backend};
 
 fn versioned(client_id: &str, distance_meters: f64, client_version: i64) -> Value {
     let mut w = workout(client_id, distance_meters);
@@ -28,7 +28,7 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
     ]);
 
     // New workouts are created.
-    let first = applied(n, sync(&b.store, user.id, json!({"workouts": batch}), t0()));
+    let first = b.applied(user.id, json!({"workouts": batch}), t0());
     first.assert_counts(n, [3, 0, 0, 0, 0, 0]);
     uuid_of(&first.json["sync_id"]);
     assert_eq!(
@@ -39,20 +39,12 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
 
     // The same batch again changes nothing.
     let t = t0() + Duration::seconds(1);
-    applied(n, sync(&b.store, user.id, json!({"workouts": batch}), t))
+    b.applied(user.id, json!({"workouts": batch}), t)
         .assert_counts(n, [0, 0, 3, 0, 0, 0]);
 
     // Different content without a client_version: the server's copy wins and is returned.
     let t = t0() + Duration::seconds(2);
-    let mismatch = applied(
-        n,
-        sync(
-            &b.store,
-            user.id,
-            json!({"workouts": [workout("a", 5100.0)]}),
-            t,
-        ),
-    );
+    let mismatch = b.applied(user.id, json!({"workouts": [workout("a", 5100.0)]}), t);
     mismatch.assert_counts(n, [0, 0, 0, 0, 1, 0]);
     let conflict = &mismatch.conflicts()[0];
     assert_eq!(conflict["client_id"], json!("a"), "{n}: {conflict}");
@@ -103,39 +95,15 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
     );
     // Nothing was written: the original content is still the server's.
     let t = t0() + Duration::seconds(3);
-    applied(
-        n,
-        sync(
-            &b.store,
-            user.id,
-            json!({"workouts": [workout("a", 5000.0)]}),
-            t,
-        ),
-    )
-    .assert_counts(n, [0, 0, 1, 0, 0, 0]);
+    b.applied(user.id, json!({"workouts": [workout("a", 5000.0)]}), t)
+        .assert_counts(n, [0, 0, 1, 0, 0, 0]);
 
     // A newer client_version replaces the server's copy; its revision goes up.
     let t = t0() + Duration::seconds(4);
-    applied(
-        n,
-        sync(
-            &b.store,
-            user.id,
-            json!({"workouts": [versioned("a", 5100.0, 1)]}),
-            t,
-        ),
-    )
-    .assert_counts(n, [0, 1, 0, 0, 0, 0]);
+    b.applied(user.id, json!({"workouts": [versioned("a", 5100.0, 1)]}), t)
+        .assert_counts(n, [0, 1, 0, 0, 0, 0]);
     let t = t0() + Duration::seconds(5);
-    let after_update = applied(
-        n,
-        sync(
-            &b.store,
-            user.id,
-            json!({"workouts": [workout("a", 5000.0)]}),
-            t,
-        ),
-    );
+    let after_update = b.applied(user.id, json!({"workouts": [workout("a", 5000.0)]}), t);
     after_update.assert_counts(n, [0, 0, 0, 0, 1, 0]);
     let conflict = &after_update.conflicts()[0];
     let server = &conflict["server_workout"];
@@ -172,15 +140,7 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
 
     // A client_version that is not greater than the stored one is stale.
     let t = t0() + Duration::seconds(6);
-    let stale = applied(
-        n,
-        sync(
-            &b.store,
-            user.id,
-            json!({"workouts": [versioned("a", 5200.0, 1)]}),
-            t,
-        ),
-    );
+    let stale = b.applied(user.id, json!({"workouts": [versioned("a", 5200.0, 1)]}), t);
     stale.assert_counts(n, [0, 0, 0, 0, 1, 0]);
     assert_eq!(
         stale.conflicts()[0]["reason"],
@@ -196,10 +156,12 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
     // An explicit deletion of an existing workout is applied; unknown ids are ignored.
     let t = t0() + Duration::seconds(7);
     let body = json!({"workouts": [], "deleted_client_ids": ["b", "b", "never-synced"]});
-    applied(n, sync(&b.store, user.id, body, t)).assert_counts(n, [0, 0, 0, 1, 0, 0]);
+    b.applied(user.id, body, t)
+        .assert_counts(n, [0, 0, 0, 1, 0, 0]);
     let t = t0() + Duration::seconds(8);
     let body = json!({"deleted_client_ids": ["b"]});
-    applied(n, sync(&b.store, user.id, body, t)).assert_counts(n, [0, 0, 0, 0, 0, 0]);
+    b.applied(user.id, body, t)
+        .assert_counts(n, [0, 0, 0, 0, 0, 0]);
 
     // Syncing a deleted workout again conflicts, whatever its version.
     for (i, w) in [workout("b", 6000.0), versioned("b", 6000.0, 9)]
@@ -207,7 +169,7 @@ per_backend!(sync_creates_updates_conflicts_and_deletes, |b: Backend| {
         .enumerate()
     {
         let t = t0() + Duration::seconds(9 + i as i64);
-        let gone = applied(n, sync(&b.store, user.id, json!({"workouts": [w]}), t));
+        let gone = b.applied(user.id, json!({"workouts": [w]}), t);
         gone.assert_counts(n, [0, 0, 0, 0, 1, 0]);
         let conflict = &gone.conflicts()[0];
         assert_eq!(
@@ -230,7 +192,8 @@ per_backend!(
         let n = b.name;
         let (user, _) = register(&b, "mixed@example.com");
         let body = json!({"workouts": [workout("a", 5000.0), workout("b", 6000.0)]});
-        applied(n, sync(&b.store, user.id, body, t0())).assert_counts(n, [2, 0, 0, 0, 0, 0]);
+        b.applied(user.id, body, t0())
+            .assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
         let mut bad = workout("bad", 3000.0);
         bad["end_time"] = json!("2024-05-01T07:00:00Z");
@@ -248,7 +211,7 @@ per_backend!(
             "deleted_client_ids": ["missing"],
         });
         let t = t0() + Duration::seconds(1);
-        let mixed = applied(n, sync(&b.store, user.id, body, t));
+        let mixed = b.applied(user.id, body, t);
         mixed.assert_counts(n, [2, 0, 1, 0, 1, 2]);
         let rejected = mixed.json["rejected"].as_array().unwrap();
         assert_eq!(rejected[0]["index"], json!(1), "{n}: {rejected:?}");
@@ -265,7 +228,7 @@ per_backend!(
         // Nothing of a rejected workout was stored: its valid version is new to the server.
         let t = t0() + Duration::seconds(2);
         let body = json!({"workouts": [workout("bad", 3000.0), workout("wrong-type", 3000.0)]});
-        let fixed = applied(n, sync(&b.store, user.id, body, t));
+        let fixed = b.applied(user.id, body, t);
         fixed.assert_counts(n, [2, 0, 0, 0, 0, 0]);
         assert_eq!(fixed.position(), 6, "{n}");
     }
@@ -288,20 +251,17 @@ per_backend!(
             workout("b", 6000.0),
             workout("c", 7000.0)
         ]);
-        let created = applied(
-            n,
-            sync(&b.store, alice.id, json!({"workouts": batch}), tick()),
-        );
+        let created = b.applied(alice.id, json!({"workouts": batch}), tick());
         created.assert_counts(n, [3, 0, 0, 0, 0, 0]);
         assert_eq!(created.position(), 3, "{n}: three creates");
 
         let body = json!({"workouts": [versioned("a", 5100.0, 1)]});
-        let updated = applied(n, sync(&b.store, alice.id, body, tick()));
+        let updated = b.applied(alice.id, body, tick());
         updated.assert_counts(n, [0, 1, 0, 0, 0, 0]);
         assert_eq!(updated.position(), 4, "{n}: one update");
 
         let body = json!({"deleted_client_ids": ["b"]});
-        let deleted = applied(n, sync(&b.store, alice.id, body, tick()));
+        let deleted = b.applied(alice.id, body, tick());
         deleted.assert_counts(n, [0, 0, 0, 1, 0, 0]);
         assert_eq!(deleted.position(), 5, "{n}: one delete");
 
@@ -310,11 +270,11 @@ per_backend!(
             "workouts": [workout("c", 7000.0), workout("a", 1.0)],
             "deleted_client_ids": ["b", "unknown"],
         });
-        let idle = applied(n, sync(&b.store, alice.id, body, tick()));
+        let idle = b.applied(alice.id, body, tick());
         idle.assert_counts(n, [0, 0, 1, 0, 1, 0]);
         assert_eq!(idle.position(), 5, "{n}: nothing was written");
         let body = json!({"workouts": [workout("b", 6000.0)]});
-        let gone = applied(n, sync(&b.store, alice.id, body, tick()));
+        let gone = b.applied(alice.id, body, tick());
         gone.assert_counts(n, [0, 0, 0, 0, 1, 0]);
         assert_eq!(
             gone.position(),
@@ -324,15 +284,11 @@ per_backend!(
 
         // Bob's changes have their own sequence and leave Alice's alone.
         let body = json!({"workouts": [workout("a", 1.0), workout("x", 2.0)]});
-        let bobs = applied(n, sync(&b.store, bob.id, body, tick()));
+        let bobs = b.applied(bob.id, body, tick());
         bobs.assert_counts(n, [2, 0, 0, 0, 0, 0]);
         assert_eq!(bobs.position(), 2, "{n}: Bob's first two changes");
         let body = json!({"deleted_client_ids": ["a", "x"]});
-        assert_eq!(
-            applied(n, sync(&b.store, bob.id, body, tick())).position(),
-            4,
-            "{n}"
-        );
+        assert_eq!(b.applied(bob.id, body, tick()).position(), 4, "{n}");
         assert_eq!(
             position(&b, alice.id, tick()),
             5,
@@ -352,18 +308,20 @@ per_backend!(
         let n = b.name;
         let (user, _) = register(&b, "full@example.com");
         let body = json!({"workouts": [workout("a", 5000.0), workout("b", 6000.0)]});
-        applied(n, sync(&b.store, user.id, body, t0())).assert_counts(n, [2, 0, 0, 0, 0, 0]);
+        b.applied(user.id, body, t0())
+            .assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
         let t = t0() + Duration::seconds(1);
         let body = json!({"mode": "full", "workouts": [workout("a", 5000.0)]});
-        let full = applied(n, sync(&b.store, user.id, body, t));
+        let full = b.applied(user.id, body, t);
         full.assert_counts(n, [0, 0, 1, 0, 0, 0]);
         assert_eq!(full.position(), 2, "{n}: nothing deleted");
 
         // `b` is still live: syncing it is unchanged, not deleted_on_server.
         let t = t0() + Duration::seconds(2);
         let body = json!({"workouts": [workout("b", 6000.0)]});
-        applied(n, sync(&b.store, user.id, body, t)).assert_counts(n, [0, 0, 1, 0, 0, 0]);
+        b.applied(user.id, body, t)
+            .assert_counts(n, [0, 0, 1, 0, 0, 0]);
     }
 );
 
@@ -373,13 +331,13 @@ per_backend!(a_thousand_workouts_sync_in_one_call, |b: Backend| {
     let batch = workouts("hk", 1000);
 
     let started = std::time::Instant::now();
-    let created = applied(n, sync(&b.store, user.id, json!({"workouts": batch}), t0()));
+    let created = b.applied(user.id, json!({"workouts": batch}), t0());
     created.assert_counts(n, [1000, 0, 0, 0, 0, 0]);
     assert_eq!(created.position(), 1000, "{n}");
     eprintln!("{n}: 1,000 creates in {:?}", started.elapsed());
 
     let t = t0() + Duration::seconds(1);
-    let again = applied(n, sync(&b.store, user.id, json!({"workouts": batch}), t));
+    let again = b.applied(user.id, json!({"workouts": batch}), t);
     again.assert_counts(n, [0, 0, 1000, 0, 0, 0]);
     assert_eq!(again.position(), 1000, "{n}");
 
@@ -387,16 +345,13 @@ per_backend!(a_thousand_workouts_sync_in_one_call, |b: Backend| {
         .map(|i| versioned(&format!("hk-{i}"), 2000.0 + i as f64, 1))
         .collect();
     let t = t0() + Duration::seconds(2);
-    let updated = applied(n, sync(&b.store, user.id, json!({"workouts": newer}), t));
+    let updated = b.applied(user.id, json!({"workouts": newer}), t);
     updated.assert_counts(n, [0, 1000, 0, 0, 0, 0]);
     assert_eq!(updated.position(), 2000, "{n}");
 
     let ids: Vec<String> = (0..1000).map(|i| format!("hk-{i}")).collect();
     let t = t0() + Duration::seconds(3);
-    let deleted = applied(
-        n,
-        sync(&b.store, user.id, json!({"deleted_client_ids": ids}), t),
-    );
+    let deleted = b.applied(user.id, json!({"deleted_client_ids": ids}), t);
     deleted.assert_counts(n, [0, 0, 0, 1000, 0, 0]);
     assert_eq!(deleted.position(), 3000, "{n}");
 });
@@ -444,11 +399,13 @@ per_backend!(stored_workouts_round_trip_exactly, |b: Backend| {
         "avg_pace_seconds_per_km": 400.5,
     });
     let body = json!({"workouts": [precise, treadmill]});
-    applied(n, sync(&b.store, user.id, body.clone(), t0())).assert_counts(n, [2, 0, 0, 0, 0, 0]);
+    b.applied(user.id, body.clone(), t0())
+        .assert_counts(n, [2, 0, 0, 0, 0, 0]);
 
     // Every stored value reads back equal to what was sent: the same batch is unchanged.
     let t = t0() + Duration::seconds(1);
-    applied(n, sync(&b.store, user.id, body, t)).assert_counts(n, [0, 0, 2, 0, 0, 0]);
+    b.applied(user.id, body, t)
+        .assert_counts(n, [0, 0, 2, 0, 0, 0]);
 
     // The server's copies, as a conflict returns them.
     let mut changed = precise.clone();
@@ -458,7 +415,7 @@ per_backend!(stored_workouts_round_trip_exactly, |b: Backend| {
     changed_treadmill["source"] = json!("iphone");
     let body = json!({"workouts": [changed, changed_treadmill]});
     let t = t0() + Duration::seconds(2);
-    let conflicts = applied(n, sync(&b.store, user.id, body, t));
+    let conflicts = b.applied(user.id, body, t);
     conflicts.assert_counts(n, [0, 0, 0, 0, 2, 0]);
     let server = &conflicts.conflicts()[0]["server_workout"];
     assert_eq!(
@@ -517,10 +474,7 @@ per_backend!(stored_workouts_round_trip_exactly, |b: Backend| {
     let mut newer = precise.clone();
     newer["distance_meters"] = json!(5100);
     let t = t0() + Duration::seconds(3);
-    let stale = applied(
-        n,
-        sync(&b.store, user.id, json!({"workouts": [newer.clone()]}), t),
-    );
+    let stale = b.applied(user.id, json!({"workouts": [newer.clone()]}), t);
     assert_eq!(
         stale.conflicts()[0]["reason"],
         json!("stale_version"),
@@ -528,6 +482,6 @@ per_backend!(stored_workouts_round_trip_exactly, |b: Backend| {
     );
     newer["client_version"] = json!(8);
     let t = t0() + Duration::seconds(4);
-    applied(n, sync(&b.store, user.id, json!({"workouts": [newer]}), t))
+    b.applied(user.id, json!({"workouts": [newer]}), t)
         .assert_counts(n, [0, 1, 0, 0, 0, 0]);
 });

@@ -1,15 +1,18 @@
 //! The database unreachable, locked, or out of pooled connections: a quick 503 with
 //! `Retry-After`, then service again without a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use test_support::{per_backend, workouts, TestApp, TestDatabase};
+use test_support::{per_backend, wait_for, workouts, TestApp, TestDatabase};
 
 use crate::helpers::{socket_addr_of, DbProbe, TcpProxy};
 
-use super::{assert_unavailable, hold_sync_lock, spawn_sync, timed_get, wait_until_parked};
+use super::{
+    assert_unavailable, assert_unavailable_within, hold_sync_lock, spawn_sync, timed_get,
+    timed_sync, wait_until_parked, QUICK,
+};
 
 /// PostgreSQL only (skipped with a notice without `TEST_DATABASE_URL`): the database is cut off
 /// at the network, which a SQLite file has not.
@@ -46,50 +49,28 @@ async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
     probe.execute("ROLLBACK;");
 
     for round in 0..2 {
-        let started = Instant::now();
-        let answer = spawn_sync(&app, &user, &json!({"workouts": workouts("during", 2)}))
-            .await
-            .unwrap()
-            .expect("an answer, not a hang");
-        let elapsed = started.elapsed();
-        assert_unavailable(
-            &answer,
-            &format!("[postgres] sync {round} with the database cut off"),
-        );
-        assert!(
-            elapsed < Duration::from_secs(5),
-            "[postgres] the sync took {elapsed:?}"
-        );
+        let body = json!({"workouts": workouts("during", 2)});
+        let (answer, elapsed) = timed_sync(&app, &user, &body).await;
+        let what = format!("[postgres] sync {round} with the database cut off");
+        assert_unavailable_within(&answer, elapsed, QUICK, &what);
         for (what, url, as_user) in [
             ("read", app.api("/sync/status"), Some(&user)),
             ("changes", app.api("/workouts/changes"), Some(&user)),
             ("readyz", format!("{}/readyz", app.address), None),
         ] {
             let (answer, elapsed) = timed_get(&app, url, as_user).await;
-            assert_unavailable(
-                &answer,
-                &format!("[postgres] {what} with the database cut off"),
-            );
-            assert!(
-                elapsed < Duration::from_secs(5),
-                "[postgres] {what} took {elapsed:?}"
-            );
+            let what = format!("[postgres] {what} with the database cut off");
+            assert_unavailable_within(&answer, elapsed, QUICK, &what);
         }
     }
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (answer, _) = timed_get(&app, format!("{}/readyz", app.address), None).await;
-        if answer.0 == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "[postgres] the process never recovered: {answer:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "[postgres] the process to recover",
+        Duration::from_secs(20),
+        || async { app.get_root("/readyz").await.status() == StatusCode::OK },
+    )
+    .await;
     // The same process serves again, and the refused sync stored nothing.
     app.assert_all_created(&user, &workouts("during", 2)).await;
     assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
@@ -109,17 +90,12 @@ async fn a_sqlite_file_locked_past_the_busy_timeout_is_a_quick_503_then_serves_a
 
     let mut probe = DbProbe::connect(&url);
     probe.execute("BEGIN EXCLUSIVE;");
-    let started = Instant::now();
-    let answer = spawn_sync(&app, &user, &json!({"workouts": workouts("during", 2)}))
-        .await
-        .unwrap()
-        .expect("an answer, not a hang");
-    let elapsed = started.elapsed();
-    assert_unavailable(&answer, "[sqlite] sync with the file locked");
-    assert!(
-        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
-        "[sqlite] waited the busy timeout (300 ms), then answered: {elapsed:?}"
-    );
+    let body = json!({"workouts": workouts("during", 2)});
+    let (answer, elapsed) = timed_sync(&app, &user, &body).await;
+    // It waited the busy timeout (300 ms), then answered.
+    let busy_timeout_then = Duration::from_millis(250)..Duration::from_secs(5);
+    let what = "[sqlite] sync with the file locked";
+    assert_unavailable_within(&answer, elapsed, busy_timeout_then, what);
 
     probe.execute("ROLLBACK;");
     app.assert_all_created(&user, &workouts("during", 2)).await;
@@ -156,11 +132,10 @@ async fn an_exhausted_pool_is_a_503_after_the_checkout_timeout(db: TestDatabase)
         ("readyz", format!("{}/readyz", app.address), None),
     ] {
         let (answer, elapsed) = timed_get(&app, url, as_user).await;
-        assert_unavailable(&answer, &format!("[{b}] {what} with the pool exhausted"));
-        assert!(
-            elapsed >= Duration::from_millis(150) && elapsed < Duration::from_secs(2),
-            "[{b}] {what}: 503 after about the 200 ms checkout timeout, took {elapsed:?}"
-        );
+        // A 503 after about the 200 ms checkout timeout.
+        let checkout_timeout_then = Duration::from_millis(150)..Duration::from_secs(2);
+        let what = format!("[{b}] {what} with the pool exhausted");
+        assert_unavailable_within(&answer, elapsed, checkout_timeout_then, &what);
     }
     assert!(
         !parked.is_finished(),

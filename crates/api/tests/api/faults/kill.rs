@@ -59,6 +59,17 @@ async fn assert_stored_exactly_once(app: &TestApp, user: &TestUser, batch: &[Val
     );
 }
 
+/// The user's rows of (`workouts`, `syncs`, `idempotency_records`), read past the server.
+fn rows_of(probe: &mut DbProbe, user: &TestUser) -> [i64; 3] {
+    ["workouts", "syncs", "idempotency_records"].map(|table| {
+        probe.count(&format!(
+            "SELECT COUNT(*) AS n FROM {table} t JOIN users u ON u.id = t.user_id \
+             WHERE u.email = '{}'",
+            user.email
+        ))
+    })
+}
+
 /// Retries `body` (same key) after a crash and checks it against what the crash left: a fresh
 /// 200 when nothing was committed, else a replay (byte-identical to an answer that got out).
 async fn retry_after_crash(
@@ -170,13 +181,7 @@ async fn kill_rounds(db: &TestDatabase) {
         } else {
             [0, 0, 0]
         };
-        let stored = ["workouts", "syncs", "idempotency_records"].map(|table| {
-            probe.count(&format!(
-                "SELECT COUNT(*) AS n FROM {table} t JOIN users u ON u.id = t.user_id \
-                 WHERE u.email = '{}'",
-                user.email
-            ))
-        });
+        let stored = rows_of(&mut probe, user);
         assert_eq!(
             stored, expected,
             "[{b}] {ctx}: rows of (workouts, syncs, idempotency_records)"
@@ -300,13 +305,7 @@ async fn killed_inside_the_transaction(
         (0, 0),
         "[{b}] {ctx}: nothing of the transaction survives"
     );
-    let stored = ["workouts", "syncs", "idempotency_records"].map(|table| {
-        probe.count(&format!(
-            "SELECT COUNT(*) AS n FROM {table} t JOIN users u ON u.id = t.user_id \
-             WHERE u.email = '{}'",
-            user.email
-        ))
-    });
+    let stored = rows_of(&mut probe, user);
     assert_eq!(
         stored,
         [0, 0, 0],

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{per_backend, wait_until, workouts, TestApp, TestDatabase};
+use test_support::{per_backend, wait_for, wait_until, workouts, TestApp, TestDatabase};
 use uuid::Uuid;
 
 use crate::helpers::{DbProbe, ServerProcess};
 
-use super::{hold_sync_lock, spawn_sync, wait_until_parked};
+use super::{hold_sync_lock, spawn_sync, sync_answer, wait_until_parked};
 
 per_backend!(
     sigterm_stops_accepting_finishes_the_sync_in_flight_and_exits_zero,
@@ -96,14 +96,8 @@ async fn expired_idempotency_records_are_purged_by_the_periodic_task(db: TestDat
     let b = app.backend;
     let user = app.register().await;
     let key = format!("purge_{}", Uuid::new_v4().simple());
-    let first = spawn_sync(
-        &app,
-        &user,
-        &json!({"workouts": workouts("a", 1), "idempotency_key": key}),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let keyed = |prefix| json!({"workouts": workouts(prefix, 1), "idempotency_key": key});
+    let first = sync_answer(&app, &user, &keyed("a")).await;
     assert_eq!(first.0, StatusCode::OK, "[{b}] {}", first.3);
 
     let mut probe = DbProbe::connect(&url);
@@ -113,29 +107,20 @@ async fn expired_idempotency_records_are_purged_by_the_periodic_task(db: TestDat
         .metric("idempotency_records_purged_total")
         .await
         .unwrap_or_else(|| panic!("[{b}] /metrics has idempotency_records_purged_total"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = app.metric("idempotency_records_purged_total").await;
-        if now.is_some_and(|n| n > before) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "[{b}] the purge never counted a record"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        &format!("[{b}] the purge to count a record"),
+        Duration::from_secs(10),
+        || async {
+            app.metric("idempotency_records_purged_total")
+                .await
+                .is_some_and(|n| n > before)
+        },
+    )
+    .await;
     assert_eq!(probe.count(stored), 0, "[{b}] the record is gone");
 
     // The key is free again: another request with it is processed, not refused.
-    let other = spawn_sync(
-        &app,
-        &user,
-        &json!({"workouts": workouts("b", 1), "idempotency_key": key}),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let other = sync_answer(&app, &user, &keyed("b")).await;
     assert_eq!(other.0, StatusCode::OK, "[{b}] {}", other.3);
     assert_eq!(other.1, None, "[{b}] processed, not replayed");
     let parsed: Value = serde_json::from_str(&other.3).unwrap();

@@ -8,6 +8,7 @@ mod database;
 mod kill;
 mod lifecycle;
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -67,6 +68,38 @@ fn assert_unavailable(answer: &Answer, what: &str) {
         "{what}: {text}"
     );
     assert_no_driver_text(text, what);
+}
+
+/// What "a quick answer" means while the database is away: well under the client's timeout.
+const QUICK: Range<Duration> = Duration::ZERO..Duration::from_secs(5);
+
+/// [`assert_unavailable`], answered after a time in `within`.
+fn assert_unavailable_within(
+    answer: &Answer,
+    elapsed: Duration,
+    within: Range<Duration>,
+    what: &str,
+) {
+    assert_unavailable(answer, what);
+    assert!(
+        within.contains(&elapsed),
+        "{what}: answered after {elapsed:?}, expected within {within:?}"
+    );
+}
+
+/// A sync's whole answer (never a transport error).
+async fn sync_answer(app: &TestApp, user: &TestUser, body: &Value) -> Answer {
+    spawn_sync(app, user, body)
+        .await
+        .unwrap()
+        .expect("an answer, not a hang")
+}
+
+/// [`sync_answer`] and how long it took.
+async fn timed_sync(app: &TestApp, user: &TestUser, body: &Value) -> (Answer, Duration) {
+    let started = Instant::now();
+    let answer = sync_answer(app, user, body).await;
+    (answer, started.elapsed())
 }
 
 /// `GET` any path of the server (optionally as `user`), timed.

@@ -7,7 +7,7 @@ mod process;
 mod proxy;
 
 pub use db_probe::DbProbe;
-pub use process::ServerProcess;
+pub use process::{server_command, ServerProcess};
 pub use proxy::{socket_addr_of, TcpProxy};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +23,11 @@ pub fn is_server_time(text: &str) -> bool {
             b'd' => c.is_ascii_digit(),
             literal => c == *literal,
         })
+}
+
+/// A JSON string holding a server-generated timestamp ([`is_server_time`]).
+pub fn is_server_timestamp(value: &Value) -> bool {
+    value.as_str().is_some_and(is_server_time)
 }
 
 /// Asserts that an error body says nothing about the database driver or the connection.

@@ -4,6 +4,24 @@
 use reqwest::StatusCode;
 use test_support::{backend_of, TestApp, TEST_JWT_SECRET};
 
+/// The `sync-server` binary with nothing of this environment: `database_url`, `data_dir`,
+/// `RUST_LOG=rust_log`, two workers, standard input closed. The caller adds the rest.
+pub fn server_command(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    rust_log: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sync-server"));
+    command
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("DATA_DIR", data_dir)
+        .env("RUST_LOG", rust_log)
+        .env("WORKERS", "2")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 /// The `sync-server` binary running as a child process. Killed (SIGKILL) when dropped, so a
 /// failing test never leaves it behind; its log is printed when the test panics.
 pub struct ServerProcess {
@@ -22,19 +40,13 @@ impl ServerProcess {
         env: &[(&str, &str)],
     ) -> ServerProcess {
         use std::io::BufRead;
-        use std::process::{Command, Stdio};
+        use std::process::Stdio;
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sync-server"));
+        let mut command = server_command(database_url, data_dir, "info");
         command
-            .env_clear()
-            .env("DATABASE_URL", database_url)
-            .env("DATA_DIR", data_dir)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("JWT_SECRET", TEST_JWT_SECRET)
             .env("RATE_LIMITS", "off")
-            .env("WORKERS", "2")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {

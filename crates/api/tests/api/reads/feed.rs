@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration as StdDuration;
 
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::{per_backend, with, workout, TestApp};
 
@@ -211,25 +210,13 @@ async fn a_second_device_rebuilds_every_live_workout_from_the_feed_alone(app: Te
     app.delete_ok(&phone, &w31).await;
 
     // And keeps syncing while the laptop reads.
-    let client = app.client.clone();
-    let url = app.api("/workouts/sync");
-    let token = phone.access_token.clone();
-    let writer = tokio::spawn(async move {
-        for k in 0..15i64 {
-            let body = json!({
-                "workouts": [run_at(&format!("live-{k}"), &days_back(-k - 1))],
-                "deleted_client_ids": [format!("w{:02}", 10 + k)],
-            });
-            let response = client
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .expect("sync request");
-            assert_eq!(response.status(), StatusCode::OK);
-        }
+    let bodies = (0..15i64).map(|k| {
+        json!({
+            "workouts": [run_at(&format!("live-{k}"), &days_back(-k - 1))],
+            "deleted_client_ids": [format!("w{:02}", 10 + k)],
+        })
     });
+    let writer = app.sync_in_background(&phone, bodies.collect());
     for _ in 0..200 {
         let page = feed_page(&app, &laptop, Some(&cursor), Some("4")).await;
         apply_changes(&mut local, page["changes"].as_array().unwrap());

@@ -4,9 +4,8 @@
 use std::collections::HashSet;
 use std::time::Duration as StdDuration;
 
-use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{per_backend, with, TestApp};
+use test_support::{per_backend, with, TestApp, TestUser};
 
 use super::{assert_full_workout, client_ids, days_back, filtered, run_at, sort_key, strs, Query};
 
@@ -175,41 +174,19 @@ async fn pagination_is_stable_while_another_device_syncs_concurrently(app: TestA
 
     // The writer: 25 syncs, each with one workout newer than everything and one in the
     // middle of the range being walked (sharing a start_time with originals).
-    let client = app.client.clone();
-    let url = app.api("/workouts/sync");
-    let token = user.access_token.clone();
-    let writer = tokio::spawn(async move {
-        for k in 0..25i64 {
-            let body = json!({"workouts": [
-                run_at(&format!("concurrent-new-{k}"), &days_back(-1 - k)),
-                run_at(&format!("concurrent-mid-{k}"), &days_back(k % 30)),
-            ]});
-            let response = client
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .expect("sync request");
-            assert_eq!(response.status(), StatusCode::OK);
-        }
+    let bodies = (0..25i64).map(|k| {
+        json!({"workouts": [
+            run_at(&format!("concurrent-new-{k}"), &days_back(-1 - k)),
+            run_at(&format!("concurrent-mid-{k}"), &days_back(k % 30)),
+        ]})
     });
+    let writer = app.sync_in_background(&user, bodies.collect());
 
     let mut walked: Vec<Value> = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..100 {
-        let mut query: Vec<(&str, &str)> = vec![("limit", "5")];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = app.get_ok(&user, "/workouts", &query).await;
-        walked.extend(
-            page["workouts"]
-                .as_array()
-                .expect("workouts")
-                .iter()
-                .cloned(),
-        );
+        let page = app.list_page(&user, "5", cursor.as_deref(), &[]).await;
+        walked.extend(page["workouts"].as_array().expect("workouts").clone());
         if page["has_more"] != json!(true) {
             assert_eq!(page["next_cursor"], Value::Null, "[{b}] {page}");
             cursor = None;
@@ -345,11 +322,8 @@ async fn since_until_and_year_filter_and_another_users_workouts_never_appear(app
     let mut walked = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut query: Vec<(&str, &str)> = vec![("limit", "1"), ("year", "2025")];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = app.get_ok(&user, "/workouts", &query).await;
+        let year = [("year", "2025")];
+        let page = app.list_page(&user, "1", cursor.as_deref(), &year).await;
         walked.extend(client_ids(page["workouts"].as_array().unwrap()));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -374,13 +348,33 @@ async fn since_until_and_year_filter_and_another_users_workouts_never_appear(app
     );
 }
 
+/// One message for each year whose filtered list is not the expected client ids (sorted), all
+/// years asked before any test fails; `dates` says what the workouts' dates are.
+async fn year_filter_failures<const N: usize>(
+    app: &TestApp,
+    user: &TestUser,
+    years: [(&str, Vec<String>); N],
+    dates: &str,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (year, expected) in years {
+        let got = filtered(app, user, &[("year", year)]).await;
+        if got != expected {
+            failures.push(format!(
+                "[{}] year={year}: got {got:?}, expected {expected:?} ({dates})",
+                app.backend
+            ));
+        }
+    }
+    failures
+}
+
 per_backend!(the_year_filter_follows_a_start_time_moved_to_another_year);
 /// The year filter must follow a workout whose start moved to another year: by a server-side
 /// edit, or by a newer `client_version` from the device. Guards the stored start date, which the
 /// filter reads and which every write that moves `start_time` must rewrite (a stale one hides
 /// the workout from its new year). Every year's mismatch is collected before failing.
 async fn the_year_filter_follows_a_start_time_moved_to_another_year(app: TestApp) {
-    let mut failures: Vec<String> = Vec::new();
     let b = app.backend;
     let user = app.register().await;
     app.assert_all_created(
@@ -411,17 +405,12 @@ async fn the_year_filter_follows_a_start_time_moved_to_another_year(app: TestApp
     let resynced = app.served(&user, "resynced").await;
     assert_eq!(resynced["date"], json!("2023-07-15"), "[{b}] {resynced}");
 
-    for (year, expected) in [
+    let years = [
         ("2023", strs(&["patched", "resynced"])),
         ("2024", strs(&[])),
-    ] {
-        let got = filtered(&app, &user, &[("year", year)]).await;
-        if got != expected {
-            failures.push(format!(
-                "[{b}] year={year}: got {got:?}, expected {expected:?} (the workouts' `date`s are 2023-06-15 and 2023-07-15)"
-            ));
-        }
-    }
+    ];
+    let dates = "the workouts' `date`s are 2023-06-15 and 2023-07-15";
+    let failures = year_filter_failures(&app, &user, years, dates).await;
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
@@ -431,7 +420,6 @@ per_backend!(the_year_filter_agrees_with_date_for_every_accepted_offset);
 /// margin around the UTC year boundary: it must cover the widest offset, not just the ±14 h of
 /// real time zones.
 async fn the_year_filter_agrees_with_date_for_every_accepted_offset(app: TestApp) {
-    let mut failures: Vec<String> = Vec::new();
     let b = app.backend;
     let user = app.register().await;
     app.assert_all_created(
@@ -446,13 +434,8 @@ async fn the_year_filter_agrees_with_date_for_every_accepted_offset(app: TestApp
     let west = app.served(&user, "far-west").await;
     assert_eq!(east["date"], json!("2025-01-01"), "[{b}] {east}");
     assert_eq!(west["date"], json!("2024-12-31"), "[{b}] {west}");
-    for (year, expected) in [("2025", strs(&["far-east"])), ("2024", strs(&["far-west"]))] {
-        let got = filtered(&app, &user, &[("year", year)]).await;
-        if got != expected {
-            failures.push(format!(
-                "[{b}] year={year}: got {got:?}, expected {expected:?} (far-east: date 2025-01-01, far-west: date 2024-12-31)"
-            ));
-        }
-    }
+    let years = [("2025", strs(&["far-east"])), ("2024", strs(&["far-west"]))];
+    let dates = "far-east: date 2025-01-01, far-west: date 2024-12-31";
+    let failures = year_filter_failures(&app, &user, years, dates).await;
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -16,32 +16,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use test_support::{assert_refused, TestApp, TestUser};
+use test_support::{assert_refused, TestApp, TestUser, SERVED_WORKOUT_KEYS};
 use uuid::Uuid;
 
-use crate::helpers::is_server_time;
+use crate::helpers::is_server_timestamp;
 
 /// Query parameters, as `reqwest` takes them.
 type Query<'a> = Vec<(&'a str, &'a str)>;
-
-/// Every key of the served workout (the contract's "Reading" section).
-const WORKOUT_KEYS: [&str; 15] = [
-    "id",
-    "client_id",
-    "date",
-    "start_time",
-    "end_time",
-    "duration_seconds",
-    "distance_meters",
-    "avg_pace_seconds_per_km",
-    "avg_heart_rate",
-    "max_heart_rate",
-    "energy_burned_kcal",
-    "source",
-    "revision",
-    "created_at",
-    "updated_at",
-];
 
 /// A 35-minute, 5 km run starting at `start` (RFC 3339, any offset); `end_time` is written in
 /// the same offset.
@@ -183,7 +164,7 @@ fn assert_full_workout(backend: &str, w: &Value) {
     let object = w
         .as_object()
         .unwrap_or_else(|| panic!("[{backend}] not an object: {w}"));
-    for key in WORKOUT_KEYS {
+    for key in SERVED_WORKOUT_KEYS {
         assert!(
             object.contains_key(key),
             "[{backend}] served workout without {key}: {w}"
@@ -201,7 +182,7 @@ fn assert_full_workout(backend: &str, w: &Value) {
     }
     for key in ["created_at", "updated_at"] {
         assert!(
-            w[key].as_str().is_some_and(is_server_time),
+            is_server_timestamp(&w[key]),
             "[{backend}] {key} is whole seconds UTC: {w}"
         );
     }

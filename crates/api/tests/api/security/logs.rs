@@ -2,15 +2,16 @@
 //! password, token and the JWT secret it saw.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
-use test_support::{per_backend, workout, TestDatabase};
+use reqwest::StatusCode;
+use serde_json::json;
+use test_support::{per_backend, token_pair, wait_until, workout, TestApp, TestDatabase};
 use uuid::Uuid;
 
 use super::fresh_email;
+use crate::helpers::server_command;
 
 /// The server binary, running with its output going to a file; killed on drop, even when the
 /// test panics.
@@ -41,16 +42,10 @@ async fn spawn_server_binary(
         probe.local_addr().unwrap().port()
     };
     let log = std::fs::File::create(log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
-        .env_clear()
-        .env("RUST_LOG", "trace")
+    let child = server_command(database_url, data_dir, "trace")
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", database_url)
-        .env("DATA_DIR", data_dir)
         .env("JWT_SECRET", secret)
-        .env("WORKERS", "2")
         .env("DB_POOL_SIZE", "4")
-        .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone().expect("log file")))
         .stderr(Stdio::from(log))
         .spawn()
@@ -92,112 +87,76 @@ async fn passwords_tokens_and_the_jwt_secret_never_reach_the_logs(db: TestDataba
     let log_path = dir.path().join("server.log");
     let secret = format!("log-test-secret-{}", Uuid::new_v4().simple());
     let server = spawn_server_binary(db.url(), dir.path(), &secret, &log_path).await;
-    let client = reqwest::Client::new();
-    let api = |path: &str| format!("{}/api/v1{path}", server.address);
+    let app = TestApp::client_for(server.address.clone(), backend);
 
     let email = fresh_email();
     let password = format!("pw-{}", Uuid::new_v4().simple());
     let wrong_password = format!("wrong-{}", Uuid::new_v4().simple());
     let mut access_tokens = Vec::new();
     let mut refresh_tokens = Vec::new();
-    let keep = |response: Response| async move {
-        let status = response.status();
-        let body: Value = response.json().await.expect("token body");
-        assert!(status.is_success(), "[{backend}] {status} {body}");
-        (
-            body["access_token"].as_str().unwrap().to_owned(),
-            body["refresh_token"].as_str().unwrap().to_owned(),
-        )
-    };
 
-    let registered = client
-        .post(api("/auth/register"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let (a, r) = keep(registered).await;
+    let registered = app
+        .post_json(
+            "/auth/register",
+            &json!({"email": email, "password": password}),
+        )
+        .await;
+    let (a, r) = token_pair(registered, "register", backend).await;
     access_tokens.push(a);
     refresh_tokens.push(r);
-    let failed = client
-        .post(api("/auth/login"))
-        .json(&json!({"email": email, "password": wrong_password}))
-        .send()
-        .await
-        .unwrap();
+    let failed = app.login(&email, &wrong_password).await;
     assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "[{backend}]");
     // A buggy client sending its password as a JSON number: serde's type errors quote the
     // value, and actix logs response errors at debug level.
     let numeric_password =
         1_000_000_000_000_000 + (Uuid::new_v4().as_u128() % 1_000_000_000_000_000) as u64;
-    let numeric = client
-        .post(api("/auth/login"))
-        .json(&json!({"email": email, "password": numeric_password}))
-        .send()
-        .await
-        .unwrap();
+    let numeric = app
+        .post_json(
+            "/auth/login",
+            &json!({"email": email, "password": numeric_password}),
+        )
+        .await;
     assert_eq!(numeric.status(), StatusCode::BAD_REQUEST, "[{backend}]");
     let numeric_body = numeric.text().await.unwrap();
     assert!(
         !numeric_body.contains(&numeric_password.to_string()),
         "[{backend}] {numeric_body}"
     );
-    let logged_in = client
-        .post(api("/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    let (a, r) = keep(logged_in).await;
+    let logged_in = app.login(&email, &password).await;
+    let (a, r) = token_pair(logged_in, "login", backend).await;
     access_tokens.push(a);
     refresh_tokens.push(r.clone());
-    let refreshed = client
-        .post(api("/auth/refresh"))
-        .json(&json!({ "refresh_token": r }))
-        .send()
-        .await
-        .unwrap();
-    let (access, r) = keep(refreshed).await;
+    let (access, r) = token_pair(app.refresh(&r).await, "refresh", backend).await;
     access_tokens.push(access.clone());
     refresh_tokens.push(r);
-    let synced = client
-        .post(api("/workouts/sync"))
-        .bearer_auth(&access)
-        .header("Idempotency-Key", "log-check-1")
-        .json(&json!({"workouts": [workout("log-check")]}))
-        .send()
-        .await
-        .unwrap();
+    let sync = serde_json::to_vec(&json!({"workouts": [workout("log-check")]})).unwrap();
+    let synced = app
+        .sync_raw(Some(&access), sync, &[("Idempotency-Key", "log-check-1")])
+        .await;
     assert_eq!(synced.status(), StatusCode::OK, "[{backend}]");
     // A forged token and a client that wrongly puts its token in the URL.
-    let forged = client
-        .get(api("/auth/me"))
-        .bearer_auth(format!("{access}x"))
-        .send()
-        .await
-        .unwrap();
+    let forged = app
+        .get_with("/auth/me", Some(&format!("{access}x")), &[])
+        .await;
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED, "[{backend}]");
-    let in_url = client
-        .get(api(&format!("/workouts?access_token={access}&limit=5")))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let in_url = app
+        .get_with(
+            "/workouts",
+            Some(&access),
+            &[("access_token", &access), ("limit", "5")],
+        )
+        .await;
     assert_eq!(in_url.status(), StatusCode::OK, "[{backend}]");
-    let logout = client
-        .post(api("/auth/logout"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout(&access).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT, "[{backend}]");
 
     // The access log line of the last request is written after its response: wait for it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !read_log(&log_path).contains("POST /api/v1/auth/logout") {
-        assert!(Instant::now() < deadline, "[{backend}] no access log line");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        &format!("[{backend}] the access log line of the logout"),
+        Duration::from_secs(10),
+        || read_log(&log_path).contains("POST /api/v1/auth/logout"),
+    )
+    .await;
     drop(server);
     let log = read_log(&log_path);
 

@@ -1,11 +1,11 @@
 //! Object-level authorisation: another user's objects look exactly like missing ones.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use test_support::{assert_error, per_backend, workout, TestApp, TestUser};
 use uuid::Uuid;
 
-use super::{current_session, get, me, without_request_id};
+use super::{current_session, me, without_request_id};
 
 per_backend!(another_users_objects_are_404_like_missing_ones);
 async fn another_users_objects_are_404_like_missing_ones(app: TestApp) {
@@ -16,11 +16,7 @@ async fn another_users_objects_are_404_like_missing_ones(app: TestApp) {
         .sync_ok(&alice, &json!({"workouts": [workout("alice-run")]}))
         .await;
     let sync_id = synced["sync_id"].as_str().expect("sync_id").to_owned();
-    let listed: Value = get(&app, "/workouts", Some(&alice.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.get_ok(&alice, "/workouts", &[]).await;
     let workout_id = listed["workouts"][0]["id"]
         .as_str()
         .expect("workout id")
@@ -60,41 +56,22 @@ async fn another_users_objects_are_404_like_missing_ones(app: TestApp) {
         );
     }
     // Bob's own lists show nothing of Alice's.
-    let bobs: Value = get(&app, "/workouts", Some(&bob.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bobs = app.get_ok(&bob, "/workouts", &[]).await;
     assert_eq!(bobs["workouts"], json!([]), "[{b}] {bobs}");
-    let bobs: Value = get(&app, "/syncs", Some(&bob.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bobs = app.get_ok(&bob, "/syncs", &[]).await;
     assert_eq!(bobs["syncs"], json!([]), "[{b}] {bobs}");
 
     // Alice's objects are untouched.
-    let response = get(
-        &app,
-        &format!("/workouts/{workout_id}"),
-        Some(&alice.access_token),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK, "[{b}]");
-    let body: Value = response.json().await.unwrap();
+    let body = app
+        .get_ok(&alice, &format!("/workouts/{workout_id}"), &[])
+        .await;
     assert_eq!(
         body["workout"]["distance_meters"].as_f64(),
         Some(5000.0),
         "[{b}] {body}"
     );
     assert_eq!(body["workout"]["revision"], json!(1), "[{b}] {body}");
-    let response = get(
-        &app,
-        &format!("/syncs/{sync_id}"),
-        Some(&alice.access_token),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK, "[{b}]");
+    app.get_ok(&alice, &format!("/syncs/{sync_id}"), &[]).await;
     assert_eq!(me(&app, &alice.access_token).await.status(), StatusCode::OK);
     assert_eq!(
         current_session(&app, &alice.access_token).await,

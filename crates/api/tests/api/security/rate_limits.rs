@@ -44,12 +44,7 @@ async fn auth_endpoints_are_limited_per_address_with_headers_and_retry_after(app
 
     // Health checks are never limited and carry no rate-limit headers.
     for _ in 0..5 {
-        let health = app
-            .client
-            .get(format!("{}/healthz", app.address))
-            .send()
-            .await
-            .unwrap();
+        let health = app.get_root("/healthz").await;
         assert_eq!(health.status(), StatusCode::OK, "[{b}]");
         assert!(!health.headers().contains_key("x-ratelimit-limit"), "[{b}]");
     }

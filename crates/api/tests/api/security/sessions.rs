@@ -1,6 +1,6 @@
 //! Sessions: logout, revoking one session, and the session list.
 
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use test_support::{assert_error, per_backend, token_pair, workout, TestApp};
 
@@ -11,13 +11,7 @@ async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
     assert_eq!(me(&app, &user.access_token).await.status(), StatusCode::OK);
-    let response = app
-        .client
-        .post(app.api("/auth/logout"))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.logout(&user.access_token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] logout");
     assert_unauthorized(
         me(&app, &user.access_token).await,
@@ -33,6 +27,16 @@ async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
     .await;
 }
 
+/// `DELETE /auth/sessions/{session}` with this bearer token.
+async fn revoke(app: &TestApp, token: &str, session: &str) -> Response {
+    app.client
+        .delete(app.api(&format!("/auth/sessions/{session}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("DELETE /auth/sessions/{id}")
+}
+
 per_backend!(revoking_a_session_kills_its_tokens_and_spares_the_others);
 async fn revoking_a_session_kills_its_tokens_and_spares_the_others(app: TestApp) {
     let b = app.backend;
@@ -43,13 +47,7 @@ async fn revoking_a_session_kills_its_tokens_and_spares_the_others(app: TestApp)
         token_pair(app.login(&user.email, &user.password).await, "login 3", b).await;
     let session2 = current_session(&app, &access2).await;
 
-    let response = app
-        .client
-        .delete(app.api(&format!("/auth/sessions/{session2}")))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = revoke(&app, &user.access_token, &session2).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] revoke");
 
     assert_unauthorized(me(&app, &access2).await, &format!("[{b}] revoked access")).await;
@@ -76,13 +74,7 @@ async fn revoking_a_session_kills_its_tokens_and_spares_the_others(app: TestApp)
     assert_eq!(ids.len(), 2, "[{b}] {listed}");
     assert!(!ids.contains(&session2.as_str()), "[{b}] {listed}");
     // Revoking it again: it is no longer an active session of the caller.
-    let again = app
-        .client
-        .delete(app.api(&format!("/auth/sessions/{session2}")))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let again = revoke(&app, &user.access_token, &session2).await;
     assert_error(again, StatusCode::NOT_FOUND, "not_found", b).await;
 }
 

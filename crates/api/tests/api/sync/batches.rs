@@ -3,9 +3,9 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{per_backend, replayed_header, with, workout, Counts, TestApp};
+use test_support::{assert_fresh, per_backend, with, workout, Counts, TestApp};
 
-use crate::helpers::is_server_time;
+use crate::helpers::is_server_timestamp;
 
 /// The seed's example request (`seed/ios-sync.txt`), byte for byte.
 const SEED_REQUEST: &str = r#"{
@@ -164,22 +164,14 @@ async fn the_seed_example_request_is_accepted_verbatim(app: TestApp) {
     let response = app
         .sync_raw(Some(&user.access_token), SEED_REQUEST, &[])
         .await;
-    assert_eq!(response.status(), StatusCode::OK, "[{b}]");
-    assert_ne!(
-        replayed_header(&response).as_deref(),
-        Some("true"),
-        "[{b}] a fresh response"
-    );
-    let body: Value = response.json().await.unwrap();
+    let body = assert_fresh(response, &format!("[{b}] the seed request")).await;
     assert_eq!(body["success"], json!(true), "[{b}] {body}");
     assert!(
         body["sync_id"].as_str().is_some_and(|s| !s.is_empty()),
         "[{b}] {body}"
     );
     assert!(
-        body["server_timestamp"]
-            .as_str()
-            .is_some_and(is_server_time),
+        is_server_timestamp(&body["server_timestamp"]),
         "[{b}] {body}"
     );
     for (key, value) in [

@@ -12,9 +12,8 @@ async fn a_new_workout_is_created_and_the_same_content_again_is_unchanged(app: T
     let user = app.register().await;
 
     let first = app
-        .sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
+        .sync_counted(&user, &[workout("run-1")], Counts::created(1))
         .await;
-    assert_eq!(Counts::of(&first), Counts::created(1), "[{b}] {first}");
     assert_eq!(first["success"], json!(true), "[{b}] {first}");
     assert_eq!(
         cursor_seq(&first),
@@ -40,12 +39,7 @@ async fn a_new_workout_is_created_and_the_same_content_again_is_unchanged(app: T
         both_shifted,
         zero_fraction,
     ] {
-        let again = app.sync_ok(&user, &json!({"workouts": [same]})).await;
-        assert_eq!(
-            Counts::of(&again),
-            Counts::unchanged(1),
-            "[{b}] equal content is unchanged: {same} -> {again}"
-        );
+        let again = app.sync_counted(&user, &[same], Counts::unchanged(1)).await;
         assert_eq!(
             cursor_seq(&again),
             1,
@@ -58,37 +52,34 @@ per_backend!(a_greater_client_version_updates_and_raises_the_revision);
 async fn a_greater_client_version_updates_and_raises_the_revision(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-1")]).await;
 
     // Stored without a version, so it counts as version 0: 1 is greater.
     let v1 = with(
         workout("run-1"),
         json!({"distance_meters": 5100, "client_version": 1}),
     );
-    let body = app.sync_ok(&user, &json!({"workouts": [v1.clone()]})).await;
-    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
+    let body = app
+        .sync_counted(&user, std::slice::from_ref(&v1), Counts::updated(1))
+        .await;
     assert_eq!(cursor_seq(&body), 2, "[{b}] the update is a change: {body}");
 
-    let again = app.sync_ok(&user, &json!({"workouts": [v1]})).await;
-    assert_eq!(
-        Counts::of(&again),
-        Counts::unchanged(1),
-        "[{b}] the update was stored: {again}"
-    );
+    app.sync_counted(&user, &[v1], Counts::unchanged(1)).await;
 
     let v2 = with(
         workout("run-1"),
         json!({"distance_meters": 5200, "avg_heart_rate": 150, "client_version": 2}),
     );
-    let body = app.sync_ok(&user, &json!({"workouts": [v2.clone()]})).await;
-    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
+    let body = app
+        .sync_counted(&user, std::slice::from_ref(&v2), Counts::updated(1))
+        .await;
     assert_eq!(cursor_seq(&body), 3, "[{b}] {body}");
 
     // A later conflict shows the server's copy: v2's content at revision 3.
     let probe = with(workout("run-1"), json!({"distance_meters": 5300}));
-    let body = app.sync_ok(&user, &json!({"workouts": [probe]})).await;
-    assert_eq!(Counts::of(&body), Counts::conflicts(1), "[{b}] {body}");
+    let body = app
+        .sync_counted(&user, &[probe], Counts::conflicts(1))
+        .await;
     let c = conflict(b, &body, "run-1");
     assert_eq!(c["reason"], json!("data_mismatch"), "[{b}] {c}");
     assert_eq!(
@@ -106,7 +97,7 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
     let b = app.backend;
     let user = app.register().await;
     let original = with(workout("run-1"), json!({"client_version": 5}));
-    app.sync_ok(&user, &json!({"workouts": [original.clone()]}))
+    app.assert_all_created(&user, std::slice::from_ref(&original))
         .await;
 
     let equal = with(
@@ -117,13 +108,8 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
     let mut server_ids = Vec::new();
     for stale in [equal.clone(), lower] {
         let body = app
-            .sync_ok(&user, &json!({"workouts": [stale.clone()]}))
+            .sync_counted(&user, &[stale], Counts::conflicts(1))
             .await;
-        assert_eq!(
-            Counts::of(&body),
-            Counts::conflicts(1),
-            "[{b}] {stale} -> {body}"
-        );
         let c = conflict(b, &body, "run-1");
         assert_eq!(c["reason"], json!("stale_version"), "[{b}] {c}");
         assert_eq!(
@@ -149,17 +135,14 @@ async fn an_equal_or_lower_client_version_with_other_content_is_a_stale_version_
         original.clone(),
         with(original.clone(), json!({"client_version": 2})),
     ] {
-        let body = app.sync_ok(&user, &json!({"workouts": [same]})).await;
-        assert_eq!(Counts::of(&body), Counts::unchanged(1), "[{b}] {body}");
+        app.sync_counted(&user, &[same], Counts::unchanged(1)).await;
     }
 
     let newer = with(equal, json!({"client_version": 6}));
-    let body = app.sync_ok(&user, &json!({"workouts": [newer]})).await;
-    assert_eq!(Counts::of(&body), Counts::updated(1), "[{b}] {body}");
+    app.sync_counted(&user, &[newer], Counts::updated(1)).await;
 
     // A workout stored without a version is version 0: sending 0 is not greater.
-    app.sync_ok(&user, &json!({"workouts": [workout("run-2")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-2")]).await;
     let zero = with(
         workout("run-2"),
         json!({"distance_meters": 9000, "client_version": 0}),
@@ -176,8 +159,7 @@ per_backend!(different_content_without_a_version_is_a_data_mismatch_and_writes_n
 async fn different_content_without_a_version_is_a_data_mismatch_and_writes_nothing(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
-        .await;
+    app.assert_all_created(&user, &[workout("run-1")]).await;
 
     let changed = with(
         workout("run-1"),
@@ -185,35 +167,24 @@ async fn different_content_without_a_version_is_a_data_mismatch_and_writes_nothi
     );
     for attempt in 0..2 {
         let body = app
-            .sync_ok(&user, &json!({"workouts": [changed.clone()]}))
+            .sync_counted(&user, std::slice::from_ref(&changed), Counts::conflicts(1))
             .await;
-        assert_eq!(
-            Counts::of(&body),
-            Counts::conflicts(1),
-            "[{b}] attempt {attempt}: {body}"
-        );
         let c = conflict(b, &body, "run-1");
         assert_eq!(c["reason"], json!("data_mismatch"), "[{b}] {c}");
         assert_eq!(fields_of(c), ["distance_meters", "source"], "[{b}] {c}");
         assert_server_copy(b, &c["server_workout"], &workout("run-1"), 1);
-        assert_eq!(cursor_seq(&body), 1, "[{b}] {body}");
+        assert_eq!(cursor_seq(&body), 1, "[{b}] attempt {attempt}: {body}");
     }
 
-    let original = app
-        .sync_ok(&user, &json!({"workouts": [workout("run-1")]}))
+    app.sync_counted(&user, &[workout("run-1")], Counts::unchanged(1))
         .await;
-    assert_eq!(
-        Counts::of(&original),
-        Counts::unchanged(1),
-        "[{b}] the server still holds the original: {original}"
-    );
 }
 
 per_backend!(deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_conflicts);
 async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_conflicts(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
-    app.sync_ok(&user, &json!({"workouts": [workout("a"), workout("b")]}))
+    app.assert_all_created(&user, &[workout("a"), workout("b")])
         .await;
 
     let body = app
@@ -240,21 +211,14 @@ async fn deletions_apply_once_ignore_unknown_ids_and_turn_later_syncs_into_confl
     );
     for again in [workout("a"), newer] {
         let body = app
-            .sync_ok(&user, &json!({"workouts": [again.clone()]}))
+            .sync_counted(&user, &[again], Counts::conflicts(1))
             .await;
-        assert_eq!(
-            Counts::of(&body),
-            Counts::conflicts(1),
-            "[{b}] {again} -> {body}"
-        );
         let c = conflict(b, &body, "a");
         assert_eq!(c["reason"], json!("deleted_on_server"), "[{b}] {c}");
         assert_eq!(c["server_workout"]["client_id"], json!("a"), "[{b}] {c}");
         assert_eq!(cursor_seq(&body), 3, "[{b}] {body}");
     }
 
-    let body = app
-        .sync_ok(&user, &json!({"workouts": [workout("b")]}))
+    app.sync_counted(&user, &[workout("b")], Counts::unchanged(1))
         .await;
-    assert_eq!(Counts::of(&body), Counts::unchanged(1), "[{b}] {body}");
 }

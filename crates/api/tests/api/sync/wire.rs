@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use test_support::{per_backend, with, workout, Counts, TestApp};
 
-use crate::helpers::is_server_time;
+use crate::helpers::{is_server_time, is_server_timestamp};
 
 use super::conflict;
 
@@ -29,9 +29,7 @@ async fn timestamps_and_integers_have_the_contract_wire_format(app: TestApp) {
         .await;
     assert_eq!(Counts::of(&first), Counts::created(3), "[{b}] {first}");
     assert!(
-        first["server_timestamp"]
-            .as_str()
-            .is_some_and(is_server_time),
+        is_server_timestamp(&first["server_timestamp"]),
         "[{b}] {first}"
     );
 
@@ -41,9 +39,7 @@ async fn timestamps_and_integers_have_the_contract_wire_format(app: TestApp) {
         .collect();
     let body = app.sync_ok(&user, &json!({ "workouts": probes })).await;
     assert!(
-        body["server_timestamp"]
-            .as_str()
-            .is_some_and(is_server_time),
+        is_server_timestamp(&body["server_timestamp"]),
         "[{b}] {body}"
     );
     for (id, start) in [
@@ -59,10 +55,7 @@ async fn timestamps_and_integers_have_the_contract_wire_format(app: TestApp) {
             "[{b}] {view}"
         );
         for key in ["created_at", "updated_at"] {
-            assert!(
-                view[key].as_str().is_some_and(is_server_time),
-                "[{b}] {key}: {view}"
-            );
+            assert!(is_server_timestamp(&view[key]), "[{b}] {key}: {view}");
         }
         for key in ["duration_seconds", "avg_heart_rate", "revision"] {
             assert!(

@@ -158,31 +158,34 @@ struct Upsert<'a> {
 
 impl<'a> Upsert<'a> {
     fn of(rows: &'a [WorkoutRow]) -> Self {
-        fn column<'a, T>(rows: &'a [WorkoutRow], f: impl Fn(&'a WorkoutRow) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
+        // `Upsert { field: the rows' `field`, one array each }`, borrowing the strings.
+        macro_rules! columns {
+            ($($field:ident $(.$borrow:ident())?),* $(,)?) => {
+                Upsert { $($field: rows.iter().map(|r| r.$field $(.$borrow())?).collect(),)* }
+            };
         }
-        Upsert {
-            id: column(rows, |r| r.id),
-            user_id: column(rows, |r| r.user_id),
-            client_id: column(rows, |r| r.client_id.as_str()),
-            start_time: column(rows, |r| r.start_time),
-            start_offset_minutes: column(rows, |r| r.start_offset_minutes),
-            start_date: column(rows, |r| r.start_date),
-            end_time: column(rows, |r| r.end_time),
-            duration_seconds: column(rows, |r| r.duration_seconds),
-            distance_meters: column(rows, |r| r.distance_meters),
-            energy_burned_kcal: column(rows, |r| r.energy_burned_kcal),
-            avg_heart_rate: column(rows, |r| r.avg_heart_rate),
-            max_heart_rate: column(rows, |r| r.max_heart_rate),
-            avg_pace_seconds_per_km: column(rows, |r| r.avg_pace_seconds_per_km),
-            source: column(rows, |r| r.source.as_str()),
-            client_version: column(rows, |r| r.client_version),
-            revision: column(rows, |r| r.revision),
-            change_seq: column(rows, |r| r.change_seq),
-            deleted_at: column(rows, |r| r.deleted_at),
-            created_at: column(rows, |r| r.created_at),
-            updated_at: column(rows, |r| r.updated_at),
-        }
+        columns![
+            id,
+            user_id,
+            client_id.as_str(),
+            start_time,
+            start_offset_minutes,
+            start_date,
+            end_time,
+            duration_seconds,
+            distance_meters,
+            energy_burned_kcal,
+            avg_heart_rate,
+            max_heart_rate,
+            avg_pace_seconds_per_km,
+            source.as_str(),
+            client_version,
+            revision,
+            change_seq,
+            deleted_at,
+            created_at,
+            updated_at,
+        ]
     }
 }
 
