@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sync_client::apple_health::ImportProgress;
+use sync_client::error::describe_fields;
 use sync_client::{
     import_path, Cache, ClientConfig, ClientError, ErrorKind, ImportError, SyncClient, SyncMode,
     SyncPhase,
@@ -441,11 +442,7 @@ async fn sync(client: &SyncClient, mode: SyncMode, then_pull: bool) -> Result<u8
     if !report.rejected.is_empty() {
         println!("rejected by the server: {}", report.rejected.len());
         for (client_id, errors) in report.rejected.iter().take(5) {
-            let reasons: Vec<String> = errors
-                .iter()
-                .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
-                .collect();
-            println!("  {client_id}: {}", reasons.join("; "));
+            println!("  {client_id}: {}", describe_fields(errors));
         }
     }
     if then_pull {
