@@ -3,11 +3,11 @@
 //! without a server.
 //!
 //! ```text
-//! 2024: 12 of 200 running days (6.0%)
-//! 3 days behind
-//! 188 to go: 4.1 days a week from now on (so far 2.8 a week)
-//! streak: 2 days now, longest 5 days
-//! next achievement: 30 Running Days, 18 more running days
+//! 2026: 246 of 250 running days (98.4%)
+//! on track, 16 days ahead
+//! 4 to go: 0.9 days a week from now on (so far 5.1 a week)
+//! streak: 7 days now, longest in 2026: 14 days
+//! next achievement: 250 Running Days, 4 more running days
 //! ```
 
 use sync_core::running::{
@@ -97,9 +97,11 @@ impl Year<'_> {
                 )
             });
         }
+        // The current streak is about today, whatever the year; the longest is the year's.
         lines.push(format!(
-            "streak: {} now, longest {}",
+            "streak: {} now, longest in {}: {}",
             days(self.streaks.current),
+            self.goal.year,
             days(self.streaks.longest)
         ));
         lines.push(match self.achievements.iter().find(|a| !a.is_unlocked) {
@@ -254,7 +256,7 @@ mod tests {
                     "2025: 5 of 100 running days (5.0%)",
                     "on track, 2 days ahead",
                     "95 to go: 1.9 days a week from now on (so far 3.5 a week)",
-                    "streak: 2 days now, longest 3 days",
+                    "streak: 2 days now, longest in 2025: 3 days",
                     "next achievement: One Week of Runs, 2 more running days",
                 ],
             ),
@@ -268,7 +270,7 @@ mod tests {
                     "2025: 10 of 300 running days (3.3%), the default goal",
                     "39 days behind",
                     "290 to go: 6.6 days a week from now on (so far 1.2 a week)",
-                    "streak: 0 days now, longest 10 days",
+                    "streak: 0 days now, longest in 2025: 10 days",
                     "next achievement: One Month of Runs, 20 more running days",
                 ],
             ),
@@ -282,7 +284,7 @@ mod tests {
                     "2025: 2 of 73 running days (2.7%)",
                     "on track",
                     "71 to go: 1.4 days a week from now on (so far 1.4 a week)",
-                    "streak: 2 days now, longest 2 days",
+                    "streak: 2 days now, longest in 2025: 2 days",
                     "next achievement: One Week of Runs, 5 more running days",
                 ],
             ),
@@ -295,7 +297,7 @@ mod tests {
                     "2025: 1 of 73 running days (1.4%)",
                     "1 day behind",
                     "72 to go: 1.4 days a week from now on (so far 0.7 a week)",
-                    "streak: 1 day now, longest 1 day",
+                    "streak: 1 day now, longest in 2025: 1 day",
                     "next achievement: One Week of Runs, 6 more running days",
                 ],
             ),
@@ -308,7 +310,7 @@ mod tests {
                     "2025: 2 of 100 running days (2.0%)",
                     "98 days behind",
                     "the year ended 98 running days short of the goal",
-                    "streak: 0 days now, longest 2 days",
+                    "streak: 0 days now, longest in 2025: 2 days",
                     "next achievement: One Week of Runs, 5 more running days",
                 ],
             ),
@@ -330,7 +332,7 @@ mod tests {
             [
                 "2025: 20 of 15 running days (100.0%)",
                 "goal reached on 2025-02-15",
-                "streak: 0 days now, longest 20 days",
+                "streak: 0 days now, longest in 2025: 20 days",
                 "next achievement: One Month of Runs, 10 more running days",
             ]
         );
@@ -346,7 +348,7 @@ mod tests {
                 "2025: 0 of 300 running days (0.0%), the default goal",
                 "1 day behind",
                 "300 to go: 5.8 days a week from now on (so far 0.0 a week)",
-                "streak: 0 days now, longest 0 days",
+                "streak: 0 days now, longest in 2025: 0 days",
                 "next achievement: First Run, 1 more running day",
                 "distance: 0.0 km in 0.0 h",
             ]
@@ -402,7 +404,7 @@ mod tests {
             [
                 "2024: 366 of 366 running days (100.0%)",
                 "goal reached on 2024-12-31",
-                "streak: 366 days now, longest 366 days",
+                "streak: 366 days now, longest in 2024: 366 days",
                 "every achievement unlocked",
             ]
         );
