@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use sync_core::wire::FieldErrors;
 use thiserror::Error;
 
 /// The local cache could not do what was asked.
@@ -76,8 +77,12 @@ pub enum ClientError {
         message: String,
     },
     /// The server refused the request as such (a 4xx other than 401/429); retrying it
-    /// unchanged would not help.
-    #[error("the server refused the request ({status} {code}): {message}")]
+    /// unchanged would not help. A 422 names the fields at fault in `errors`, and the message
+    /// shown says what is wrong with each (`target_days must be between 1 and 365`).
+    #[error(
+        "the server refused the request ({status} {code}): {message}{}",
+        fields_in_parentheses(errors)
+    )]
     Refused {
         /// The HTTP status.
         status: u16,
@@ -85,6 +90,8 @@ pub enum ClientError {
         code: String,
         /// The server's message.
         message: String,
+        /// The server's messages per request field at fault (empty when it sent none).
+        errors: FieldErrors,
     },
     /// The server answered something the contract does not allow.
     #[error("unexpected answer from the server: {0}")]
@@ -95,6 +102,24 @@ pub enum ClientError {
     /// The local cache failed.
     #[error(transparent)]
     Cache(#[from] CacheError),
+}
+
+/// Messages per field as one line: `target_days must be between 1 and 365; year …`.
+pub fn describe_fields(errors: &FieldErrors) -> String {
+    errors
+        .iter()
+        .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// ` (…)` around [`describe_fields`], or nothing when there are no field errors.
+fn fields_in_parentheses(errors: &FieldErrors) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", describe_fields(errors))
+    }
 }
 
 /// The broad class of a [`ClientError`].

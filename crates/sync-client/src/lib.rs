@@ -14,6 +14,9 @@
 //! - server-wins conflicts applied to the cache, and [`SyncClient::pull`] of the change feed
 //!   (other devices' workouts, server-side edits and deletions);
 //! - the seed's four-state sync status, a [`SyncPhase`], as a watch channel and callbacks;
+//! - the runner's numbers: [`SyncClient::goal_progress`], [`SyncClient::set_goal`],
+//!   [`SyncClient::dashboard`], [`SyncClient::insights`] (the bodies are `sync_core::running`'s),
+//!   and [`summary`], which writes them as the few lines `rdsync goal` and `rdsync stats` print;
 //! - [`apple_health`]: a streaming Apple Health export importer.
 //!
 //! The wire types are `sync-core`'s own ([`sync_core::SyncResponse`],
@@ -29,6 +32,7 @@ pub mod error;
 pub mod retry;
 mod schema;
 pub mod status;
+pub mod summary;
 
 pub use apple_health::{import_path, ImportReport};
 pub use cache::{Cache, CacheSummary, CachedWorkout, RejectionReasons, SaveOutcome, SavedLogin};

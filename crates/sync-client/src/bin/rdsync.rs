@@ -4,6 +4,8 @@
 //! rdsync login --email runner@example.com      # asks for the password
 //! rdsync import ~/Downloads/export.zip
 //! rdsync sync
+//! rdsync goal --set 250                        # this year's goal, then how far along you are
+//! rdsync stats                                 # the year's numbers
 //! ```
 //!
 //! Exit codes (see docs/client.md): 0 ok, 1 error, 2 usage, 3 offline, 4 log in (again),
@@ -18,10 +20,13 @@ use std::sync::{Arc, Mutex};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sync_client::apple_health::ImportProgress;
+use sync_client::error::describe_fields;
+use sync_client::summary::{goal_summary, stats_summary};
 use sync_client::{
     import_path, Cache, ClientConfig, ClientError, ErrorKind, ImportError, SyncClient, SyncMode,
     SyncPhase,
 };
+use sync_core::running::{validate_goal, validate_year, ValidGoal};
 
 /// Exit codes a script can test.
 mod exit {
@@ -42,7 +47,8 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
     version,
     about = "Sync your runs to a Running Days server",
     long_about = "Sync your runs to a Running Days server.\n\n\
-        A runner's three commands: `rdsync login`, `rdsync import export.zip`, `rdsync sync`.\n\n\
+        A runner's three commands: `rdsync login`, `rdsync import export.zip`, `rdsync sync`; \
+        then `rdsync goal` and `rdsync stats` show the year's goal and numbers.\n\n\
         Exit codes: 0 ok, 1 error, 2 usage, 3 offline (nothing lost, run sync again later), \
         4 log in (again), 5 partial (some workouts rejected, or the export breaks off), \
         6 the server is failing or rate limiting (try later)."
@@ -94,6 +100,22 @@ enum Command {
     Pull,
     /// Show what the cache holds and what waits to be synced (works offline)
     Status,
+    /// Show the year's goal and how far along you are; with --set N, set the goal first
+    Goal {
+        /// The year, 2000 to 2100 [default: this year in your time zone, as the server's
+        /// dashboard counts it]
+        #[arg(allow_negative_numbers = true)]
+        year: Option<i64>,
+        /// Set the year's goal to N running days (1 to the days of the year), then show it
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        set: Option<i64>,
+    },
+    /// Show the year's numbers: goal, streaks, next achievement, distance, time, bests
+    Stats {
+        /// The year, 2000 to 2100 [default: this year in your time zone]
+        #[arg(allow_negative_numbers = true)]
+        year: Option<i64>,
+    },
 }
 
 #[derive(Args)]
@@ -244,6 +266,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Status => status(&cache, &server),
+        Command::Goal { year, set } => {
+            goal(&client(sync_client::DEFAULT_BATCH_SIZE)?, year, set).await
+        }
+        Command::Stats { year } => stats(&client(sync_client::DEFAULT_BATCH_SIZE)?, year).await,
     }
 }
 
@@ -441,11 +467,7 @@ async fn sync(client: &SyncClient, mode: SyncMode, then_pull: bool) -> Result<u8
     if !report.rejected.is_empty() {
         println!("rejected by the server: {}", report.rejected.len());
         for (client_id, errors) in report.rejected.iter().take(5) {
-            let reasons: Vec<String> = errors
-                .iter()
-                .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
-                .collect();
-            println!("  {client_id}: {}", reasons.join("; "));
+            println!("  {client_id}: {}", describe_fields(errors));
         }
     }
     if then_pull {
@@ -493,5 +515,53 @@ fn status(cache: &Cache, server: &str) -> Result<u8, Failure> {
         ),
         None => println!("last sync: never"),
     }
+    Ok(exit::OK)
+}
+
+/// A YEAR from the command line, checked before anything is sent.
+fn checked_year(year: i64) -> Result<i32, Failure> {
+    validate_year(year).map_err(|e| Failure::usage(format!("year {year} {e}")))
+}
+
+/// A goal from the command line, checked before it is sent.
+fn checked_goal(year: i32, target_days: i64) -> Result<ValidGoal, Failure> {
+    validate_goal(year.into(), target_days).map_err(|e| {
+        Failure::usage(format!(
+            "cannot set the goal of {year} to {target_days} days: {}",
+            describe_fields(&e.field_errors())
+        ))
+    })
+}
+
+/// `rdsync goal [YEAR] [--set N]`. Without a YEAR, the year is the dashboard's: this year in
+/// the runner's time zone, as the server counts it (not this computer's date).
+async fn goal(client: &SyncClient, year: Option<i64>, set: Option<i64>) -> Result<u8, Failure> {
+    let year = year.map(checked_year).transpose()?;
+    if let (Some(year), Some(target)) = (year, set) {
+        checked_goal(year, target)?;
+    }
+    let year = match year {
+        Some(year) => year,
+        None => client.dashboard(None).await?.goal.year,
+    };
+    if let Some(target) = set {
+        let valid = checked_goal(year, target)?;
+        let goal = client.set_goal(valid.year(), valid.target_days()).await?;
+        println!(
+            "goal for {} set to {} running days",
+            goal.year, goal.target_days
+        );
+    }
+    println!("{}", goal_summary(&client.goal_progress(year).await?));
+    Ok(exit::OK)
+}
+
+/// `rdsync stats [YEAR]`: the dashboard, and the insights of the same year (asked for by
+/// number, so that both are about one year even across midnight on New Year's Eve).
+async fn stats(client: &SyncClient, year: Option<i64>) -> Result<u8, Failure> {
+    let year = year.map(checked_year).transpose()?;
+    let dashboard = client.dashboard(year).await?;
+    let insights = client.insights(Some(dashboard.goal.year)).await?;
+    println!("{}", stats_summary(&dashboard, &insights));
     Ok(exit::OK)
 }

@@ -51,8 +51,7 @@ impl SyncClient {
                 } => ClientError::BadCredentials(message),
                 other => other,
             })?;
-        let tokens: TokenBody = serde_json::from_slice(&reply.body)
-            .map_err(|e| ClientError::Protocol(format!("token response: {e}")))?;
+        let tokens: TokenBody = reply.decode("token response")?;
         let user = tokens
             .user
             .ok_or_else(|| ClientError::Protocol("the token response has no user".into()))?;
@@ -78,8 +77,7 @@ impl SyncClient {
         let reply = self
             .execute(Auth::Refresh, || self.http.post(&url).json(&body))
             .await?;
-        let tokens: TokenBody = serde_json::from_slice(&reply.body)
-            .map_err(|e| ClientError::Protocol(format!("refresh response: {e}")))?;
+        let tokens: TokenBody = reply.decode("refresh response")?;
         self.cache
             .save_tokens(&tokens.access_token, &tokens.refresh_token)?;
         Ok(())

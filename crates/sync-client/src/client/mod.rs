@@ -1,6 +1,7 @@
 //! The sync client: accounts (register, login, refresh, logout), sync (pushing batches,
-//! incremental or full, idempotent) and pull (the change feed), with the seed's recovery rules
-//! applied to every request (in `transport`):
+//! incremental or full, idempotent), pull (the change feed) and the runner's numbers (goals,
+//! progress, dashboard, insights), with the seed's recovery rules applied to every request (in
+//! `transport`):
 //!
 //! | answer | what the client does |
 //! |---|---|
@@ -35,6 +36,7 @@ use crate::status::{StatusHub, SyncPhase};
 
 mod accounts;
 mod pull;
+mod running;
 mod sync;
 mod transport;
 

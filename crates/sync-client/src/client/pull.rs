@@ -55,8 +55,7 @@ impl SyncClient {
                     request
                 })
                 .await?;
-            let page: ChangesPage = serde_json::from_slice(&reply.body)
-                .map_err(|e| ClientError::Protocol(format!("change feed: {e}")))?;
+            let page: ChangesPage = reply.decode("change feed")?;
             let next = ChangeCursor::decode(&page.next_cursor).map_err(|_| {
                 ClientError::Protocol(format!("malformed next_cursor {:?}", page.next_cursor))
             })?;

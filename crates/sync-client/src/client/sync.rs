@@ -119,8 +119,7 @@ impl SyncClient {
             // next sync sends it again unchanged.
             Err(e) => return Err(e),
         };
-        let response: SyncResponse = serde_json::from_slice(&reply.body)
-            .map_err(|e| ClientError::Protocol(format!("sync response: {e}")))?;
+        let response: SyncResponse = reply.decode("sync response")?;
         let replayed = reply
             .headers
             .get("x-idempotent-replayed")

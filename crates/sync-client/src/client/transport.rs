@@ -14,6 +14,7 @@ use std::time::Duration;
 use backon::Retryable;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::SyncClient;
 use crate::bodies::error_reply;
@@ -24,6 +25,15 @@ use crate::retry::Sleeper;
 pub(super) struct Reply {
     pub(super) headers: HeaderMap,
     pub(super) body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as the contract's type `T`; a body that does not decode is a
+    /// [`ClientError::Protocol`] naming `what` was read.
+    pub(super) fn decode<T: DeserializeOwned>(&self, what: &str) -> Result<T, ClientError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ClientError::Protocol(format!("{what}: {e}")))
+    }
 }
 
 /// How a request authenticates, which decides what a 401 means.
@@ -273,6 +283,7 @@ impl SyncClient {
                     status: status.as_u16(),
                     code: non_empty(reply.error, || "error".into()),
                     message: non_empty(reply.message, || status.to_string()),
+                    errors: reply.errors.unwrap_or_default(),
                 })
             }
         }

@@ -1,35 +1,6 @@
 //! The `rdsync` program, run as a child process with output that is not a terminal.
 
-use std::path::Path;
-use std::process::Output;
-
 use crate::helpers::*;
-
-async fn rdsync(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rdsync"));
-    command
-        .env_remove("RDSYNC_SERVER")
-        .env_remove("RDSYNC_EMAIL")
-        .env_remove("RDSYNC_PASSWORD")
-        .env("RDSYNC_CACHE", cache)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().await.expect("run rdsync")
-}
-
-fn stdout_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_and_status_print_plain_lines_and_exit_codes() {

@@ -1,10 +1,12 @@
 //! What only the client suite needs on top of the shared harness (`test_support`, which starts
 //! the real server in-process): clients with a fast retry policy, Apple Health exports built
-//! here, and a fault-injecting HTTP proxy in front of the server.
+//! here, the `rdsync` program run as a child process, and a fault-injecting HTTP proxy in front
+//! of the server.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -169,6 +171,37 @@ pub fn write_zip(dir: &Path, xml: &str) -> PathBuf {
 pub fn import(client: &SyncClient, dir: &Path, xml: &str) -> sync_client::ImportReport {
     let path = write_xml(dir, xml);
     sync_client::import_path(&path, client.cache(), |_| {}).expect("import")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `rdsync` program.
+
+/// Runs `rdsync` with `args` as a child process (output not a terminal, stdin empty), with the
+/// cache `cache`, none of the `RDSYNC_*` variables but those in `env`.
+pub async fn rdsync(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rdsync"));
+    command
+        .env_remove("RDSYNC_SERVER")
+        .env_remove("RDSYNC_EMAIL")
+        .env_remove("RDSYNC_PASSWORD")
+        .env("RDSYNC_CACHE", cache)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().await.expect("run rdsync")
+}
+
+pub fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

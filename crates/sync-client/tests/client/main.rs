@@ -6,5 +6,6 @@
 mod cli;
 mod helpers;
 mod import;
+mod numbers;
 mod recovery;
 mod sync;
