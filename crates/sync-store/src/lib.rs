@@ -139,7 +139,7 @@ impl Store {
             }
             BackendKind::Postgres => {
                 // A dedicated connection: migrating lifts the pool's statement timeouts.
-                let mut conn = diesel::PgConnection::establish(target)?;
+                let mut conn = diesel::PgConnection::establish(&pg::with_network_settings(target))?;
                 pg::migrate(&mut conn)?;
                 Backend::Pg(pg::connect(target, options)?)
             }

@@ -7,6 +7,10 @@ use crate::error::{blocking, ApiError};
 use crate::openapi::CommonErrors;
 use crate::state::AppState;
 
+/// How long the readiness check waits for the database (load balancers' probes commonly give up
+/// after 2–5 s).
+const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Liveness: answers as long as the process serves HTTP.
 #[utoipa::path(tag = "operations",
     responses((status = 200, description = "The process is up", body = HealthBody)))]
@@ -24,15 +28,22 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    // Not ready, whatever the reason (unreachable, pending migrations): 503, so a load
-    // balancer takes the instance out of rotation and retries elsewhere.
-    blocking(move || {
+    // Not ready, whatever the reason (unreachable, pending migrations, a database that does
+    // not answer): 503, so a load balancer takes the instance out of rotation and retries
+    // elsewhere. The deadline keeps a silent network from hanging the probe itself.
+    let check = blocking(move || {
         store.ready().map_err(|e| {
             log::warn!("not ready: {e}");
             ApiError::Unavailable { retry_after: 2 }
         })
-    })
-    .await?;
+    });
+    match tokio::time::timeout(READY_DEADLINE, check).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            log::warn!("not ready: the database did not answer within {READY_DEADLINE:?}");
+            return Err(ApiError::Unavailable { retry_after: 2 });
+        }
+    }
     Ok(HttpResponse::Ok().json(HealthBody {
         status: "ready".to_owned(),
         database: Some(state.store.kind().name().to_owned()),

@@ -78,6 +78,43 @@ async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
     drop(proxy);
 }
 
+/// PostgreSQL only: the network to the database goes silent (no reset, nothing answers). The
+/// readiness probe answers 503 within its deadline each time, instead of hanging with the
+/// network, and the same process is ready again once the network speaks.
+#[tokio::test]
+async fn a_silent_database_network_makes_readyz_a_quick_503_until_it_speaks_again() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_addr_of(db.url()));
+    let app = TestApp::spawn_at(
+        &proxy.url_for(db.url()),
+        &[("DB_POOL_TIMEOUT_MS", "500"), ("DB_POOL_SIZE", "2")],
+    )
+    .await;
+    let user = app.register().await;
+    app.assert_all_created(&user, &workouts("before", 2)).await;
+
+    proxy.silence();
+    // More probes than pooled connections: each one stuck on a silent connection, and then the
+    // ones that find no free connection, all answer in time.
+    for probe in 0..4 {
+        let (answer, elapsed) = timed_get(&app, format!("{}/readyz", app.address), None).await;
+        let what = format!("[postgres] readyz {probe} with the network silent");
+        assert_unavailable_within(&answer, elapsed, QUICK, &what);
+    }
+
+    proxy.speak();
+    wait_for(
+        "[postgres] the process to be ready again",
+        Duration::from_secs(20),
+        || async { app.get_root("/readyz").await.status() == StatusCode::OK },
+    )
+    .await;
+    app.assert_all_created(&user, &workouts("after", 2)).await;
+    assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
+}
+
 /// SQLite only: a file another connection holds locked (PostgreSQL's row locks are covered by
 /// the pool and SIGTERM tests).
 #[tokio::test]

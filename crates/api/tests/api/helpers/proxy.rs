@@ -38,10 +38,13 @@ pub fn socket_addr_of(database_url: &str) -> std::net::SocketAddr {
 /// A TCP proxy in front of PostgreSQL on its own runtime, so it keeps forwarding whatever the
 /// test's runtime does. [`TcpProxy::cut`] closes its port (new connections are refused) and
 /// drops every open connection, like a database that went away; [`TcpProxy::restore`] opens
-/// the same port again.
+/// the same port again. [`TcpProxy::silence`] is the other kind of outage: a network that drops
+/// packets without a reset, where every connection stays open and nothing gets through until
+/// [`TcpProxy::speak`].
 pub struct TcpProxy {
     pub port: u16,
     upstream: std::net::SocketAddr,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
     accept: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
@@ -59,6 +62,7 @@ impl TcpProxy {
         let proxy = TcpProxy {
             port: listener.local_addr().expect("proxy address").port(),
             upstream,
+            silent: Default::default(),
             runtime: Some(runtime),
             accept: std::sync::Mutex::new(None),
             connections: Default::default(),
@@ -79,14 +83,21 @@ impl TcpProxy {
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         let upstream = self.upstream;
         let connections = self.connections.clone();
+        let silent = self.silent.clone();
         let accept = runtime.spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else {
+                let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                let silent = silent.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        tokio::join!(
+                            pump(client_read, server_write, silent.clone()),
+                            pump(server_read, client_write, silent),
+                        );
                     }
                 });
                 let mut open = connections.lock().unwrap();
@@ -110,6 +121,18 @@ impl TcpProxy {
         }
     }
 
+    /// The network goes silent: connections stay open (and new ones are accepted), but no byte
+    /// is forwarded either way, as when packets are dropped without a reset.
+    pub fn silence(&self) {
+        self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The silent network forwards again, what it held first.
+    pub fn speak(&self) {
+        self.silent
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The database is back, on the same port.
     pub fn restore(&self) {
         let mut attempts = 0;
@@ -125,6 +148,29 @@ impl TcpProxy {
         };
         self.listen(listener);
     }
+}
+
+/// Forwards `from` to `to` until either ends, holding what it read while `silent` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while silent.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Drop for TcpProxy {

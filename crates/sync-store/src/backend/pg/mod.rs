@@ -45,7 +45,39 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
     }
 }
 
+/// libpq settings that bound a network which goes silent (drops packets without a reset): a
+/// connect gives up after 5 s, data unacknowledged for 4 s breaks the connection
+/// (`tcp_user_timeout`, so a request holding one gets its 503 within about 5 s), and an idle
+/// pooled connection is probed after 5 s and dropped after three unanswered probes 2 s apart.
+/// A URL that sets any of them keeps its own value.
+const NETWORK_SETTINGS: [(&str, &str); 6] = [
+    ("connect_timeout", "5"),
+    ("tcp_user_timeout", "4000"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "3"),
+];
+
+/// `url` with [`NETWORK_SETTINGS`] added as query parameters where it does not set them.
+pub(crate) fn with_network_settings(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let given: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .collect();
+    let mut out = url.to_owned();
+    for (key, value) in NETWORK_SETTINGS {
+        if !given.contains(&key) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{key}={value}"));
+        }
+    }
+    out
+}
+
 pub(crate) fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, StoreError> {
+    let url = with_network_settings(url);
     let pool = pool_builder(options)
         .connection_customizer(Box::new(SessionSettings {
             lock_timeout_ms: options.lock_wait.as_millis().max(1),
@@ -70,4 +102,28 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
     result?;
     unlocked?;
     Ok(())
+}
+
+#[cfg(test)]
+mod network_settings_tests {
+    use super::with_network_settings;
+
+    #[test]
+    fn the_network_bounds_are_added_unless_the_url_sets_them() {
+        let plain = with_network_settings("postgres://app@db:5432/sync");
+        assert!(
+            plain.starts_with("postgres://app@db:5432/sync?connect_timeout=5&"),
+            "{plain}"
+        );
+        assert!(plain.contains("&tcp_user_timeout=4000&"), "{plain}");
+        assert!(plain.ends_with("&keepalives_count=3"), "{plain}");
+
+        let own = with_network_settings("postgres://db/sync?sslmode=require&tcp_user_timeout=9000");
+        assert!(
+            own.starts_with("postgres://db/sync?sslmode=require&tcp_user_timeout=9000&"),
+            "{own}"
+        );
+        assert_eq!(own.matches("tcp_user_timeout").count(), 1, "{own}");
+        assert!(own.contains("&connect_timeout=5"), "{own}");
+    }
 }
