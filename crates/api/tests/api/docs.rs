@@ -255,3 +255,116 @@ async fn each_authenticated_request_verifies_its_token_once() {
     let after = app.metric("auth_token_verifications_total").await.unwrap();
     assert_eq!(after - before, 5.0);
 }
+
+/// Every operation has an `operationId`, and no two share one (generators name methods by it).
+#[tokio::test]
+async fn every_operation_id_is_present_and_unique() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get_with("/openapi.json", None, &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                seen.insert(id.to_owned()),
+                "{method} {path}: operationId {id} repeats"
+            );
+        }
+    }
+}
+
+/// The document says what the server enforces: `mode` is one of two names, cursors are
+/// base64url as the server makes them, `workouts` may be `null` (the server reads it as
+/// absent), and every operation with a body documents its 415.
+#[tokio::test]
+async fn the_document_describes_modes_cursors_null_workouts_and_415() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get_with("/openapi.json", None, &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let request = &schemas["SyncRequest"]["properties"];
+    // `mode` may be `null` (absent) or one of the `SyncMode` names.
+    let mode = request["mode"]["oneOf"]
+        .as_array()
+        .and_then(|choices| choices.iter().find_map(|c| c["$ref"].as_str()))
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .map_or(&request["mode"], |name| &schemas[name]);
+    let modes: BTreeSet<&str> = mode["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("mode is not an enum: {}", request["mode"]))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        modes,
+        BTreeSet::from(["incremental", "full"]),
+        "{}",
+        request["mode"]
+    );
+    assert!(
+        request["workouts"]["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null"))),
+        "workouts: null is accepted by the server: {}",
+        request["workouts"]
+    );
+
+    const PATTERN: &str = "^[A-Za-z0-9_-]+$";
+    let cursors = [
+        &schemas["WorkoutPage"]["properties"]["next_cursor"],
+        &schemas["ChangesPage"]["properties"]["next_cursor"],
+        &schemas["SyncResponse"]["properties"]["next_cursor"],
+        &schemas["SyncStatusBody"]["properties"]["server_cursor"],
+        &schemas["SyncView"]["properties"]["server_cursor"],
+    ];
+    for cursor in cursors {
+        assert_eq!(cursor["pattern"], json!(PATTERN), "{cursor}");
+    }
+    for path in ["/api/v1/workouts", "/api/v1/workouts/changes"] {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            json!(PATTERN),
+            "{path}: {cursor}"
+        );
+    }
+    // The server's cursors match it.
+    let user = app.register().await;
+    let synced = app
+        .sync_ok(&user, &json!({"workouts": [workout("a"), workout("b")]}))
+        .await;
+    let page = app.get_ok(&user, "/workouts", &[("limit", "1")]).await;
+    for cursor in [&synced["next_cursor"], &page["next_cursor"]] {
+        let text = cursor.as_str().unwrap();
+        assert!(
+            !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{text}"
+        );
+    }
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"]["415"].is_object(),
+                    "{method} {path} does not document 415"
+                );
+            }
+        }
+    }
+}
