@@ -91,6 +91,19 @@ pub fn document_unsupported_media(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// `POST /auth/login`'s body as the server reads it. Unlike registration it sets no bounds on
+/// the password: one that registration would refuse is answered like any wrong password (401,
+/// or 423 while the account is locked), not refused as malformed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    /// The account's email, compared in its normalised form.
+    email: String,
+    /// The account's password.
+    #[schema(format = Password)]
+    password: String,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

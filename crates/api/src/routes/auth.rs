@@ -15,7 +15,9 @@ use crate::auth::password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, TokenSubject};
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
-use crate::openapi::{BadRequest, CommonErrors, NotFound, TooLarge, Unauthorized, Unprocessable};
+use crate::openapi::{
+    BadRequest, CommonErrors, LoginRequest, NotFound, TooLarge, Unauthorized, Unprocessable,
+};
 use crate::state::AppState;
 
 /// Shortest accepted password, in characters.
@@ -151,7 +153,7 @@ pub async fn register(
 
 /// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
 /// give the same 401 after the same work.
-#[utoipa::path(operation_id = "login", tag = "auth", request_body = Credentials,
+#[utoipa::path(operation_id = "login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Logged in: a new session", body = TokenBody),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
         (status = 423, description = "Locked after repeated failures", body = ErrorBody,

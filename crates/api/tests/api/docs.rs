@@ -357,6 +357,23 @@ async fn the_document_describes_modes_cursors_null_workouts_and_415() {
         );
     }
 
+    // Login reads any password (a short one is a wrong one: 401), registration bounds it.
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    let login = &schemas[login
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/components/schemas/")];
+    let password = &login["properties"]["password"];
+    assert!(
+        password.is_object() && password.get("minLength").is_none(),
+        "{login}"
+    );
+    assert_eq!(
+        schemas["Credentials"]["properties"]["password"]["minLength"],
+        json!(8)
+    );
+
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             if op.get("requestBody").is_some() {
