@@ -82,8 +82,14 @@ async fn every_documented_operation_is_served_and_other_methods_are_refused_with
     assert_eq!(body["error"], json!("not_found"), "{body}");
 }
 
+/// The served OpenAPI document.
+pub(crate) async fn document(app: &TestApp) -> Value {
+    let response = app.get_with("/openapi.json", None, &[]).await;
+    response.json().await.expect("the document is JSON")
+}
+
 /// A documented path with every `{parameter}` replaced by `value`.
-fn fill_parameters(path: &str, value: &str) -> String {
+pub(crate) fn fill_parameters(path: &str, value: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -99,12 +105,7 @@ fn fill_parameters(path: &str, value: &str) -> String {
 #[tokio::test]
 async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .get_with("/openapi.json", None, &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     let scheme = &doc["components"]["securitySchemes"]["bearer_auth"];
     assert_eq!(scheme["scheme"], json!("bearer"), "{scheme}");
 
@@ -260,12 +261,7 @@ async fn each_authenticated_request_verifies_its_token_once() {
 #[tokio::test]
 async fn every_operation_id_is_present_and_unique() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .get_with("/openapi.json", None, &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     let mut seen = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -286,12 +282,7 @@ async fn every_operation_id_is_present_and_unique() {
 #[tokio::test]
 async fn the_document_describes_modes_cursors_null_workouts_and_415() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .get_with("/openapi.json", None, &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     let schemas = &doc["components"]["schemas"];
     let request = &schemas["SyncRequest"]["properties"];
     // `mode` may be `null` (absent) or one of the `SyncMode` names.
