@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs schemathesis against a freshly started server with its own generated OpenAPI document,
-# authenticated as a fresh user. Fails on any 5xx and on any response that violates the document.
-# Usage: scripts/schemathesis.sh [extra schemathesis options]   (CI runs it from .ci/run)
+# authenticated as a fresh user, with every check (`--checks all`, less the exclusions below,
+# each with its reason). Fails on any 5xx and on any response that violates the document.
+# Usage: scripts/schemathesis.sh [extra schemathesis options]
+#   CI (.ci/run):  SCHEMATHESIS_MAX_EXAMPLES=50 scripts/schemathesis.sh
+#   Deep run, before a release or after changing the document or the edge (clean as well;
+#   about 8,000 cases, 1.5 minutes on two cores):  SCHEMATHESIS_MAX_EXAMPLES=300 scripts/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,10 +41,17 @@ curl -fs "$base/api/v1/workouts/sync" -H "authorization: Bearer $token" -H 'cont
   -d '{"workouts": [{"client_id": "seed-1", "start_time": "2024-01-15T08:00:00Z",
        "end_time": "2024-01-15T08:35:00Z", "duration_seconds": 2100, "distance_meters": 5000}]}' >/dev/null
 
+# Every check runs but one: positive_data_acceptance expects a 2xx for any request the document
+# allows, and the contract refuses some of those on purpose, with rules JSON Schema cannot say:
+# an opaque cursor the server did not make (400), an IANA time-zone name that does not exist, a
+# workout edit whose end_time falls before its start_time or that names no content field (422),
+# a login to an account locked by earlier wrong passwords (423). Each of those refusals is
+# documented as a response of its operation, which status_code_conformance does check.
 status=0
 "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --checks all \
+  --exclude-checks positive_data_acceptance \
   --exclude-path /api/v1/auth/logout \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 20261125 --no-color \
   --report junit --report-dir "$work/report" "$@" || status=$?

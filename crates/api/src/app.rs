@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::auth::{self, tokens::TokenKeys};
 use crate::config::Config;
+use crate::edge;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::openapi::{ApiDoc, ApiDocument};
@@ -80,6 +81,7 @@ impl Application {
                 .configure(routes::configure)
                 .into_app()
                 .default_service(web::to(routes::fallback))
+                .wrap(from_fn(edge::middleware))
                 .wrap(from_fn(ratelimit::middleware))
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
@@ -161,11 +163,12 @@ async fn purge_expired_records(
 
 /// The OpenAPI document: the root in `openapi.rs` plus every registered route.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, document) = App::new()
+    let (_, mut document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes::configure)
         .split_for_parts();
+    crate::openapi::document_unsupported_media(&mut document);
     document
 }
 

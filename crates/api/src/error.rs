@@ -2,6 +2,7 @@
 //! `{"success": false, "error", "message", "errors"?, "request_id"}`; a 5xx never carries
 //! internal detail: that goes to the log under the same request id.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -60,6 +61,9 @@ pub enum ApiError {
         /// One human sentence.
         message: String,
     },
+    /// 415 `unsupported_media_type`: a body that is not JSON, or in a coding not decoded.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// 422: well-formed but unacceptable.
     #[error("{message}")]
     Unprocessable {
@@ -88,6 +92,10 @@ pub enum ApiError {
         /// Seconds.
         retry_after: u64,
     },
+    /// Any other refusal, made by actix-web itself (see `edge`): the status's reason, in
+    /// snake case, is the code.
+    #[error("the request was refused: {}", .0.canonical_reason().unwrap_or("error"))]
+    Refused(StatusCode),
     /// 500: a bug or a broken dependency. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -121,8 +129,12 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
-        match self {
+    fn code(&self) -> Cow<'static, str> {
+        let code = match self {
+            ApiError::Refused(status) => {
+                let reason = status.canonical_reason().unwrap_or("error");
+                return reason.to_ascii_lowercase().replace([' ', '-'], "_").into();
+            }
             ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::PayloadTooLarge { code, .. }
@@ -131,12 +143,14 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::SyncInProgress { .. } => "sync_in_progress",
             ApiError::Locked { .. } => "account_locked",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
-        }
+        };
+        Cow::Borrowed(code)
     }
 
     fn retry_after(&self) -> Option<u64> {
@@ -159,10 +173,12 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::SyncInProgress { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Refused(status) => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,7 +211,7 @@ impl ResponseError for ApiError {
         };
         let body = ErrorBody {
             success: false,
-            error: self.code().to_owned(),
+            error: self.code().into_owned(),
             message,
             errors: errors.cloned(),
             request_id,

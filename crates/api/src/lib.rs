@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod logging;
 pub mod metrics;

@@ -303,7 +303,7 @@ pub async fn middleware(
 }
 
 /// `GET /metrics`.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "get_metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn endpoint(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {

@@ -60,6 +60,50 @@ pub enum Unprocessable {
     Unprocessable(ErrorBody),
 }
 
+/// A body the server cannot read as JSON.
+#[derive(utoipa::IntoResponses)]
+pub enum UnsupportedMedia {
+    /// `error: "unsupported_media_type"`: a `Content-Type` that is not JSON, or a
+    /// `Content-Encoding` other than identity, gzip or deflate.
+    #[response(status = 415)]
+    UnsupportedMedia(ErrorBody),
+}
+
+/// Documents the 415 of every operation with a request body: `edge` gives it, before any
+/// handler runs, so no handler's annotation names it.
+pub fn document_unsupported_media(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::IntoResponses;
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                operation
+                    .responses
+                    .responses
+                    .extend(UnsupportedMedia::responses());
+            }
+        }
+    }
+}
+
+/// `POST /auth/login`'s body as the server reads it. Unlike registration it sets no bounds on
+/// the password: one that registration would refuse is answered like any wrong password (401,
+/// or 423 while the account is locked), not refused as malformed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    /// The account's email, compared in its normalised form.
+    email: String,
+    /// The account's password.
+    #[schema(format = Password)]
+    password: String,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

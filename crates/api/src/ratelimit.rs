@@ -382,8 +382,8 @@ pub async fn middleware(
         set_headers(response.headers_mut(), &decision);
         return Ok(response);
     }
-    // Handlers' and extractors' errors arrive here as responses already (this is the
-    // innermost middleware); holding a clone of the request across the call would break
+    // Handlers' and extractors' errors arrive here as responses already (only `edge`, which
+    // answers with responses too, sits between); holding a clone of the request across the call would break
     // routing, which needs the only reference.
     let mut response = next.call(req).await?.map_into_boxed_body();
     set_headers(response.headers_mut(), &decision);

@@ -20,7 +20,9 @@ const READ_ONLY_FIELDS: [&str; 6] = [
 ];
 
 /// Applies a JSON object of content fields to a stored workout and validates the result.
-/// Fields other than content fields are refused, so a typo is not silently ignored.
+/// Unknown fields are ignored, as everywhere in the contract (a client may send the workout as
+/// it holds it); identity fields are refused, and so is a patch that names no content field
+/// at all, since it cannot change anything.
 ///
 /// ```
 /// use chrono::Utc;
@@ -46,16 +48,22 @@ pub fn apply_patch(
     let Some(changes) = patch.as_object() else {
         return Err(refuse("workout", "must be a JSON object"));
     };
-    for key in changes.keys() {
-        if READ_ONLY_FIELDS.contains(&key.as_str()) {
-            return Err(refuse(key, "cannot be changed"));
-        }
-        if !CONTENT_FIELDS.contains(&key.as_str()) {
-            return Err(refuse(key, "is not a workout field"));
-        }
+    if let Some(key) = changes
+        .keys()
+        .find(|key| READ_ONLY_FIELDS.contains(&key.as_str()))
+    {
+        return Err(refuse(key, "cannot be changed"));
+    }
+    let changes: Map<String, Value> = changes
+        .iter()
+        .filter(|(key, _)| CONTENT_FIELDS.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    if changes.is_empty() {
+        return Err(refuse("workout", "names no workout field to change"));
     }
     let mut merged = stored_as_json(stored);
-    for (key, value) in changes {
+    for (key, value) in &changes {
         merged.insert(key.clone(), value.clone());
     }
     // A pace the client gave only counts without a distance; drop the stored derived one so a
@@ -125,11 +133,31 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_patch_keeps_the_content_and_the_offset() {
+    fn a_patch_of_the_stored_values_keeps_the_content_and_the_offset() {
         let s = stored(base());
-        let p = apply_patch(&s, &json!({}), Utc::now()).unwrap();
+        let p = apply_patch(&s, &json!({"avg_heart_rate": 150}), Utc::now()).unwrap();
         assert_eq!(p.content, s.content);
         assert_eq!(p.start_offset_minutes, 60);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_a_patch_of_nothing_known_is_refused() {
+        let s = stored(base());
+        let p = apply_patch(
+            &s,
+            &json!({"distance_meters": 6000, "distance": 1, "shoe": "x"}),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(p.content.distance_meters, 6000.0);
+        for nothing in [json!({}), json!({"distance": 1, "shoe": "x"})] {
+            let err = apply_patch(&s, &nothing, Utc::now()).unwrap_err();
+            assert_eq!(
+                err.errors.keys().collect::<Vec<_>>(),
+                ["workout"],
+                "{nothing}"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@ use crate::auth::password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, TokenSubject};
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
-use crate::openapi::{BadRequest, CommonErrors, NotFound, TooLarge, Unauthorized, Unprocessable};
+use crate::openapi::{
+    BadRequest, CommonErrors, LoginRequest, NotFound, TooLarge, Unauthorized, Unprocessable,
+};
 use crate::state::AppState;
 
 /// Shortest accepted password, in characters.
@@ -114,7 +116,7 @@ fn token_pair(
 
 /// `POST /auth/register` → 201 with the user and a token pair; `time_zone` (optional, UTC
 /// when absent) must be an IANA name.
-#[utoipa::path(tag = "auth", request_body = Registration,
+#[utoipa::path(operation_id = "register", tag = "auth", request_body = Registration,
     responses((status = 201, description = "Account created and logged in", body = TokenBody),
         (status = 409, description = "An account with this email exists", body = ErrorBody),
         BadRequest, TooLarge, Unprocessable, CommonErrors))]
@@ -151,7 +153,7 @@ pub async fn register(
 
 /// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
 /// give the same 401 after the same work.
-#[utoipa::path(tag = "auth", request_body = Credentials,
+#[utoipa::path(operation_id = "login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Logged in: a new session", body = TokenBody),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
         (status = 423, description = "Locked after repeated failures", body = ErrorBody,
@@ -222,7 +224,7 @@ fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 
 /// `POST /auth/refresh` → a new token pair; the presented refresh token is used up. Presenting
 /// a used one revokes its session.
-#[utoipa::path(tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(operation_id = "refresh_tokens", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, description = "A new pair; the presented refresh token is used up", body = TokenBody),
         Unauthorized, BadRequest, TooLarge, CommonErrors))]
 #[post("/auth/refresh")]
@@ -258,7 +260,7 @@ pub async fn refresh(
 }
 
 /// `POST /auth/logout` → 204; the session's tokens stop working at once.
-#[utoipa::path(tag = "auth",
+#[utoipa::path(operation_id = "logout", tag = "auth",
     responses((status = 204, description = "The session and its tokens stop working"), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[post("/auth/logout")]
@@ -274,7 +276,7 @@ pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
 }
 
 /// `GET /auth/me` → `{user}`.
-#[utoipa::path(tag = "auth",
+#[utoipa::path(operation_id = "get_me", tag = "auth",
     responses((status = 200, description = "The caller", body = MeBody), Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/auth/me")]
@@ -294,7 +296,7 @@ pub async fn me(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRespon
 /// `PATCH /auth/me {time_zone}` → `{user}`. The workouts sent in UTC are re-dated in the new
 /// zone in the same transaction and appear on the change feed; an unknown zone is a 422 and
 /// changes nothing.
-#[utoipa::path(tag = "auth", request_body = PatchMe,
+#[utoipa::path(operation_id = "update_me", tag = "auth", request_body = PatchMe,
     responses((status = 200, description = "The caller, with the new time zone", body = MeBody),
         BadRequest, Unauthorized, NotFound, TooLarge, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
@@ -325,7 +327,7 @@ pub async fn update_me(
 }
 
 /// `GET /auth/sessions` → the caller's active sessions.
-#[utoipa::path(tag = "auth",
+#[utoipa::path(operation_id = "list_sessions", tag = "auth",
     responses((status = 200, description = "Active sessions", body = SessionsBody), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/auth/sessions")]
@@ -350,7 +352,7 @@ pub async fn sessions(
 }
 
 /// `DELETE /auth/sessions/{id}` → 204; 404 when it is not the caller's active session.
-#[utoipa::path(tag = "auth",
+#[utoipa::path(operation_id = "revoke_session", tag = "auth",
     params(("id" = uuid::Uuid, Path, description = "The session's id")),
     responses((status = 204, description = "Revoked: its access and refresh tokens stop working"),
         BadRequest, Unauthorized, NotFound, CommonErrors),

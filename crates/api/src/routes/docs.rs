@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use crate::openapi::ApiDocument;
 
 /// `GET /api/v1/openapi.json`.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "get_openapi_document", tag = "operations",
     responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
 #[get("/openapi.json")]
 pub async fn document(document: web::Data<ApiDocument>) -> HttpResponse {
@@ -17,7 +17,7 @@ pub async fn document(document: web::Data<ApiDocument>) -> HttpResponse {
 /// `GET /api/v1/docs`: a page listing every operation of the document, rendered once at
 /// start-up from the document itself, with no script and nothing loaded from another host (a
 /// self-hosted server may have no internet). The machine-readable document is linked.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "get_docs_page", tag = "operations",
     responses((status = 200, description = "A browsable page of this document", content_type = "text/html")))]
 #[get("/docs")]
 pub async fn viewer(doc: web::Data<ApiDocument>) -> HttpResponse {

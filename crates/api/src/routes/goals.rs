@@ -22,7 +22,7 @@ use crate::openapi::{BadRequest, CommonErrors, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
 /// `GET /goals`: the years with a goal set, newest first, as a top-level array.
-#[utoipa::path(tag = "goals",
+#[utoipa::path(operation_id = "list_goals", tag = "goals",
     responses((status = 200, description = "The goals set, newest year first", body = [Goal]), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/goals")]
@@ -33,7 +33,7 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
 }
 
 /// `GET /goals/{year}`: `{goal, progress}`, with the default goal when none is set.
-#[utoipa::path(tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "get_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
     responses((status = 200, description = "The year's goal and progress", body = GoalWithProgressBody), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/goals/{year}")]
@@ -56,7 +56,7 @@ pub async fn get(
 /// `PUT /goals/{year} {target_days}`: creates or replaces the year's goal; 200 with the bare
 /// goal. A replaced goal keeps its `created_at`. The body is read from JSON, not decoded into
 /// [`SetGoalBody`], so that every field at fault is named in one 422.
-#[utoipa::path(tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "put_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
     request_body(content = SetGoalBody, description = "The year's target"),
     responses((status = 200, description = "The goal as stored", body = Goal), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
@@ -109,7 +109,7 @@ fn checked_goal(year: i64, body: &Value) -> Result<ValidGoal, ApiError> {
 
 /// `DELETE /goals/{year}` → 204: the year falls back to the default target (also when it had
 /// no goal).
-#[utoipa::path(tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "delete_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
     responses((status = 204, description = "Removed; the year has the default target"), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[delete("/goals/{year}")]
@@ -127,7 +127,7 @@ pub async fn delete(
 }
 
 /// `GET /goals/{year}/progress`: `{goal, progress, pace_metrics, streaks, achievements, stats}`.
-#[utoipa::path(tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "get_goal_progress", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
     responses((status = 200, description = "The year's goal and every number about it", body = GoalProgressBody), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/goals/{year}/progress")]

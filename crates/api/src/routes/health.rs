@@ -12,7 +12,7 @@ use crate::state::AppState;
 const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Liveness: answers as long as the process serves HTTP.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = HealthBody)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
@@ -23,7 +23,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: 200 when the database is reachable with every migration applied, else 503.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "readyz", tag = "operations",
     responses((status = 200, description = "Ready to serve", body = HealthBody), CommonErrors))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// `GET /sync/status`. `oldest_workout`/`newest_workout` are the start times of the user's
 /// oldest and newest live workouts; `pending_sync` is always 0 on the server.
-#[utoipa::path(tag = "sync",
+#[utoipa::path(operation_id = "get_sync_status", tag = "sync",
     responses((status = 200, description = "The caller's sync status", body = SyncStatusBody), Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/sync/status")]
@@ -70,7 +70,7 @@ pub struct HistoryParams {
 }
 
 /// `GET /syncs`: the user's most recent syncs, newest first.
-#[utoipa::path(tag = "sync", params(HistoryParams),
+#[utoipa::path(operation_id = "list_syncs", tag = "sync", params(HistoryParams),
     responses((status = 200, description = "Newest first", body = SyncHistoryBody), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/syncs")]
@@ -88,7 +88,7 @@ pub async fn list(
 }
 
 /// `GET /syncs/{sync_id}`: 404 when absent or another user's.
-#[utoipa::path(tag = "sync",
+#[utoipa::path(operation_id = "get_sync", tag = "sync",
     params(("sync_id" = uuid::Uuid, Path, description = "The sync's id")),
     responses((status = 200, description = "The sync", body = SyncRecordBody), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]

@@ -64,27 +64,40 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// The served paths and their methods, read from the generated document, so that a request
-/// for a known path with another method is a 405 naming the methods that are served.
+/// for a known path with another method is a 405 naming the methods that are served, and a
+/// request to an operation with a JSON body can be refused before it is read (`edge`).
 pub struct RouteTable {
     routes: Vec<(ResourceDef, Vec<Method>)>,
+    /// Per route (same order), the methods whose operation takes a request body.
+    bodies: Vec<Vec<Method>>,
 }
 
 impl RouteTable {
     /// The table of a generated document.
     pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
-        let mut routes: Vec<(ResourceDef, Vec<Method>)> = document
+        let mut routes: Vec<(ResourceDef, Vec<(Method, bool)>)> = document
             .paths
             .paths
             .iter()
-            .map(|(path, item)| {
-                let methods = operation_methods(item);
-                (ResourceDef::new(path.as_str()), methods)
-            })
+            .map(|(path, item)| (ResourceDef::new(path.as_str()), operations(item)))
             .collect();
         // A fixed path wins over a pattern that also matches it (`/workouts/changes` over
         // `/workouts/{id}`), as in routing.
         routes.sort_by_key(|(def, _)| def.pattern().map_or(0, |p| p.matches('{').count()));
-        RouteTable { routes }
+        let bodies = routes
+            .iter()
+            .map(|(_, ops)| {
+                ops.iter()
+                    .filter(|(_, b)| *b)
+                    .map(|(m, _)| m.clone())
+                    .collect()
+            })
+            .collect();
+        let routes = routes
+            .into_iter()
+            .map(|(def, ops)| (def, ops.into_iter().map(|(m, _)| m).collect()))
+            .collect();
+        RouteTable { routes, bodies }
     }
 
     /// Fixed paths that a pattern of another route also matches (`/api/v1/workouts/sync` and
@@ -105,16 +118,24 @@ impl RouteTable {
             .collect()
     }
 
-    /// The methods served at `path`, when it is a served path.
+    /// The methods documented at `path`, when it is a served path.
     pub fn methods_at(&self, path: &str) -> Option<&[Method]> {
-        self.routes
-            .iter()
-            .find(|(def, _)| def.is_match(path))
-            .map(|(_, methods)| methods.as_slice())
+        self.route_at(path).map(|i| self.routes[i].1.as_slice())
+    }
+
+    /// Whether `method` at `path` is an operation with a (JSON) request body.
+    pub fn takes_json(&self, path: &str, method: &Method) -> bool {
+        self.route_at(path)
+            .is_some_and(|i| self.bodies[i].contains(method))
+    }
+
+    fn route_at(&self, path: &str) -> Option<usize> {
+        self.routes.iter().position(|(def, _)| def.is_match(path))
     }
 }
 
-fn operation_methods(item: &utoipa::openapi::PathItem) -> Vec<Method> {
+/// The documented methods of a path, each with whether its operation has a request body.
+fn operations(item: &utoipa::openapi::PathItem) -> Vec<(Method, bool)> {
     [
         (&item.get, Method::GET),
         (&item.put, Method::PUT),
@@ -123,8 +144,10 @@ fn operation_methods(item: &utoipa::openapi::PathItem) -> Vec<Method> {
         (&item.patch, Method::PATCH),
     ]
     .into_iter()
-    .filter(|(operation, _)| operation.is_some())
-    .map(|(_, method)| method)
+    .filter_map(|(operation, method)| {
+        let operation = operation.as_ref()?;
+        Some((method, operation.request_body.is_some()))
+    })
     .collect()
 }
 
@@ -147,13 +170,15 @@ pub fn shadow_guards(table: &RouteTable) -> Vec<actix_web::Resource> {
 }
 
 /// The fallback: 405 with `Allow` for a served path and another method, else 404; both with
-/// the contract's error body.
+/// the contract's error body. `Allow` names `HEAD` too where `GET` is served (`edge`).
 pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
     match table.methods_at(req.path()) {
         Some(methods) => {
             let mut response = ApiError::MethodNotAllowed.error_response();
+            let head = methods.contains(&Method::GET).then_some(&Method::HEAD);
             let allow = methods
                 .iter()
+                .chain(head)
                 .map(Method::as_str)
                 .collect::<Vec<_>>()
                 .join(", ");

@@ -39,7 +39,7 @@ impl YearParams {
 
 /// `GET /stats/dashboard?year=`: `{goal, progress, stats, recent_runs, chart_data,
 /// pace_metrics, streaks}`.
-#[utoipa::path(tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
+#[utoipa::path(operation_id = "get_dashboard", tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
     responses((status = 200, description = "The dashboard of the year", body = DashboardBody,
             headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
         (status = 304, description = "The copy named by If-None-Match is current"),
@@ -74,7 +74,7 @@ pub async fn dashboard(
 
 /// `GET /stats/insights?year=`: `{year, streaks, monthly_data, weekly_data, pace_data,
 /// personal_bests, achievements}`.
-#[utoipa::path(tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
+#[utoipa::path(operation_id = "get_insights", tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
     responses((status = 200, description = "The insights of the year", body = InsightsBody,
             headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
         (status = 304, description = "The copy named by If-None-Match is current"),

@@ -46,7 +46,7 @@ async fn read_body(
 }
 
 /// `POST /workouts/sync`.
-#[utoipa::path(tag = "sync",
+#[utoipa::path(operation_id = "sync_workouts", tag = "sync",
     request_body = SyncRequest,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Idempotency key (1–255 printable characters), instead of the body's")),

@@ -29,6 +29,7 @@ pub struct ListParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     cursor: Option<String>,
     /// Only workouts starting at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -42,7 +43,7 @@ pub struct ListParams {
 }
 
 /// `GET /workouts`: newest `start_time` first, keyset-paginated.
-#[utoipa::path(tag = "workouts", params(ListParams),
+#[utoipa::path(operation_id = "list_workouts", tag = "workouts", params(ListParams),
     responses((status = 200, description = "Newest first", body = WorkoutPage), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/workouts")]
@@ -68,7 +69,7 @@ pub async fn list(
 }
 
 /// `GET /workouts/{id}`: 404 when absent, deleted or another user's.
-#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(operation_id = "get_workout", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     responses((status = 200, description = "The workout", body = WorkoutBody), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/workouts/{id}")]
@@ -89,7 +90,7 @@ pub async fn get(
 
 /// `PATCH /workouts/{id}`: a server-side edit of content fields; bumps `revision` and puts the
 /// workout on the change feed, so a device holding the old copy gets a conflict next sync.
-#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(operation_id = "patch_workout", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     request_body(content = Object, description = "Content fields to change, as in a synced workout"),
     responses((status = 200, description = "The edited workout", body = WorkoutBody), BadRequest, Unauthorized, NotFound, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
@@ -145,7 +146,7 @@ pub async fn patch(
 }
 
 /// `DELETE /workouts/{id}` → 204: the workout becomes a tombstone on the change feed.
-#[utoipa::path(tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
+#[utoipa::path(operation_id = "delete_workout", tag = "workouts", params(("id" = uuid::Uuid, Path, description = "The server's id of the workout")),
     responses((status = 204, description = "Deleted (a tombstone on the change feed)"), BadRequest, Unauthorized, NotFound, CommonErrors),
     security(("bearer_auth" = [])))]
 #[delete("/workouts/{id}")]
@@ -182,6 +183,7 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 pub struct ChangeParams {
     /// The `next_cursor` of the previous page or of a sync response; absent: from the start.
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     cursor: Option<String>,
     /// Page size, 1–1000 (default 200).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
@@ -190,7 +192,7 @@ pub struct ChangeParams {
 
 /// `GET /workouts/changes`: every change after `cursor`, in commit order, tombstones included.
 /// `next_cursor` is always given: a reader polls with it and never misses a change.
-#[utoipa::path(tag = "workouts", params(ChangeParams),
+#[utoipa::path(operation_id = "list_changes", tag = "workouts", params(ChangeParams),
     responses((status = 200, description = "Changes in commit order", body = ChangesPage), BadRequest, Unauthorized, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/workouts/changes")]

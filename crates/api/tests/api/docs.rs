@@ -67,7 +67,12 @@ async fn every_documented_operation_is_served_and_other_methods_are_refused_with
             .split(',')
             .map(|m| m.trim().to_owned())
             .collect();
-        assert_eq!(allow, documented, "Allow of {path}");
+        // `HEAD` is served wherever `GET` is, undocumented (`edge`).
+        let mut served = documented.clone();
+        if documented.contains("GET") {
+            served.insert("HEAD".to_owned());
+        }
+        assert_eq!(allow, served, "Allow of {path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], json!("method_not_allowed"), "{body}");
     }
@@ -77,8 +82,14 @@ async fn every_documented_operation_is_served_and_other_methods_are_refused_with
     assert_eq!(body["error"], json!("not_found"), "{body}");
 }
 
+/// The served OpenAPI document.
+pub(crate) async fn document(app: &TestApp) -> Value {
+    let response = app.get_with("/openapi.json", None, &[]).await;
+    response.json().await.expect("the document is JSON")
+}
+
 /// A documented path with every `{parameter}` replaced by `value`.
-fn fill_parameters(path: &str, value: &str) -> String {
+pub(crate) fn fill_parameters(path: &str, value: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -94,12 +105,7 @@ fn fill_parameters(path: &str, value: &str) -> String {
 #[tokio::test]
 async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .get_with("/openapi.json", None, &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&app).await;
     let scheme = &doc["components"]["securitySchemes"]["bearer_auth"];
     assert_eq!(scheme["scheme"], json!("bearer"), "{scheme}");
 
@@ -249,4 +255,124 @@ async fn each_authenticated_request_verifies_its_token_once() {
     }
     let after = app.metric("auth_token_verifications_total").await.unwrap();
     assert_eq!(after - before, 5.0);
+}
+
+/// Every operation has an `operationId`, and no two share one (generators name methods by it).
+#[tokio::test]
+async fn every_operation_id_is_present_and_unique() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                seen.insert(id.to_owned()),
+                "{method} {path}: operationId {id} repeats"
+            );
+        }
+    }
+}
+
+/// The document says what the server enforces: `mode` is one of two names, cursors are
+/// base64url as the server makes them, `workouts` may be `null` (the server reads it as
+/// absent), and every operation with a body documents its 415.
+#[tokio::test]
+async fn the_document_describes_modes_cursors_null_workouts_and_415() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let request = &schemas["SyncRequest"]["properties"];
+    // `mode` may be `null` (absent) or one of the `SyncMode` names.
+    let mode = request["mode"]["oneOf"]
+        .as_array()
+        .and_then(|choices| choices.iter().find_map(|c| c["$ref"].as_str()))
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .map_or(&request["mode"], |name| &schemas[name]);
+    let modes: BTreeSet<&str> = mode["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("mode is not an enum: {}", request["mode"]))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        modes,
+        BTreeSet::from(["incremental", "full"]),
+        "{}",
+        request["mode"]
+    );
+    assert!(
+        request["workouts"]["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("null"))),
+        "workouts: null is accepted by the server: {}",
+        request["workouts"]
+    );
+
+    const PATTERN: &str = "^[A-Za-z0-9_-]+$";
+    let cursors = [
+        &schemas["WorkoutPage"]["properties"]["next_cursor"],
+        &schemas["ChangesPage"]["properties"]["next_cursor"],
+        &schemas["SyncResponse"]["properties"]["next_cursor"],
+        &schemas["SyncStatusBody"]["properties"]["server_cursor"],
+        &schemas["SyncView"]["properties"]["server_cursor"],
+    ];
+    for cursor in cursors {
+        assert_eq!(cursor["pattern"], json!(PATTERN), "{cursor}");
+    }
+    for path in ["/api/v1/workouts", "/api/v1/workouts/changes"] {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            json!(PATTERN),
+            "{path}: {cursor}"
+        );
+    }
+    // The server's cursors match it.
+    let user = app.register().await;
+    let synced = app
+        .sync_ok(&user, &json!({"workouts": [workout("a"), workout("b")]}))
+        .await;
+    let page = app.get_ok(&user, "/workouts", &[("limit", "1")]).await;
+    for cursor in [&synced["next_cursor"], &page["next_cursor"]] {
+        let text = cursor.as_str().unwrap();
+        assert!(
+            !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{text}"
+        );
+    }
+
+    // Login reads any password (a short one is a wrong one: 401), registration bounds it.
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    let login = &schemas[login
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/components/schemas/")];
+    let password = &login["properties"]["password"];
+    assert!(
+        password.is_object() && password.get("minLength").is_none(),
+        "{login}"
+    );
+    assert_eq!(
+        schemas["Credentials"]["properties"]["password"]["minLength"],
+        json!(8)
+    );
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"]["415"].is_object(),
+                    "{method} {path} does not document 415"
+                );
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod docs;
+mod edge;
 mod faults;
 mod helpers;
 mod idempotency;

@@ -14,6 +14,7 @@ pub struct SyncStatusBody {
     #[serde(serialize_with = "serde_format::server_opt")]
     pub last_sync_at: Option<DateTime<Utc>>,
     /// The current change-feed position.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub server_cursor: String,
     /// Live workouts stored.
     pub total_workouts: i64,
@@ -50,6 +51,7 @@ pub struct SyncView {
     /// Workouts that failed validation.
     pub rejected: usize,
     /// The change-feed position right after this sync.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub server_cursor: String,
     /// The client's own timestamp of the sync, when it sent one.
     #[serde(serialize_with = "serde_format::server_opt")]

@@ -17,22 +17,42 @@ use crate::workout::CONTENT_FIELDS;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest<W = WorkoutInput> {
-    /// At most the batch limit (default 1000).
+    /// At most the batch limit (default 1000), each a `WorkoutInput`. `null` is the same as
+    /// absent. Any JSON value is accepted as an item: one that is not a valid workout is
+    /// listed in `rejected` and does not fail the batch, so the document does not refuse it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<serde_json::Value>>))]
     pub workouts: Option<Vec<W>>,
     /// `incremental` (default) or `full`; recorded in the history, the rules are the same.
+    /// Read as a string, so that another name is the contract's 422 rather than a 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<SyncModeName>))]
     pub mode: Option<String>,
     /// The idempotency key, when sent in the body (alternatively the `Idempotency-Key`
     /// header; both and different: 400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub idempotency_key: Option<String>,
     /// When the client started this sync, by its clock (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub client_sync_timestamp: Option<String>,
     /// Workouts the client saw deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_client_ids: Option<Vec<String>>,
+}
+
+/// The names of `mode`, for the document only (see [`crate::SyncMode`], which reads them).
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SyncMode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+enum SyncModeName {
+    /// Only what changed since the last sync (the default).
+    Incremental,
+    /// Everything the client has; never deletes what it leaves out.
+    Full,
 }
 
 /// The sync request as the server reads it: workouts stay raw JSON until each is validated on
@@ -215,5 +235,6 @@ pub struct SyncResponse {
     /// Workouts that failed validation, in request order.
     pub rejected: Vec<RejectedWorkout>,
     /// A change-feed cursor positioned after this sync's own changes.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub next_cursor: String,
 }

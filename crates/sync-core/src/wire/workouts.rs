@@ -79,6 +79,7 @@ pub struct WorkoutPage {
     /// This page.
     pub workouts: Vec<WorkoutView>,
     /// The cursor of the next page; `null` on the last one.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub next_cursor: Option<String>,
     /// Whether another page follows.
     pub has_more: bool,
@@ -111,6 +112,7 @@ pub struct ChangesPage {
     /// The changes after the cursor.
     pub changes: Vec<ChangeEntry>,
     /// Always present: poll with it to get what comes next.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub next_cursor: String,
     /// Whether more changes are waiting right now.
     pub has_more: bool,

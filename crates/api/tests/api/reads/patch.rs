@@ -190,3 +190,48 @@ async fn patch_changes_fields_bumps_revision_and_is_validated_like_a_sync(app: T
     );
     assert_eq!(now["workout"]["revision"], json!(3), "[{b}] {now}");
 }
+
+per_backend!(patch_ignores_unknown_fields_and_refuses_a_patch_of_nothing_known);
+async fn patch_ignores_unknown_fields_and_refuses_a_patch_of_nothing_known(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    app.assert_all_created(&user, &[workout("run")]).await;
+    let id = app.served(&user, "run").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The contract ignores unknown request fields: beside a known one they change nothing.
+    let edited = app
+        .patch_ok(
+            &user,
+            &id,
+            &json!({"distance_meters": 5100, "shoe": "trail", "distance": 1}),
+        )
+        .await;
+    assert_eq!(
+        edited["distance_meters"].as_f64(),
+        Some(5100.0),
+        "[{b}] {edited}"
+    );
+    assert_eq!(edited["revision"], json!(2), "[{b}] {edited}");
+    assert!(edited.get("shoe").is_none(), "[{b}] {edited}");
+
+    // Nothing known left to change: 422, nothing written.
+    for nothing in [json!({}), json!({"shoe": "trail", "distance": 1})] {
+        let response = app.patch(&user, &id, &nothing).await;
+        let body = assert_refused(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("{b}] [PATCH {nothing}"),
+        )
+        .await;
+        assert_eq!(body["error"], json!("validation_failed"), "[{b}] {body}");
+        assert!(body["errors"].get("workout").is_some(), "[{b}] {body}");
+    }
+    let after = app.get_ok(&user, &format!("/workouts/{id}"), &[]).await;
+    assert_eq!(
+        after["workout"], edited,
+        "[{b}] refused patches wrote nothing"
+    );
+}
