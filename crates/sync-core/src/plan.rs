@@ -179,7 +179,7 @@ impl SyncPlan {
     /// The rows as they must be after the sync, with change-feed positions `after_seq + 1`,
     /// `after_seq + 2`, … in write order. `new_id` names each created workout; `zone` is the
     /// user's time zone, which dates a created or updated workout sent in UTC
-    /// ([`workout_date`](crate::running::workout_date)). A tombstone keeps its date.
+    /// ([`workout_date`]). A tombstone keeps its date.
     ///
     /// The store writes these rows as they are: all row-state rules live here.
     pub fn rows_to_write(

@@ -130,7 +130,7 @@ pub struct StoredWorkout {
     /// The offset `start_time` was sent with, in minutes.
     pub start_offset_minutes: i32,
     /// The workout's calendar day as stored and served (`date`): fixed when the row is written,
-    /// by [`workout_date`](crate::running::workout_date) with the user's zone of that moment.
+    /// by [`workout_date`] with the user's zone of that moment.
     pub start_date: NaiveDate,
     /// The highest `client_version` applied; 0 when the client never sent one.
     pub client_version: i64,
