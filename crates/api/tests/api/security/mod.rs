@@ -3,6 +3,7 @@
 
 mod login;
 mod logs;
+mod nul;
 mod objects;
 mod rate_limits;
 mod refresh;
