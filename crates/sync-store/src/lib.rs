@@ -24,8 +24,8 @@ use uuid::Uuid;
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
-    ChangePage, Credentials, EditOutcome, NewSession, RunningState, RunningYear, Session,
-    SyncCommand, SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage,
+    ChangePage, Credentials, EditOutcome, LoginAttempt, NewSession, RunningState, RunningYear,
+    Session, SyncCommand, SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage,
     WorkoutQuery, YearRead,
 };
 
@@ -231,18 +231,36 @@ impl Store {
         ))
     }
 
-    /// Counts a failed login and locks the account for `lock_for` once `threshold` is reached.
-    /// Returns the end of the lock when the account is now locked.
-    pub fn record_failed_login(
+    /// Takes one attempt from the account's budget of `threshold` failed logins before its
+    /// password is checked (atomically, across instances): at most `threshold` passwords are
+    /// checked per lock window, however many requests arrive at once.
+    pub fn reserve_login_attempt(
         &self,
         user_id: Uuid,
         now: DateTime<Utc>,
         threshold: i32,
+    ) -> Result<LoginAttempt, StoreError> {
+        with_conn!(self, |conn, queries| queries::auth::reserve_login_attempt(
+            conn, user_id, now, threshold
+        ))
+    }
+
+    /// After a reserved attempt failed: the attempt that used up the budget locks the account
+    /// for `lock_for`. Returns the end of the lock when it locked.
+    pub fn lock_after_failed_login(
+        &self,
+        user_id: Uuid,
+        attempt: i32,
+        now: DateTime<Utc>,
+        threshold: i32,
         lock_for: chrono::Duration,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::record_failed_login(
-            conn, user_id, now, threshold, lock_for
-        ))
+        with_conn!(
+            self,
+            |conn, queries| queries::auth::lock_after_failed_login(
+                conn, user_id, attempt, now, threshold, lock_for
+            )
+        )
     }
 
     /// A session by id (active or not).

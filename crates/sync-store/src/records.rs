@@ -241,3 +241,19 @@ pub struct RunningYear {
     /// The year's newest workouts, newest first, as `GET /workouts?year=` lists them.
     pub recent_runs: Vec<sync_core::StoredWorkout>,
 }
+
+/// A login attempt's place in the account's budget of failed logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The password may be checked; this is attempt number `attempt` of the budget.
+    Granted {
+        /// 1 for the first attempt since the last success or lock.
+        attempt: i32,
+    },
+    /// The budget is used up: the account is locked until `locked_until`, or, when that is
+    /// `None`, the last attempts of the budget are still being checked.
+    Refused {
+        /// The end of the lock, when one is set.
+        locked_until: Option<DateTime<Utc>>,
+    },
+}

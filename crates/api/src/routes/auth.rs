@@ -8,7 +8,7 @@ use sync_core::wire::{
     Credentials, ErrorBody, MeBody, PatchMe, RefreshRequest, Registration, SessionView,
     SessionsBody, TokenBody, UserView,
 };
-use sync_store::{NewSession, RefreshOutcome, Session, User};
+use sync_store::{LoginAttempt, NewSession, RefreshOutcome, Session, User};
 use uuid::Uuid;
 
 use crate::auth::password;
@@ -192,14 +192,29 @@ pub async fn login(
     }
     let user = credentials.user;
     let user_id = user.id;
+    let (threshold, lock_for) = (
+        state.config.lockout_threshold,
+        state.config.lockout_duration,
+    );
+    // The attempt is taken from the account's budget before the password is checked, so a
+    // burst of guesses gets at most the budget's worth checked, on any number of instances.
+    let store = state.store.clone();
+    let attempt =
+        match blocking(move || Ok(store.reserve_login_attempt(user_id, now, threshold)?)).await? {
+            LoginAttempt::Granted { attempt } => attempt,
+            LoginAttempt::Refused { locked_until } => {
+                password::verify_dummy(password).await?;
+                // No end yet: the budget's last attempts are still being checked.
+                let retry_after = locked_until.map_or(1, |until| seconds_until(until, now));
+                return Err(ApiError::Locked { retry_after });
+            }
+        };
     let store = state.store.clone();
     if !password::verify(password, credentials.password_hash).await? {
-        let (threshold, lock_for) = (
-            state.config.lockout_threshold,
-            state.config.lockout_duration,
-        );
         blocking(move || {
-            if let Some(until) = store.record_failed_login(user_id, now, threshold, lock_for)? {
+            if let Some(until) =
+                store.lock_after_failed_login(user_id, attempt, now, threshold, lock_for)?
+            {
                 log::warn!("user {user_id} locked until {until} after repeated failed logins");
             }
             Ok(())

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{assert_error, per_backend, token_pair, TestApp};
+use test_support::{assert_error, per_backend, token_pair, TestApp, TestDatabase};
+
+use crate::helpers::ServerProcess;
 use uuid::Uuid;
 
 use super::{fresh_email, register_as, retry_after, without_request_id};
@@ -209,4 +211,71 @@ async fn an_email_with_a_nul_or_control_character_is_an_unknown_account(app: Tes
         )
         .await;
     }
+}
+
+per_backend!(
+    a_burst_of_wrong_logins_gets_no_more_than_the_budget_checked,
+    database
+);
+/// Issue 15, finding 1: 40 wrong logins released at once (over two instances on PostgreSQL)
+/// were all checked before the lock took effect. Against the real binary: at most the budget's
+/// worth are checked (401); every other one is refused unchecked (423), and the account is
+/// locked afterwards.
+async fn a_burst_of_wrong_logins_gets_no_more_than_the_budget_checked(db: TestDatabase) {
+    const BUDGET: usize = 5;
+    const BURST: usize = 30;
+    let env = [
+        ("LOGIN_LOCKOUT_THRESHOLD", "5"),
+        ("LOGIN_LOCKOUT_SECS", "120"),
+    ];
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let first = ServerProcess::start(db.url(), dirs[0].path(), &env).await;
+    let b = first.backend;
+    // Two instances share a PostgreSQL database; SQLite is one process's file.
+    let second = match b {
+        "postgres" => Some(ServerProcess::start(db.url(), dirs[1].path(), &env).await),
+        _ => None,
+    };
+    let instances: Vec<std::sync::Arc<TestApp>> = std::iter::once(first.client())
+        .chain(second.as_ref().map(ServerProcess::client))
+        .map(std::sync::Arc::new)
+        .collect();
+    let user = instances[0].register().await;
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
+    let attempts: Vec<_> = (0..BURST)
+        .map(|i| {
+            let app = instances[i % instances.len()].clone();
+            let (email, barrier) = (user.email.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                app.login(&email, "a wrong password!").await.status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("a login task"));
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::LOCKED)
+        .count();
+    assert!(
+        (1..=BUDGET).contains(&checked),
+        "[{b}] {checked} passwords checked of a budget of {BUDGET}: {statuses:?}"
+    );
+    assert_eq!(checked + refused, BURST, "[{b}] {statuses:?}");
+    let after = instances[0].login(&user.email, &user.password).await;
+    assert_error(
+        after,
+        StatusCode::LOCKED,
+        "account_locked",
+        &format!("[{b}] the right password after the burst"),
+    )
+    .await;
 }

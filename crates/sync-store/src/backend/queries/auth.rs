@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::rows::{SessionRow, UserRow};
 use super::schema::{refresh_tokens, sessions, users};
 use super::{hooks, Conn};
-use crate::records::{Credentials, NewSession, Session, User};
+use crate::records::{Credentials, LoginAttempt, NewSession, Session, User};
 use crate::types::{DbTime, DbUuid};
 use crate::{RefreshOutcome, StoreError};
 
@@ -105,32 +105,69 @@ fn insert_session(conn: &mut Conn, user_id: Uuid, session: &NewSession) -> Resul
     Ok(())
 }
 
-/// Counts a failed login; from `threshold` failures on, the account locks for `lock_for`.
-/// Returns the lock's end when the account is (now) locked.
-pub(crate) fn record_failed_login(
+/// Takes one attempt from the account's budget of `threshold` failed logins, before the
+/// password is checked: one conditional update, so that across any number of concurrent
+/// requests and instances at most `threshold` passwords are ever checked per lock window. An
+/// attempt counts as a failure until a success clears the count ([`open_session`]).
+pub(crate) fn reserve_login_attempt(
     conn: &mut Conn,
     user_id: Uuid,
     now: DateTime<Utc>,
     threshold: i32,
+) -> Result<LoginAttempt, StoreError> {
+    hooks::write_transaction(conn, |conn| {
+        let unlocked = users::locked_until
+            .is_null()
+            .or(users::locked_until.le(DbTime(now)).assume_not_null());
+        let granted: Option<i32> = diesel::update(
+            users::table
+                .find(DbUuid(user_id))
+                .filter(users::failed_logins.lt(threshold))
+                .filter(unlocked),
+        )
+        .set((
+            users::failed_logins.eq(users::failed_logins + 1),
+            users::locked_until.eq(None::<DbTime>),
+        ))
+        .returning(users::failed_logins)
+        .get_result(conn)
+        .optional()?;
+        if let Some(attempt) = granted {
+            return Ok(LoginAttempt::Granted { attempt });
+        }
+        let locked_until: Option<Option<DbTime>> = users::table
+            .find(DbUuid(user_id))
+            .select(users::locked_until)
+            .first(conn)
+            .optional()?;
+        Ok(LoginAttempt::Refused {
+            locked_until: locked_until.flatten().map(|t| t.0).filter(|t| *t > now),
+        })
+    })
+}
+
+/// After attempt number `attempt` of [`reserve_login_attempt`] failed: the one that used up the
+/// budget locks the account for `lock_for` (and starts a fresh budget for after the lock).
+/// Returns the lock's end when it locked.
+pub(crate) fn lock_after_failed_login(
+    conn: &mut Conn,
+    user_id: Uuid,
+    attempt: i32,
+    now: DateTime<Utc>,
+    threshold: i32,
     lock_for: Duration,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    hooks::write_transaction(conn, |conn| {
-        let failures: i32 = diesel::update(users::table.find(DbUuid(user_id)))
-            .set(users::failed_logins.eq(users::failed_logins + 1))
-            .returning(users::failed_logins)
-            .get_result(conn)?;
-        if failures < threshold {
-            return Ok(None);
-        }
-        let until = now + lock_for;
-        diesel::update(users::table.find(DbUuid(user_id)))
-            .set((
-                users::locked_until.eq(Some(DbTime(until))),
-                users::failed_logins.eq(0),
-            ))
-            .execute(conn)?;
-        Ok(Some(until))
-    })
+    if attempt < threshold {
+        return Ok(None);
+    }
+    let until = now + lock_for;
+    diesel::update(users::table.find(DbUuid(user_id)))
+        .set((
+            users::locked_until.eq(Some(DbTime(until))),
+            users::failed_logins.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(Some(until))
 }
 
 pub(crate) fn session(conn: &mut Conn, session_id: Uuid) -> Result<Option<Session>, StoreError> {
