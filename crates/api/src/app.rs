@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::auth::{self, tokens::TokenKeys};
+use crate::body_deadline;
 use crate::config::Config;
 use crate::edge;
 use crate::error::ApiError;
@@ -81,6 +82,7 @@ impl Application {
                 .configure(routes::configure)
                 .into_app()
                 .default_service(web::to(routes::fallback))
+                .wrap(from_fn(body_deadline::middleware))
                 .wrap(from_fn(edge::middleware))
                 .wrap(from_fn(ratelimit::middleware))
                 .wrap(from_fn(metrics::middleware))
@@ -181,6 +183,9 @@ fn json_config() -> web::JsonConfig {
                 error::JsonPayloadError::Overflow { .. }
                 | error::JsonPayloadError::OverflowKnownLength { .. } => {
                     ApiError::body_too_large(SMALL_JSON_LIMIT)
+                }
+                error::JsonPayloadError::Payload(e) if body_deadline::is_deadline(e) => {
+                    ApiError::BodyTimeout
                 }
                 other => ApiError::bad_request(
                     "invalid_json",

@@ -113,6 +113,9 @@ pub struct Config {
     pub lockout_threshold: i32,
     /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
     pub lockout_duration: chrono::Duration,
+    /// `BODY_READ_TIMEOUT_SECS`: how long a request's body may take to arrive once its headers
+    /// have (a 408 after that). Default 30.
+    pub body_read_timeout: Duration,
     /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
     /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
     pub goal_default_target: u16,
@@ -248,6 +251,7 @@ impl Config {
             lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
                 .unwrap_or(i32::MAX),
             lockout_duration: span("LOGIN_LOCKOUT_SECS", 900)?,
+            body_read_timeout: seconds("BODY_READ_TIMEOUT_SECS", 30)?,
             goal_default_target: match positive(
                 "GOAL_DEFAULT_TARGET_DAYS",
                 DEFAULT_TARGET_DAYS.into(),

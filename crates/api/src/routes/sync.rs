@@ -37,6 +37,12 @@ async fn read_body(
     }
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e))
+            if e.as_error::<actix_web::error::PayloadError>()
+                .is_some_and(crate::body_deadline::is_deadline) =>
+        {
+            Err(ApiError::BodyTimeout)
+        }
         Ok(Err(e)) => Err(ApiError::bad_request(
             "invalid_body",
             format!("The request body could not be read: {e}"),

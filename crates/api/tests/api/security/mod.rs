@@ -8,6 +8,7 @@ mod objects;
 mod rate_limits;
 mod refresh;
 mod sessions;
+mod slow_body;
 mod tokens;
 
 use reqwest::header::RETRY_AFTER;
