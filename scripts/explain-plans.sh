@@ -167,6 +167,17 @@ SELECT "workouts"."start_time" FROM "workouts" WHERE (("workouts"."user_id" = $1
 PREPARE status_newest(uuid, bigint) AS
 SELECT "workouts"."start_time" FROM "workouts" WHERE (("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) ORDER BY "workouts"."start_time" DESC LIMIT $2;
 
+-- The running-days reads (crates/sync-store/src/backend/queries/running.rs): the state (the
+-- user's row and the year's goal), one span's five columns, and a span's dates only.
+PREPARE running_state(uuid, integer, bigint) AS
+SELECT "users"."time_zone", "users"."change_seq", "goals"."target_days", "goals"."created_at", "goals"."updated_at" FROM ("users" LEFT OUTER JOIN "goals" ON (("goals"."user_id" = "users"."id") AND ("goals"."year" = $2))) WHERE ("users"."id" = $1) LIMIT $3;
+
+PREPARE run_facts(uuid, date, date) AS
+SELECT "workouts"."id", "workouts"."start_time", "workouts"."start_date", "workouts"."distance_meters", "workouts"."duration_seconds" FROM "workouts" WHERE ((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_date" BETWEEN $2 AND $3));
+
+PREPARE running_days(uuid, date, date) AS
+SELECT DISTINCT "workouts"."start_date" FROM "workouts" WHERE ((("workouts"."user_id" = $1) AND ("workouts"."deleted_at" IS NULL)) AND ("workouts"."start_date" BETWEEN $2 AND $3));
+
 -- Year 2020 bounds as the store computes them: [2020-01-01 - 14 h, 2021-01-01 + 14 h) on
 -- start_time, then [2020-01-01, 2021-01-01) on start_date.
 \set y_lo '''2019-12-31 00:00:00+00'''
@@ -212,6 +223,11 @@ SQL
     explain 'GET /sync/status: the user row' "status_user(:uid, 1)"
     explain 'GET /sync/status: oldest_workout' "status_oldest(:uid, 1)"
     explain 'GET /sync/status: newest_workout' "status_newest(:uid, 1)"
+    explain 'running days: the state (user row, goal of 2020)' "running_state(:uid, 2020, 1)"
+    explain 'running days: the workouts of 2020 (five columns)' \
+        "run_facts(:uid, '2020-01-01', '2020-12-31')"
+    explain 'running days: the dates of a 366-day span (a streak)' \
+        "running_days(:uid, '2019-01-01', '2019-12-31')"
 }
 
 {
