@@ -60,6 +60,14 @@ pub enum Unprocessable {
     Unprocessable(ErrorBody),
 }
 
+/// The client's copy is current (`If-None-Match` named the current `ETag`).
+#[derive(utoipa::IntoResponses)]
+pub enum NotModified {
+    /// The copy named by If-None-Match is current: no body, the same `ETag`.
+    #[response(status = 304)]
+    NotModified,
+}
+
 /// A body the server cannot read as JSON.
 #[derive(utoipa::IntoResponses)]
 pub enum UnsupportedMedia {

@@ -231,6 +231,19 @@ pub struct YearRead {
     pub recent_runs: i64,
 }
 
+impl YearRead {
+    /// The workouts dated in the year alone: what `progress` needs.
+    pub const YEAR_ONLY: YearRead = YearRead {
+        streaks: false,
+        recent_runs: 0,
+    };
+    /// The year, the weeks around it and the streaks' running days: every number.
+    pub const WITH_STREAKS: YearRead = YearRead {
+        streaks: true,
+        recent_runs: 0,
+    };
+}
+
 /// A runner's year as the running-days rules take it, read on one snapshot.
 #[derive(Debug, Clone)]
 pub struct RunningYear {

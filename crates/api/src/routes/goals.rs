@@ -15,7 +15,7 @@ use sync_core::time::truncate_to_seconds;
 use sync_store::YearRead;
 
 use super::params;
-use super::running::{goal_of, read_year};
+use super::running::{read_year, YearPath};
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
 use crate::openapi::{BadRequest, CommonErrors, Unauthorized, Unprocessable};
@@ -33,30 +33,26 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
 }
 
 /// `GET /goals/{year}`: `{goal, progress}`, with the default goal when none is set.
-#[utoipa::path(operation_id = "get_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "get_goal", tag = "goals", params(YearPath),
     responses((status = 200, description = "The year's goal and progress", body = GoalWithProgressBody), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/goals/{year}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
-    path: web::Path<String>,
+    path: web::Path<YearPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let year = params::running_year(&path)?;
+    let year = path.year()?;
     // Progress needs only the workouts dated in the year.
-    let read = YearRead {
-        streaks: false,
-        recent_runs: 0,
-    };
-    let running = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
-    let goal = goal_of(&state, &running.state);
-    Ok(HttpResponse::Ok().json(goal_with_progress(&running.data, &goal)))
+    let read = YearRead::YEAR_ONLY;
+    let numbers = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
+    Ok(HttpResponse::Ok().json(goal_with_progress(&numbers.year.data, &numbers.goal)))
 }
 
 /// `PUT /goals/{year} {target_days}`: creates or replaces the year's goal; 200 with the bare
 /// goal. A replaced goal keeps its `created_at`. The body is read from JSON, not decoded into
 /// [`SetGoalBody`], so that every field at fault is named in one 422.
-#[utoipa::path(operation_id = "put_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "put_goal", tag = "goals", params(YearPath),
     request_body(content = SetGoalBody, description = "The year's target"),
     responses((status = 200, description = "The goal as stored", body = Goal), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
@@ -64,10 +60,10 @@ pub async fn get(
 pub async fn put(
     state: web::Data<AppState>,
     auth: AuthUser,
-    path: web::Path<String>,
+    path: web::Path<YearPath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let valid = checked_goal(params::integer_year(&path)?, &body)?;
+    let valid = checked_goal(params::integer_year(&path.year)?, &body)?;
     let now = truncate_to_seconds(Utc::now());
     let store = state.store.clone();
     let goal = blocking(move || Ok(store.put_goal(auth.user_id, valid, now)?)).await?;
@@ -109,16 +105,16 @@ fn checked_goal(year: i64, body: &Value) -> Result<ValidGoal, ApiError> {
 
 /// `DELETE /goals/{year}` → 204: the year falls back to the default target (also when it had
 /// no goal).
-#[utoipa::path(operation_id = "delete_goal", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "delete_goal", tag = "goals", params(YearPath),
     responses((status = 204, description = "Removed; the year has the default target"), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[delete("/goals/{year}")]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: AuthUser,
-    path: web::Path<String>,
+    path: web::Path<YearPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let year = params::running_year(&path)?;
+    let year = path.year()?;
     let store = state.store.clone();
     if blocking(move || Ok(store.delete_goal(auth.user_id, year)?)).await? {
         log::info!("user {} removed the goal of {year}", auth.user_id);
@@ -127,21 +123,17 @@ pub async fn delete(
 }
 
 /// `GET /goals/{year}/progress`: `{goal, progress, pace_metrics, streaks, achievements, stats}`.
-#[utoipa::path(operation_id = "get_goal_progress", tag = "goals", params(("year" = i32, Path, minimum = 2000, maximum = 2100, description = "The calendar year")),
+#[utoipa::path(operation_id = "get_goal_progress", tag = "goals", params(YearPath),
     responses((status = 200, description = "The year's goal and every number about it", body = GoalProgressBody), BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/goals/{year}/progress")]
 pub async fn progress(
     state: web::Data<AppState>,
     auth: AuthUser,
-    path: web::Path<String>,
+    path: web::Path<YearPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let year = params::running_year(&path)?;
-    let read = YearRead {
-        streaks: true,
-        recent_runs: 0,
-    };
-    let running = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
-    let goal = goal_of(&state, &running.state);
-    Ok(HttpResponse::Ok().json(goal_progress(&running.data, &goal)))
+    let year = path.year()?;
+    let read = YearRead::WITH_STREAKS;
+    let numbers = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
+    Ok(HttpResponse::Ok().json(goal_progress(&numbers.year.data, &numbers.goal)))
 }

@@ -1,15 +1,42 @@
-//! What the goal and stats handlers share: reading a runner's year from the store, the goal
-//! its numbers are computed against, and the `ETag` of those numbers.
+//! What the goal and stats handlers share: the year in a path, reading a runner's year from the
+//! store with the goal its numbers are computed against, and the `ETag` of those numbers.
 
 use actix_web::http::header::{EntityTag, IfNoneMatch};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sync_core::running::Goal;
 use sync_store::{RunningState, RunningYear, YearRead};
 use uuid::Uuid;
 
+use super::params;
 use crate::error::{blocking, ApiError};
 use crate::state::AppState;
+
+/// `{year}` of the goal paths, parsed by [`params::running_year`] (so that a year that is not
+/// an integer is a 400 naming `year`, one out of range a 422).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct YearPath {
+    /// The calendar year, 2000 to 2100.
+    #[param(value_type = i32, minimum = 2000, maximum = 2100)]
+    pub year: String,
+}
+
+impl YearPath {
+    /// The year, checked.
+    pub fn year(&self) -> Result<i32, ApiError> {
+        params::running_year(&self.year)
+    }
+}
+
+/// A runner's year as read, and the goal its numbers are computed against.
+pub struct YearNumbers {
+    /// The workouts, running days and state read.
+    pub year: RunningYear,
+    /// The year's goal: the one set, or the server's default.
+    pub goal: Goal,
+}
 
 /// Bumped whenever a formula changes, so that no client keeps numbers an older server made.
 const NUMBERS_VERSION: &str = "running-days-1";
@@ -21,18 +48,22 @@ pub async fn read_year(
     year: Option<i32>,
     now: DateTime<Utc>,
     read: YearRead,
-) -> Result<RunningYear, ApiError> {
+) -> Result<YearNumbers, ApiError> {
     let store = state.store.clone();
-    blocking(move || {
+    let year = blocking(move || {
         store
             .running_year(user_id, year, now, read)?
             .ok_or(ApiError::NotFound("user not found"))
     })
-    .await
+    .await?;
+    Ok(YearNumbers {
+        goal: goal_of(state, &year.state),
+        year,
+    })
 }
 
 /// The year's goal: the one set, or the server's default.
-pub fn goal_of(state: &AppState, running: &RunningState) -> Goal {
+fn goal_of(state: &AppState, running: &RunningState) -> Goal {
     running
         .goal
         .clone()

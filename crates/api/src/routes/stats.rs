@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use sync_core::running::{dashboard as dashboard_body, insights as insights_body};
 use sync_core::running::{DashboardBody, InsightsBody};
 use sync_core::WorkoutView;
-use sync_store::{RunningYear, YearRead};
+use sync_store::YearRead;
 
 use super::params;
-use super::running::{client_has, goal_of, numbers_etag, read_year};
+use super::running::{client_has, numbers_etag, read_year, YearNumbers};
 use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
-use crate::openapi::{BadRequest, CommonErrors, Unauthorized, Unprocessable};
+use crate::openapi::{BadRequest, CommonErrors, NotModified, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
 /// How many of the year's newest workouts the dashboard lists.
@@ -42,8 +42,7 @@ impl YearParams {
 #[utoipa::path(operation_id = "get_dashboard", tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
     responses((status = 200, description = "The dashboard of the year", body = DashboardBody,
             headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
-        (status = 304, description = "The copy named by If-None-Match is current"),
-        BadRequest, Unauthorized, Unprocessable, CommonErrors),
+        NotModified, BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/stats/dashboard")]
 pub async fn dashboard(
@@ -53,8 +52,8 @@ pub async fn dashboard(
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
     let read = YearRead {
-        streaks: true,
         recent_runs: RECENT_RUNS,
+        ..YearRead::WITH_STREAKS
     };
     numbers(
         &req,
@@ -63,10 +62,9 @@ pub async fn dashboard(
         query.year()?,
         read,
         "dashboard",
-        |running| {
-            let goal = goal_of(&state, &running.state);
-            let recent = running.recent_runs.iter().map(WorkoutView::from).collect();
-            dashboard_body(&running.data, &goal, recent)
+        |numbers| {
+            let recent = numbers.year.recent_runs.iter().map(WorkoutView::from);
+            dashboard_body(&numbers.year.data, &numbers.goal, recent.collect())
         },
     )
     .await
@@ -77,8 +75,7 @@ pub async fn dashboard(
 #[utoipa::path(operation_id = "get_insights", tag = "stats", params(YearParams, ("If-None-Match" = Option<String>, Header, description = "The ETag of the copy the client holds")),
     responses((status = 200, description = "The insights of the year", body = InsightsBody,
             headers(("ETag" = String, description = "Names these numbers; send it back in If-None-Match"))),
-        (status = 304, description = "The copy named by If-None-Match is current"),
-        BadRequest, Unauthorized, Unprocessable, CommonErrors),
+        NotModified, BadRequest, Unauthorized, Unprocessable, CommonErrors),
     security(("bearer_auth" = [])))]
 #[get("/stats/insights")]
 pub async fn insights(
@@ -87,10 +84,7 @@ pub async fn insights(
     auth: AuthUser,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let read = YearRead {
-        streaks: true,
-        recent_runs: 0,
-    };
+    let read = YearRead::WITH_STREAKS;
     numbers(
         &req,
         &state,
@@ -98,7 +92,7 @@ pub async fn insights(
         query.year()?,
         read,
         "insights",
-        |running| insights_body(&running.data, &goal_of(&state, &running.state)),
+        |numbers| insights_body(&numbers.year.data, &numbers.goal),
     )
     .await
 }
@@ -112,7 +106,7 @@ async fn numbers<B: Serialize>(
     year: Option<i32>,
     read: YearRead,
     endpoint: &str,
-    render: impl FnOnce(&RunningYear) -> B,
+    render: impl FnOnce(&YearNumbers) -> B,
 ) -> Result<HttpResponse, ApiError> {
     let now: DateTime<Utc> = Utc::now();
     let if_none_match = req.get_header::<IfNoneMatch>();
@@ -130,9 +124,9 @@ async fn numbers<B: Serialize>(
             return Ok(with_validators(HttpResponse::NotModified(), etag).finish());
         }
     }
-    let running = read_year(state, auth.user_id, year, now, read).await?;
-    let etag = numbers_etag(endpoint, state, &running.state);
-    Ok(with_validators(HttpResponse::Ok(), etag).json(render(&running)))
+    let numbers = read_year(state, auth.user_id, year, now, read).await?;
+    let etag = numbers_etag(endpoint, state, &numbers.year.state);
+    Ok(with_validators(HttpResponse::Ok(), etag).json(render(&numbers)))
 }
 
 /// `ETag` and `Cache-Control: private, no-cache`: a shared cache must not keep one runner's
