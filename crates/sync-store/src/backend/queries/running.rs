@@ -47,22 +47,18 @@ pub(crate) fn put_goal(
         created_at: DbTime(now),
         updated_at: DbTime(now),
     };
-    hooks::write_transaction(conn, |conn| {
-        diesel::insert_into(goals::table)
-            .values(&row)
-            .on_conflict((goals::user_id, goals::year))
-            .do_update()
-            .set((
-                goals::target_days.eq(excluded(goals::target_days)),
-                goals::updated_at.eq(excluded(goals::updated_at)),
-            ))
-            .execute(conn)?;
-        goals::table
-            .find((DbUuid(user_id), goal.year()))
-            .select(GoalRow::as_select())
-            .first(conn)?
-            .into_goal()
-    })
+    // One statement: the upsert returns the row as stored (with the kept `created_at`).
+    let stored: GoalRow = diesel::insert_into(goals::table)
+        .values(&row)
+        .on_conflict((goals::user_id, goals::year))
+        .do_update()
+        .set((
+            goals::target_days.eq(excluded(goals::target_days)),
+            goals::updated_at.eq(excluded(goals::updated_at)),
+        ))
+        .returning(GoalRow::as_returning())
+        .get_result(conn)?;
+    stored.into_goal()
 }
 
 /// Removes the goal of a year; `false` when it had none.
