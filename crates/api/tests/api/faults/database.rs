@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use test_support::{per_backend, wait_for, workouts, TestApp, TestDatabase};
+use test_support::{per_backend, wait_for, workouts, TestApp, TestDatabase, TestUser};
 
 use crate::helpers::{socket_addr_of, DbProbe, TcpProxy};
 
@@ -14,13 +14,9 @@ use super::{
     timed_sync, wait_until_parked, QUICK,
 };
 
-/// PostgreSQL only (skipped with a notice without `TEST_DATABASE_URL`): the database is cut off
-/// at the network, which a SQLite file has not.
-#[tokio::test]
-async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
-    let Some(db) = TestDatabase::postgres() else {
-        return;
-    };
+/// A server on `db` reached through a [`TcpProxy`] (a small pool that gives up quickly), and a
+/// user with two workouts stored before anything goes wrong.
+async fn behind_proxy(db: &TestDatabase) -> (TcpProxy, TestApp, TestUser) {
     let proxy = TcpProxy::start(socket_addr_of(db.url()));
     let app = TestApp::spawn_at(
         &proxy.url_for(db.url()),
@@ -29,6 +25,25 @@ async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
     .await;
     let user = app.register().await;
     app.assert_all_created(&user, &workouts("before", 2)).await;
+    (proxy, app, user)
+}
+
+/// Waits (up to 20 s) until `/readyz` answers 200 again.
+async fn wait_until_ready(app: &TestApp, what: &str) {
+    wait_for(what, Duration::from_secs(20), || async {
+        app.get_root("/readyz").await.status() == StatusCode::OK
+    })
+    .await;
+}
+
+/// PostgreSQL only (skipped with a notice without `TEST_DATABASE_URL`): the database is cut off
+/// at the network, which a SQLite file has not.
+#[tokio::test]
+async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let (proxy, app, user) = behind_proxy(&db).await;
 
     // A sync inside its transaction (waiting for the user's row, which the test holds over a
     // direct connection) when the database goes away: its connection dies under it.
@@ -65,12 +80,7 @@ async fn postgres_unreachable_is_a_quick_503_and_the_same_process_recovers() {
     }
 
     proxy.restore();
-    wait_for(
-        "[postgres] the process to recover",
-        Duration::from_secs(20),
-        || async { app.get_root("/readyz").await.status() == StatusCode::OK },
-    )
-    .await;
+    wait_until_ready(&app, "[postgres] the process to recover").await;
     // The same process serves again, and the refused sync stored nothing.
     app.assert_all_created(&user, &workouts("during", 2)).await;
     assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
@@ -86,14 +96,7 @@ async fn a_silent_database_network_makes_readyz_a_quick_503_until_it_speaks_agai
     let Some(db) = TestDatabase::postgres() else {
         return;
     };
-    let proxy = TcpProxy::start(socket_addr_of(db.url()));
-    let app = TestApp::spawn_at(
-        &proxy.url_for(db.url()),
-        &[("DB_POOL_TIMEOUT_MS", "500"), ("DB_POOL_SIZE", "2")],
-    )
-    .await;
-    let user = app.register().await;
-    app.assert_all_created(&user, &workouts("before", 2)).await;
+    let (proxy, app, user) = behind_proxy(&db).await;
 
     proxy.silence();
     // More probes than pooled connections: each one stuck on a silent connection, and then the
@@ -105,12 +108,7 @@ async fn a_silent_database_network_makes_readyz_a_quick_503_until_it_speaks_agai
     }
 
     proxy.speak();
-    wait_for(
-        "[postgres] the process to be ready again",
-        Duration::from_secs(20),
-        || async { app.get_root("/readyz").await.status() == StatusCode::OK },
-    )
-    .await;
+    wait_until_ready(&app, "[postgres] the process to be ready again").await;
     app.assert_all_created(&user, &workouts("after", 2)).await;
     assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
 }
