@@ -330,10 +330,13 @@ async fn register(
     Ok(())
 }
 
-/// A prepared request: method, path, body, key header.
+/// A request prepared before the window: whose it is, its body, the validator it sends again,
+/// and the workouts it carries.
 struct Prepared {
     token: Arc<str>,
     body: Arc<str>,
+    /// The `Idempotency-Key` of a replayed sync, or the `ETag` the 304 mix sends in
+    /// `If-None-Match`.
     key: String,
     workouts: u64,
 }
