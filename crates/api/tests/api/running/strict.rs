@@ -147,7 +147,8 @@ const INSIGHTS: Shape = Object(&[
     ("achievements", List(&ACHIEVEMENT)),
 ]);
 
-/// Whether `text` is `YYYY-MM-DD` (`digits` pattern: `d` a digit, anything else itself).
+/// Whether `text` has the shape of `pattern`, where `d` stands for a digit and anything else for
+/// itself (`dddd-dd-dd` is a date).
 fn matches_pattern(text: &str, pattern: &str) -> bool {
     text.len() == pattern.len()
         && text.chars().zip(pattern.chars()).all(|(c, p)| match p {
