@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt;
 use crate::auth::{self, tokens::TokenKeys};
 use crate::body_deadline;
 use crate::config::Config;
+use crate::dashboard;
 use crate::edge;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
@@ -66,6 +67,7 @@ impl Application {
             tokens: TokenKeys::new(&config),
             config,
         });
+        let dashboard = web::Data::new(dashboard::context(state.clone()));
         let document = openapi_document();
         let route_table = web::Data::new(RouteTable::of(&document));
         let document = web::Data::new(ApiDocument {
@@ -81,6 +83,7 @@ impl Application {
                 .into_utoipa_app()
                 .configure(routes::configure)
                 .into_app()
+                .configure(::web::configure)
                 .default_service(web::to(routes::fallback))
                 .wrap(from_fn(body_deadline::middleware))
                 .wrap(from_fn(edge::middleware))
@@ -92,6 +95,7 @@ impl Application {
                         .custom_request_replace("request_line", auth::loggable_request_line),
                 )
                 .app_data(state.clone())
+                .app_data(dashboard.clone())
                 .app_data(rate_limiter.clone())
                 .app_data(route_table.clone())
                 .app_data(document.clone())

@@ -119,6 +119,12 @@ pub struct Config {
     /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
     /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
     pub goal_default_target: u16,
+    /// `PUBLIC_URL`: the address runners open the dashboard at (`https://runs.example.org`).
+    /// A form's `Origin` must be its origin; unset, the request's own `Host` is used.
+    pub public_origin: Option<String>,
+    /// `COOKIE_SECURE` (`auto`, `on`, `off`): whether the dashboard's cookies are `Secure` with
+    /// the `__Host-` prefix. Default `auto`: on when `PUBLIC_URL` is https.
+    pub secure_cookies: bool,
 }
 
 impl Config {
@@ -207,6 +213,24 @@ impl Config {
             let value = u32::try_from(positive(name, default)?).unwrap_or(u32::MAX);
             Ok(rate_limits_on.then_some(value))
         };
+        let public_origin = get("PUBLIC_URL")
+            .as_deref()
+            .map(public_origin)
+            .transpose()?;
+        let https = public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"));
+        let secure_cookies = match get("COOKIE_SECURE").as_deref().map(str::trim) {
+            None | Some("auto") => https,
+            Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "COOKIE_SECURE",
+                    message: format!("{other:?} must be \"auto\", \"on\" or \"off\""),
+                })
+            }
+        };
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -264,9 +288,30 @@ impl Config {
                     })
                 }
             },
+            public_origin,
+            secure_cookies,
             data_dir,
         })
     }
+}
+
+/// The origin (`scheme://host[:port]`) of `PUBLIC_URL`: http or https, nothing after the host
+/// but an optional `/`.
+fn public_origin(url: &str) -> Result<String, ConfigError> {
+    let invalid = |message: &str| ConfigError::Invalid {
+        name: "PUBLIC_URL",
+        message: format!("{url:?} {message}"),
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| invalid("must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace)
+    {
+        return Err(invalid("must be an origin: scheme and host, with no path"));
+    }
+    Ok(trimmed.to_ascii_lowercase())
 }
 
 /// Reads `DATA_DIR/jwt_secret`, creating it (owner-only) with 64 random bytes when absent, so a
@@ -387,6 +432,42 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.refresh_token_ttl.to_std().unwrap(), MAX_DURATION);
+    }
+
+    #[test]
+    fn cookies_are_secure_behind_an_https_public_url_unless_told_otherwise() {
+        let secret = "s".repeat(32);
+        let with = |vars: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", secret.as_str())];
+            all.extend_from_slice(vars);
+            config(&all)
+        };
+        let plain = with(&[]).unwrap();
+        assert_eq!((plain.public_origin, plain.secure_cookies), (None, false));
+        let https = with(&[("PUBLIC_URL", "https://Runs.Example.org/")]).unwrap();
+        assert_eq!(
+            https.public_origin.as_deref(),
+            Some("https://runs.example.org")
+        );
+        assert!(https.secure_cookies);
+        let http = with(&[("PUBLIC_URL", "http://10.0.0.5:8080")]).unwrap();
+        assert!(!http.secure_cookies);
+        assert!(
+            with(&[("PUBLIC_URL", "https://x.org"), ("COOKIE_SECURE", "off")])
+                .is_ok_and(|c| !c.secure_cookies)
+        );
+        assert!(with(&[("COOKIE_SECURE", "on")]).is_ok_and(|c| c.secure_cookies));
+        for bad in [
+            "runs.example.org",
+            "https://x.org/app",
+            "ftp://x.org",
+            "https://",
+        ] {
+            let err = with(&[("PUBLIC_URL", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("PUBLIC_URL"), "{bad}: {err}");
+        }
+        let err = with(&[("COOKIE_SECURE", "yes")]).unwrap_err();
+        assert!(err.to_string().starts_with("COOKIE_SECURE"));
     }
 
     #[test]

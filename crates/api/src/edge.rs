@@ -73,15 +73,18 @@ fn unsupported_media(req: &ServiceRequest) -> Option<ApiError> {
     ))
 }
 
-/// An error response that is not the contract's JSON body gets one, with its status kept.
+/// An error response that is not the contract's JSON body gets one, with its status kept;
+/// the dashboard's error pages (HTML) are left as they are.
 fn with_json_error_body(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    let is_json = response
+    let content_type = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(mime::APPLICATION_JSON.essence_str()));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .unwrap_or_default();
+    let ours = content_type.starts_with(mime::APPLICATION_JSON.essence_str())
+        || content_type.starts_with(mime::TEXT_HTML.essence_str());
+    if !(status.is_client_error() || status.is_server_error()) || ours {
         return response;
     }
     let (req, original) = response.into_parts();

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod body_deadline;
 pub mod config;
+pub mod dashboard;
 pub mod edge;
 pub mod error;
 pub mod logging;

@@ -3,7 +3,8 @@
 //! Three budgets (`RATE_LIMIT_*_PER_MIN`):
 //!
 //! - **auth**: `POST /auth/register`, `/auth/login` and `/auth/refresh`, the endpoints that take
-//!   credentials, per client address, whatever token the request carries.
+//!   credentials, and the dashboard's sign-in and registration posts, per client address,
+//!   whatever token the request carries.
 //! - **reads** (`GET`, `HEAD`, `OPTIONS`) and **writes** (every other method): everything else
 //!   under the API, per user when the request carries a valid access token, per client address
 //!   when it does not.
@@ -286,7 +287,9 @@ impl RateLimiter {
             return None;
         }
         let address = || Subject::Address(client_address(req, self.trusted_proxy_hops));
-        if CREDENTIAL_PATHS.contains(&path) {
+        let dashboard_credentials =
+            req.method() == Method::POST && ::web::CREDENTIAL_FORMS.contains(&path);
+        if CREDENTIAL_PATHS.contains(&path) || dashboard_credentials {
             return Some(Key {
                 budget: Budget::Auth,
                 subject: address(),

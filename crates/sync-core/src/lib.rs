@@ -45,7 +45,7 @@ pub use idempotency::{
     decide_idempotency, Fingerprint, IdempotencyDecision, IdempotencyKey, IdempotencyRecord,
     InvalidKey,
 };
-pub use patch::apply_patch;
+pub use patch::{apply_patch, edited_row, tombstone};
 pub use plan::{plan_sync, Outcome, PlannedWrite, SyncPlan};
 pub use request::{prepare_sync, PreparedSync, RequestError, SyncLimits, SyncMode};
 pub use validate::validate_workout;

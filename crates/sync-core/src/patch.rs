@@ -77,6 +77,33 @@ pub fn apply_patch(
     })
 }
 
+/// The row a server-side edit writes: `stored` with `patch` applied ([`apply_patch`]), or
+/// `None` when the patch changes nothing. Everything but the content (id, revision, dates
+/// the store sets) is the store's to move on.
+pub fn edited_row(
+    stored: &StoredWorkout,
+    patch: &Value,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredWorkout>, RejectedWorkout> {
+    let edited = apply_patch(stored, patch, now)?;
+    if edited.content == stored.content {
+        return Ok(None);
+    }
+    Ok(Some(StoredWorkout {
+        content: edited.content,
+        start_offset_minutes: edited.start_offset_minutes,
+        ..stored.clone()
+    }))
+}
+
+/// `stored` deleted at `now`: the tombstone the change feed carries.
+pub fn tombstone(stored: &StoredWorkout, now: DateTime<Utc>) -> StoredWorkout {
+    StoredWorkout {
+        deleted_at: Some(now),
+        ..stored.clone()
+    }
+}
+
 /// The stored workout in its wire form, `start_time` in the offset it was sent with.
 fn stored_as_json(stored: &StoredWorkout) -> Map<String, Value> {
     let offset = FixedOffset::east_opt(stored.start_offset_minutes * 60)

@@ -221,6 +221,16 @@ pub struct RunningState {
     pub goal: Option<sync_core::running::Goal>,
 }
 
+impl RunningState {
+    /// The goal the numbers are computed against: the one set for the year, or the default
+    /// (`default_target` days, the server's configured default) when none is.
+    pub fn goal_or_default(&self, default_target: u16) -> sync_core::running::Goal {
+        self.goal
+            .clone()
+            .unwrap_or_else(|| sync_core::running::Goal::default_for(self.year, default_target))
+    }
+}
+
 /// How much of a year [`crate::Store::running_year`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearRead {

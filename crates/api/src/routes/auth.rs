@@ -75,22 +75,38 @@ fn check_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn user_agent(req: &HttpRequest) -> Option<String> {
-    let text = req.headers().get(USER_AGENT)?.to_str().ok()?;
-    Some(text.chars().take(MAX_USER_AGENT_CHARS).collect())
+/// The request's `User-Agent`, for the session list.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    Some(req.headers().get(USER_AGENT)?.to_str().ok()?.to_owned())
 }
 
 /// A new session and the refresh token that opens its family.
-fn new_session(state: &AppState, req: &HttpRequest, now: DateTime<Utc>) -> (NewSession, String) {
+fn new_session(
+    state: &AppState,
+    user_agent: Option<String>,
+    now: DateTime<Utc>,
+) -> (NewSession, String) {
     let refresh_token = new_refresh_token();
     let session = NewSession {
         id: Uuid::new_v4(),
-        user_agent: user_agent(req),
+        user_agent: user_agent.map(|text| text.chars().take(MAX_USER_AGENT_CHARS).collect()),
         refresh_token_hash: hash_refresh_token(&refresh_token),
         created_at: now,
         expires_at: now + state.config.refresh_token_ttl,
     };
     (session, refresh_token)
+}
+
+/// A session opened by registration or login: its account, id and first refresh token.
+pub struct Opened {
+    /// The account.
+    pub user: User,
+    /// The new session.
+    pub session_id: Uuid,
+    /// The refresh token that opens the session's family (shown to the client once).
+    pub refresh_token: String,
+    /// When it was opened.
+    pub now: DateTime<Utc>,
 }
 
 fn token_pair(
@@ -126,15 +142,37 @@ pub async fn register(
     req: HttpRequest,
     body: web::Json<Registration>,
 ) -> Result<HttpResponse, ApiError> {
+    let opened = open_account(&state, body.into_inner(), user_agent(&req)).await?;
+    let subject = TokenSubject {
+        user_id: opened.user.id,
+        session_id: opened.session_id,
+    };
+    let pair = token_pair(
+        &state,
+        Some(opened.user),
+        subject,
+        opened.refresh_token,
+        opened.now,
+    )?;
+    Ok(HttpResponse::Created().json(pair))
+}
+
+/// Creates an account and opens its first session, by the contract's rules (email shape,
+/// password length, an IANA zone or UTC); the API and the dashboard both register here.
+pub async fn open_account(
+    state: &AppState,
+    registration: Registration,
+    user_agent: Option<String>,
+) -> Result<Opened, ApiError> {
     let Registration {
         credentials: Credentials { email, password },
         time_zone: zone_name,
-    } = body.into_inner();
+    } = registration;
     let email = normalise_email(&email)?;
     check_password(&password)?;
     let zone = zone_name.as_deref().map(time_zone).transpose()?;
     let now = Utc::now();
-    let (session, refresh_token) = new_session(&state, &req, now);
+    let (session, refresh_token) = new_session(state, user_agent, now);
     let session_id = session.id;
     let hash = password::hash(password).await?;
     let store = state.store.clone();
@@ -142,13 +180,13 @@ pub async fn register(
         Ok(store.register_in_zone(&email, &hash, zone.unwrap_or(Tz::UTC), &session)?)
     })
     .await?;
-    log::info!("registered user {}", user.id);
-    let subject = TokenSubject {
-        user_id: user.id,
+    log::info!("registered user {} (session {session_id})", user.id);
+    Ok(Opened {
+        user,
         session_id,
-    };
-    let pair = token_pair(&state, Some(user), subject, refresh_token, now)?;
-    Ok(HttpResponse::Created().json(pair))
+        refresh_token,
+        now,
+    })
 }
 
 /// `POST /auth/login` → 200 with the user and a token pair. Unknown email and wrong password
@@ -166,6 +204,30 @@ pub async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { email, password } = body.into_inner();
+    let opened = sign_in(&state, email, password, user_agent(&req)).await?;
+    let subject = TokenSubject {
+        user_id: opened.user.id,
+        session_id: opened.session_id,
+    };
+    let pair = token_pair(
+        &state,
+        Some(opened.user),
+        subject,
+        opened.refresh_token,
+        opened.now,
+    )?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+/// Checks credentials against the account's lockout and opens a session; the API and the
+/// dashboard both sign in here. Unknown email and wrong password are the same
+/// [`ApiError::InvalidCredentials`] after the same work.
+pub async fn sign_in(
+    state: &AppState,
+    email: String,
+    password: String,
+    user_agent: Option<String>,
+) -> Result<Opened, ApiError> {
     // An email registration would refuse (a NUL or another control character, say) belongs to
     // no account: answered like an unknown one, and never sent to a database that would choke
     // on it (PostgreSQL refuses NUL in text).
@@ -174,7 +236,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     let now = Utc::now();
-    let (session, refresh_token) = new_session(&state, &req, now);
+    let (session, refresh_token) = new_session(state, user_agent, now);
     let session_id = session.id;
     // Lookup, password check and write are separate hand-offs, so that a hashing slot is held
     // only while Argon2 runs, never while a database connection is awaited.
@@ -224,11 +286,12 @@ pub async fn login(
     }
     blocking(move || Ok(store.open_session(user_id, &session)?)).await?;
     log::info!("user {} logged in (session {session_id})", user.id);
-    let subject = TokenSubject {
-        user_id: user.id,
+    Ok(Opened {
+        user,
         session_id,
-    };
-    Ok(HttpResponse::Ok().json(token_pair(&state, Some(user), subject, refresh_token, now)?))
+        refresh_token,
+        now,
+    })
 }
 
 fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {

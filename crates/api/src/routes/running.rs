@@ -64,10 +64,7 @@ pub async fn read_year(
 
 /// The year's goal: the one set, or the server's default.
 fn goal_of(state: &AppState, running: &RunningState) -> Goal {
-    running
-        .goal
-        .clone()
-        .unwrap_or_else(|| Goal::default_for(running.year, state.config.goal_default_target))
+    running.goal_or_default(state.config.goal_default_target)
 }
 
 /// The strong `ETag` of a numbers response: a digest of everything the body is a function of

@@ -8,7 +8,7 @@ use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sync_core::running::{dashboard as dashboard_body, insights as insights_body};
-use sync_core::running::{DashboardBody, InsightsBody};
+use sync_core::running::{DashboardBody, InsightsBody, RECENT_RUNS};
 use sync_core::WorkoutView;
 use sync_store::YearRead;
 
@@ -18,9 +18,6 @@ use crate::auth::AuthUser;
 use crate::error::{blocking, ApiError};
 use crate::openapi::{BadRequest, CommonErrors, NotModified, Unauthorized, Unprocessable};
 use crate::state::AppState;
-
-/// How many of the year's newest workouts the dashboard lists.
-const RECENT_RUNS: i64 = 10;
 
 /// `?year=` of the stats reads.
 #[derive(Deserialize, utoipa::IntoParams)]

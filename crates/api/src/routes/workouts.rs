@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sync_core::time::truncate_to_seconds;
 use sync_core::wire::{ChangeEntry, ChangesPage, WorkoutBody, WorkoutPage};
-use sync_core::{apply_patch, ChangeCursor, RejectedWorkout, StoredWorkout, WorkoutView};
+use sync_core::{edited_row, tombstone, ChangeCursor, RejectedWorkout, StoredWorkout, WorkoutView};
 use sync_store::{EditOutcome, WorkoutQuery, MAX_CHANGES_PAGE, MAX_WORKOUTS_PAGE};
 
 use super::params;
@@ -108,15 +108,7 @@ pub async fn patch(
     let outcome = blocking(move || {
         Ok(
             store.edit_workout(auth.user_id, id, now, |current: &StoredWorkout| {
-                let edited = apply_patch(current, &patch, now)?;
-                if edited.content == current.content {
-                    return Ok(None);
-                }
-                Ok(Some(StoredWorkout {
-                    content: edited.content,
-                    start_offset_minutes: edited.start_offset_minutes,
-                    ..current.clone()
-                }))
+                edited_row(current, &patch, now)
             })?,
         )
     })
@@ -161,10 +153,7 @@ pub async fn delete(
     let outcome = blocking(move || {
         Ok(
             store.edit_workout(auth.user_id, id, now, |current: &StoredWorkout| {
-                Ok::<_, ()>(Some(StoredWorkout {
-                    deleted_at: Some(now),
-                    ..current.clone()
-                }))
+                Ok::<_, ()>(Some(tombstone(current, now)))
             })?,
         )
     })

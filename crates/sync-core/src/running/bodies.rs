@@ -15,6 +15,9 @@ use super::streaks::{streaks, Streaks};
 use super::totals::{personal_bests, stats, DashboardStats, PersonalBests};
 use crate::wire::WorkoutView;
 
+/// How many of the year's newest workouts the dashboard lists (`recent_runs`).
+pub const RECENT_RUNS: i64 = 10;
+
 /// `PUT /goals/{year}`'s body.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +65,7 @@ pub struct DashboardBody {
     pub progress: Progress,
     /// The year's totals.
     pub stats: DashboardStats,
-    /// The 10 newest workouts of Y, as `GET /workouts` serves them.
+    /// The [`RECENT_RUNS`] newest workouts of Y, as `GET /workouts` serves them.
     pub recent_runs: Vec<WorkoutView>,
     /// The last 30 running days of Y, oldest first.
     pub chart_data: Vec<ChartPoint>,

@@ -100,7 +100,7 @@ pub use achievements::{
 };
 pub use bodies::{
     dashboard, goal_progress, goal_with_progress, insights, DashboardBody, GoalProgressBody,
-    GoalWithProgressBody, InsightsBody, SetGoalBody,
+    GoalWithProgressBody, InsightsBody, SetGoalBody, RECENT_RUNS,
 };
 pub use calendar::{
     days_after_today, days_in_year, elapsed_days, is_leap_year, parse_time_zone, today_in,

@@ -1,0 +1,90 @@
+//! What the dashboard borrows from the server that mounts it: sign-in and registration by the
+//! API's rules (Argon2 and the account lockout live there, and a browser must be held to the
+//! same ones as the app), and the hand-off of blocking work that keeps the request id on every
+//! log line.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use uuid::Uuid;
+
+/// Blocking work bound for the blocking pool.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A future the host returns; actix handlers run on one thread, so it need not be `Send`.
+pub type HostFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
+
+/// Credentials typed into the sign-in form.
+#[derive(Clone)]
+pub struct SignInRequest {
+    /// The email as typed (the host normalises it).
+    pub email: String,
+    /// The password as typed.
+    pub password: String,
+    /// The browser's `User-Agent`, for the session list.
+    pub user_agent: Option<String>,
+}
+
+/// The registration form.
+#[derive(Clone)]
+pub struct NewAccount {
+    /// The email as typed.
+    pub email: String,
+    /// The password as typed.
+    pub password: String,
+    /// An IANA zone name; `None` for UTC.
+    pub time_zone: Option<String>,
+    /// The browser's `User-Agent`, for the session list.
+    pub user_agent: Option<String>,
+}
+
+/// A session opened for a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The account.
+    pub user_id: Uuid,
+    /// The new session (a row of the `sessions` table).
+    pub session_id: Uuid,
+}
+
+/// Why an account could not be signed in or created.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Wrong email or password (the same for both).
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// Locked after repeated failures.
+    #[error("locked for {retry_after} s")]
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after: u64,
+    },
+    /// An account with this email exists.
+    #[error("an account with this email exists")]
+    EmailTaken,
+    /// Fields at fault, by the API's field names (`email`, `password`, `time_zone`).
+    #[error("invalid fields")]
+    Invalid(BTreeMap<String, Vec<String>>),
+    /// The database is unavailable for now.
+    #[error("unavailable")]
+    Unavailable {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Anything else; the host has logged it.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The server around the dashboard.
+pub trait Host: Send + Sync + 'static {
+    /// Checks the credentials (with the lockout) and opens a session.
+    fn sign_in(&self, request: SignInRequest) -> HostFuture<Result<SignedIn, AccountError>>;
+    /// Creates an account and opens its first session.
+    fn register(&self, account: NewAccount) -> HostFuture<Result<SignedIn, AccountError>>;
+    /// Wraps `job` so that it runs on the blocking pool as the current request's own work.
+    fn hand_off(&self, job: Job) -> Job {
+        job
+    }
+}
