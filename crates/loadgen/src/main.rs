@@ -107,6 +107,8 @@ enum Mix {
     /// (e) `GET /stats/dashboard` with the current `ETag` in `If-None-Match`: the 304 path
     /// (a 200 counts as an error: the numbers did not change).
     Dashboard304,
+    /// (e) `GET /`: the web dashboard's page of the same numbers, signed in by cookie.
+    DashboardPage,
 }
 
 impl Mix {
@@ -122,6 +124,7 @@ impl Mix {
             Mix::Dashboard => "e GET /stats/dashboard",
             Mix::Insights => "e GET /stats/insights",
             Mix::Dashboard304 => "e GET /stats/dashboard, 304",
+            Mix::DashboardPage => "e GET / (dashboard page)",
         }
     }
 
@@ -131,6 +134,7 @@ impl Mix {
             Mix::Changes => ("/api/v1/workouts/changes", "GET"),
             Mix::Dashboard | Mix::Dashboard304 => ("/api/v1/stats/dashboard", "GET"),
             Mix::Insights => ("/api/v1/stats/insights", "GET"),
+            Mix::DashboardPage => ("/", "GET"),
             _ => ("/api/v1/workouts/sync", "POST"),
         }
     }
@@ -141,6 +145,10 @@ struct BenchUser {
     user_id: String,
     email: String,
     access_token: String,
+    /// For the dashboard page mix, which signs in through the web form (absent in files
+    /// written before it existed).
+    #[serde(default)]
+    password: String,
 }
 
 /// One mix's result.
@@ -289,9 +297,10 @@ async fn register(
                     return Ok::<_, String>(mine);
                 }
                 let email = format!("bench-{tag}-{i}@example.com");
+                let password = format!("bench-password-{i}");
                 let response = client
                     .post(format!("{url}/api/v1/auth/register"))
-                    .json(&serde_json::json!({"email": email, "password": format!("bench-password-{i}")}))
+                    .json(&serde_json::json!({"email": email, "password": password}))
                     .send()
                     .await
                     .map_err(|e| format!("register: {e}"))?;
@@ -308,6 +317,7 @@ async fn register(
                         user_id: body["user"]["id"].as_str().unwrap_or_default().to_owned(),
                         email,
                         access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
+                        password,
                     },
                 ));
             }
@@ -417,6 +427,71 @@ async fn get_stats(
     Ok((status, etag))
 }
 
+/// Signs `user` in through the dashboard's form (the CSRF nonce cookie and token from the page,
+/// then the post); the session cookie (`name=value`) to send with each page request.
+async fn web_sign_in(url: &str, user: &BenchUser) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cookie_of = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    };
+    let page = client
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .map_err(|e| format!("sign-in page: {e}"))?;
+    let nonce = cookie_of(&page, "rd_csrf").ok_or("the sign-in page set no CSRF cookie")?;
+    let html = page.text().await.map_err(|e| e.to_string())?;
+    let marker = r#"name="csrf" value=""#;
+    let token = html
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the sign-in page has no CSRF field")?;
+    let response = client
+        .post(format!("{url}/login"))
+        .header("cookie", nonce)
+        .header("origin", url)
+        .form(&[
+            ("csrf", token),
+            ("email", &user.email),
+            ("password", &user.password),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("sign in: {e}"))?;
+    match response.status().as_u16() {
+        303 => cookie_of(&response, "rd_session").ok_or_else(|| "no session cookie".to_owned()),
+        status => Err(format!(
+            "signing {} in through the form answered {status} (registered by this version of rd-loadgen?)",
+            user.email
+        )),
+    }
+}
+
+/// `GET /` with the session cookie; a redirect (to the sign-in page) is not a 2xx, so it counts
+/// as an error.
+async fn get_page(client: &reqwest::Client, url: &str, cookie: &str) -> Result<u16, String> {
+    let response = client
+        .get(format!("{url}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let _ = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok(status)
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(alias = "changes")]
@@ -519,6 +594,16 @@ async fn drive(
                     }
                 }
             }
+            Mix::DashboardPage => {
+                for user in &mine {
+                    prepared.push(Prepared {
+                        token: web_sign_in(url, user).await?.into(),
+                        body: Arc::from(""),
+                        key: String::new(),
+                        workouts: 0,
+                    });
+                }
+            }
             _ => {}
         }
         Ok(prepared)
@@ -597,6 +682,13 @@ async fn drive(
                         200 => 599,
                         other => other,
                     });
+                record(&mut tally, window, started, status, 0);
+            }
+            Mix::DashboardPage => {
+                let p = &prepared[turn % prepared.len()];
+                turn += 1;
+                let started = Instant::now();
+                let status = get_page(&client, url, &p.token).await;
                 record(&mut tally, window, started, status, 0);
             }
             Mix::List | Mix::Changes => {

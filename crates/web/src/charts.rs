@@ -83,7 +83,8 @@ impl BarChart {
             .enumerate()
             .filter(|(i, _)| i % label_every.max(1) == 0)
             .map(|(i, d)| AxisLabel {
-                x: round(i as f64 * slot + slot / 2.0),
+                // Kept clear of the edges, where a centred label would be cut off.
+                x: round((i as f64 * slot + slot / 2.0).clamp(24.0, WIDTH - 24.0)),
                 text: d.label.clone(),
             })
             .collect();

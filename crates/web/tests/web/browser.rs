@@ -2,7 +2,7 @@
 //! numbers, setting the goal, changing the time zone, correcting and deleting a workout, being
 //! signed out by a revocation from the app, and a form post refused without its CSRF token.
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::{TestApp, TestUser, PASSWORD};
@@ -340,4 +340,83 @@ async fn a_form_post_without_its_csrf_token_is_refused() {
     let goals = app.get_ok(&user, "/goals", &[]).await;
     assert_eq!(goals, json!([]), "nothing stored");
     browser.close().await;
+}
+
+/// Not a check: `scripts/screenshots` runs it (with `SCREENSHOTS_DIR`) to take every page, at a
+/// phone's and a desktop's width, with a demo runner's year, into `docs/screenshots/`.
+#[tokio::test]
+#[ignore = "run by scripts/screenshots"]
+async fn screenshots() {
+    let Ok(dir) = std::env::var("SCREENSHOTS_DIR") else {
+        panic!("set SCREENSHOTS_DIR (scripts/screenshots does)");
+    };
+    let Some((app, browser)) = started().await else {
+        panic!("Chromium is needed for screenshots")
+    };
+    let user = register(&app, &browser).await;
+    app.sync_ok(&user, &batch(demo_year())).await;
+    let year = app.get_ok(&user, "/stats/dashboard", &[]).await["goal"]["year"]
+        .as_i64()
+        .unwrap();
+    let goal = app
+        .client
+        .put(app.api(&format!("/goals/{year}")))
+        .bearer_auth(&user.access_token)
+        .json(&json!({"target_days": 250}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(goal.status(), StatusCode::OK);
+    let id = app.get_ok(&user, "/workouts", &[]).await["workouts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pages = [
+        ("dashboard", "/".to_owned()),
+        ("insights", "/insights".to_owned()),
+        ("workouts", "/workouts".to_owned()),
+        ("workout", format!("/workouts/{id}")),
+        ("syncs", "/syncs".to_owned()),
+        ("settings", "/settings".to_owned()),
+    ];
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, height, name) in [(375, 1700, "phone"), (1280, 1300, "desktop")] {
+        browser.resize((width, height)).await;
+        for (page, path) in &pages {
+            browser.open(path).await;
+            let png = browser.client.screenshot().await.unwrap();
+            std::fs::write(format!("{dir}/{page}-{name}.png"), png).unwrap();
+        }
+    }
+    browser.close().await;
+}
+
+/// A runner's year so far: a run on about two days in three, 5 to 15 km at 5 to 6 min/km,
+/// in the morning; the same every time (a fixed sequence, not a random one).
+fn demo_year() -> Vec<Value> {
+    let today = Utc::now().date_naive();
+    let first = NaiveDate::from_yo_opt(today.year_ce().1 as i32, 1).unwrap();
+    let mut seed: u64 = 7;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % 1000
+    };
+    let mut runs = Vec::new();
+    let mut day = first;
+    while day < today && runs.len() < 900 {
+        if next() < 660 {
+            let km = 5.0 + (next() as f64) / 100.0;
+            let pace = 5.0 + (next() as f64) / 1000.0;
+            let minutes = (km * pace).round() as i64;
+            let start = Utc.from_utc_datetime(&day.and_hms_opt(6, 30, 0).unwrap());
+            runs.push(run_at(
+                &format!("demo-{day}"),
+                start,
+                (km * 10.0).round() / 10.0,
+                minutes,
+            ));
+        }
+        day = day.succ_opt().unwrap();
+    }
+    runs
 }
