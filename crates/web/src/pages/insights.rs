@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
-use sync_core::running::{insights as insights_body, Achievement, InsightsBody};
+use sync_core::running::{insights as insights_body, Achievement, InsightsBody, MAX_YEAR, MIN_YEAR};
 use sync_store::YearRead;
 
 use super::dashboard::YearQuery;
@@ -53,8 +53,8 @@ struct InsightsPage {
     fastest_pace_date: String,
     badges: Vec<Badge>,
     unlocked: usize,
-    previous_year: i32,
-    next_year: i32,
+    previous_year: Option<i32>,
+    next_year: Option<i32>,
 }
 
 /// `GET /insights` (`?year=`).
@@ -104,8 +104,8 @@ pub(crate) async fn page(
         fastest_pace_date: optional_date(bests.fastest_pace_date),
         unlocked: badges.iter().filter(|b| b.unlocked.is_some()).count(),
         badges,
-        previous_year: year - 1,
-        next_year: year + 1,
+        previous_year: Some(year - 1).filter(|y| *y >= MIN_YEAR),
+        next_year: Some(year + 1).filter(|y| *y <= MAX_YEAR),
         numbers,
     };
     Ok(ok(&view))
