@@ -17,11 +17,11 @@ use crate::time::serde_format;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateWebhook {
     /// An `http` or `https` URL on a public address, at most 2048 characters.
-    #[cfg_attr(feature = "openapi", schema(format = Uri, max_length = 2048))]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: String,
     /// Distinct event names: `workout.created`, `workout.updated`, `workout.deleted`,
-    /// `sync.completed`, `goal.reached`, `achievement.unlocked`.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 6, unique_items = true,
+    /// `sync.completed`, `goal.reached`, `achievement.unlocked`; each at most once.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 6,
         value_type = Vec<WebhookEventName>))]
     pub events: Vec<String>,
 }
