@@ -5,6 +5,7 @@
 mod delivery;
 mod failures;
 mod instances;
+mod overhead;
 mod subscriptions;
 
 use std::collections::HashSet;
