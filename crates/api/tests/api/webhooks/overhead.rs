@@ -31,7 +31,13 @@ async fn mean_sync(app: &TestApp, events: Option<&[&str]>, batch: usize, tag: &s
 async fn sync_overhead_of_webhooks(app: TestApp) {
     for batch in [1, 100] {
         let none = mean_sync(&app, None, batch, "none").await;
-        let some = mean_sync(&app, Some(&["workout.created", "sync.completed"]), batch, "some").await;
+        let some = mean_sync(
+            &app,
+            Some(&["workout.created", "sync.completed"]),
+            batch,
+            "some",
+        )
+        .await;
         let all = mean_sync(&app, Some(&ALL_EVENTS), batch, "all").await;
         println!(
             "[{}] batch {batch:>3}: no subscription {:>7.2} ms, workout+sync events {:>7.2} ms, every event {:>7.2} ms",
@@ -47,13 +53,23 @@ mod sync_overhead {
     #[tokio::test]
     #[ignore = "a measurement: run with --ignored --nocapture"]
     async fn sqlite() {
-        test_support::on_backend_with_app(test_support::Backend::Sqlite, &super::QUIET, super::sync_overhead_of_webhooks).await;
+        test_support::on_backend_with_app(
+            test_support::Backend::Sqlite,
+            &super::QUIET,
+            super::sync_overhead_of_webhooks,
+        )
+        .await;
     }
 
     #[tokio::test]
     #[ignore = "a measurement: run with --ignored --nocapture"]
     async fn postgres() {
-        test_support::on_backend_with_app(test_support::Backend::Postgres, &super::QUIET, super::sync_overhead_of_webhooks).await;
+        test_support::on_backend_with_app(
+            test_support::Backend::Postgres,
+            &super::QUIET,
+            super::sync_overhead_of_webhooks,
+        )
+        .await;
     }
 }
 
@@ -62,4 +78,3 @@ const QUIET: [(&str, &str); 2] = [
     ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
     ("WEBHOOK_POLL_INTERVAL_MS", "3600000"),
 ];
-

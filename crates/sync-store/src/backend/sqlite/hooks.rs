@@ -149,7 +149,11 @@ pub(super) fn lock_due_deliveries(
     limit: i64,
 ) -> Result<Vec<DbUuid>, StoreError> {
     Ok(webhook_deliveries::table
-        .filter(webhook_deliveries::state.eq("pending"))
+        // A literal, not a bound parameter: only then can the planner prove that the
+        // partial index `webhook_deliveries_due_idx` (`WHERE state = 'pending'`) applies.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "webhook_deliveries.state = 'pending'",
+        ))
         .filter(webhook_deliveries::next_attempt_at.le(now))
         .order(webhook_deliveries::next_attempt_at.asc())
         .limit(limit)
