@@ -183,9 +183,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         let [c, d] = lo.to_be_bytes();
         Ipv4Addr::new(a, b, c, d)
     };
-    if s[..5] == [0; 5] && s[5] == 0xffff {
-        Some(from(s[6], s[7]))
-    } else if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+    let mapped = s[..5] == [0; 5] && s[5] == 0xffff;
+    let nat64 = s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0; 4];
+    if mapped || nat64 {
         Some(from(s[6], s[7]))
     } else if s[0] == 0x2002 {
         Some(from(s[1], s[2]))

@@ -157,7 +157,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id(app: TestApp) {
     assert_eq!(a, b2);
     let t = |r: &super::Received| r.timestamp.as_deref().unwrap().parse::<i64>().unwrap();
     assert!(
-        t(retry) >= t(first) + 1,
+        t(retry) > t(first),
         "[{b}] the retry came after the schedule's second"
     );
 

@@ -688,7 +688,7 @@ pub(crate) fn queue_workout_events(
 
 /// The workout as the achievement rules see it; `None` for a tombstone.
 fn live_fact(w: &StoredWorkout) -> Option<RunFact> {
-    (!w.is_deleted()).then(|| RunFact {
+    (!w.is_deleted()).then_some(RunFact {
         id: w.id,
         start_time: w.content.start_time,
         date: w.start_date,
