@@ -25,6 +25,7 @@ use crate::ratelimit::{self, RateLimiter};
 use crate::request_id;
 use crate::routes::{self, RouteTable};
 use crate::state::AppState;
+use crate::webhooks;
 
 /// Largest JSON body accepted by the small endpoints (auth).
 const SMALL_JSON_LIMIT: usize = 16 * 1024;
@@ -38,6 +39,9 @@ pub enum StartupError {
     /// The address could not be bound.
     #[error("bind: {0}")]
     Bind(#[from] std::io::Error),
+    /// The webhook delivery client could not be built.
+    #[error("webhook client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
 }
 
 /// A built, not yet running, server.
@@ -48,12 +52,16 @@ pub struct Application {
     metrics: web::Data<Metrics>,
     purge_interval: std::time::Duration,
     idempotency_ttl: chrono::Duration,
+    webhook_worker: webhooks::worker::Worker,
 }
 
 impl Application {
     /// Opens the database (running migrations) and binds the listener.
     pub fn build(config: Config) -> Result<Application, StartupError> {
-        let store = Arc::new(Store::open(&config.database_url, &config.store)?);
+        let store = Arc::new(
+            Store::open(&config.database_url, &config.store)?
+                .with_goal_default_target(config.goal_default_target),
+        );
         let listener = TcpListener::bind(&config.bind_addr)?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
@@ -62,6 +70,8 @@ impl Application {
         let idempotency_ttl = config.idempotency_ttl;
         let rate_limiter = web::Data::new(RateLimiter::from_config(&config));
         let metrics = web::Data::new(Metrics::new());
+        let webhook_worker =
+            webhooks::worker::Worker::new(store.clone(), &config.webhooks, metrics.clone())?;
         let state = web::Data::new(AppState {
             store,
             tokens: TokenKeys::new(&config),
@@ -115,6 +125,7 @@ impl Application {
             metrics: purge_metrics,
             purge_interval,
             idempotency_ttl,
+            webhook_worker,
         })
     }
 
@@ -123,8 +134,10 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped; expired idempotency records are purged and latency
-    /// samples folded into their histograms meanwhile.
+    /// Serves until the server is stopped; expired idempotency records are purged, latency
+    /// samples folded into their histograms and webhooks delivered meanwhile. Once the HTTP
+    /// server has stopped (SIGTERM, SIGINT), the webhook worker finishes its attempts in flight
+    /// and gives back the rest of its claim before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired_records(
             self.state.clone(),
@@ -133,9 +146,14 @@ impl Application {
             self.idempotency_ttl,
         ));
         let upkeep = tokio::spawn(metrics::upkeep(self.metrics.clone()));
+        let (stop_webhooks, webhooks) = webhooks::worker::spawn(self.webhook_worker);
         let result = self.server.await;
         purge.abort();
         upkeep.abort();
+        stop_webhooks.stop();
+        if let Err(e) = webhooks.await {
+            log::error!("the webhook worker failed: {e}");
+        }
         result
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 use sync_core::running::DEFAULT_TARGET_DAYS;
+use sync_core::webhooks::RetrySchedule;
 use sync_core::SyncLimits;
 use sync_store::StoreOptions;
 use thiserror::Error;
@@ -125,7 +126,27 @@ pub struct Config {
     /// `COOKIE_SECURE` (`auto`, `on`, `off`): whether the dashboard's cookies are `Secure` with
     /// the `__Host-` prefix. Default `auto`: on when `PUBLIC_URL` is https.
     pub secure_cookies: bool,
+    /// `WEBHOOK_*`: outbound webhook delivery.
+    pub webhooks: WebhookSettings,
 }
+
+/// How the webhook worker delivers (docs/webhooks.md, docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS` (`true`/`false`): allow targets on loopback, private,
+    /// link-local and metadata addresses (tests, home networks). Default `false`.
+    pub allow_private_targets: bool,
+    /// `WEBHOOK_POLL_INTERVAL_MS`: how often an idle worker looks for due deliveries.
+    /// Default 1000.
+    pub poll_interval: Duration,
+    /// `WEBHOOK_RETRY_DELAYS_SECS`: the waits after each failed attempt, comma separated;
+    /// after the last one the delivery fails. Default [`RetrySchedule::standard`]
+    /// (5,300,1800,7200,18000,36000,36000: about 27.6 hours).
+    pub retry_schedule: RetrySchedule,
+}
+
+/// Most retries `WEBHOOK_RETRY_DELAYS_SECS` may list.
+pub const MAX_RETRIES: usize = 20;
 
 impl Config {
     /// Reads the process environment.
@@ -290,6 +311,26 @@ impl Config {
             },
             public_origin,
             secure_cookies,
+            webhooks: WebhookSettings {
+                allow_private_targets: match get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+                    .as_deref()
+                    .map(str::trim)
+                {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            name: "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+                            message: format!("{other:?} must be \"true\" or \"false\""),
+                        })
+                    }
+                },
+                poll_interval: millis("WEBHOOK_POLL_INTERVAL_MS", Duration::from_secs(1))?,
+                retry_schedule: match get("WEBHOOK_RETRY_DELAYS_SECS") {
+                    None => RetrySchedule::standard(),
+                    Some(text) => retry_schedule(&text)?,
+                },
+            },
             data_dir,
         })
     }
@@ -312,6 +353,30 @@ fn public_origin(url: &str) -> Result<String, ConfigError> {
         return Err(invalid("must be an origin: scheme and host, with no path"));
     }
     Ok(trimmed.to_ascii_lowercase())
+}
+
+/// `WEBHOOK_RETRY_DELAYS_SECS`: whole seconds, comma separated, at most [`MAX_RETRIES`].
+fn retry_schedule(text: &str) -> Result<RetrySchedule, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        name: "WEBHOOK_RETRY_DELAYS_SECS",
+        message,
+    };
+    let delays = text
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| *secs <= MAX_DURATION.as_secs())
+                .and_then(|secs| i64::try_from(secs).ok())
+                .map(chrono::Duration::seconds)
+                .ok_or_else(|| invalid(format!("{part:?} is not a number of seconds")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > MAX_RETRIES {
+        return Err(invalid(format!("lists more than {MAX_RETRIES} delays")));
+    }
+    Ok(RetrySchedule::new(delays))
 }
 
 /// Reads `DATA_DIR/jwt_secret`, creating it (owner-only) with 64 random bytes when absent, so a
@@ -468,6 +533,32 @@ mod tests {
         }
         let err = with(&[("COOKIE_SECURE", "yes")]).unwrap_err();
         assert!(err.to_string().starts_with("COOKIE_SECURE"));
+    }
+
+    #[test]
+    fn webhook_settings_have_safe_defaults_and_refuse_nonsense() {
+        let secret = "s".repeat(32);
+        let c = config(&[("JWT_SECRET", &secret)]).unwrap();
+        assert!(!c.webhooks.allow_private_targets);
+        assert_eq!(c.webhooks.retry_schedule, RetrySchedule::standard());
+        assert_eq!(c.webhooks.poll_interval, Duration::from_secs(1));
+        let c = config(&[
+            ("JWT_SECRET", &secret),
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+            ("WEBHOOK_RETRY_DELAYS_SECS", "1, 2,0"),
+        ])
+        .unwrap();
+        assert!(c.webhooks.allow_private_targets);
+        assert_eq!(c.webhooks.retry_schedule.max_attempts(), 4);
+        for (name, value) in [
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "yes"),
+            ("WEBHOOK_RETRY_DELAYS_SECS", "1,soon"),
+            ("WEBHOOK_RETRY_DELAYS_SECS", "-5"),
+            ("WEBHOOK_POLL_INTERVAL_MS", "0"),
+        ] {
+            let err = config(&[("JWT_SECRET", &secret), (name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ const SYNC_WORKOUTS: &str = "sync_workouts_total";
 const REPLAYS: &str = "sync_idempotent_replays_total";
 const KEYS_REUSED: &str = "sync_idempotency_key_reused_total";
 const PURGED: &str = "idempotency_records_purged_total";
+const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";
 const POOL_CONNECTIONS: &str = "db_pool_connections";
 const POOL_IN_USE: &str = "db_pool_in_use";
 const POOL_IDLE: &str = "db_pool_idle";
@@ -50,7 +51,7 @@ enum Kind {
 }
 
 /// Every family, its type and its HELP line.
-const FAMILIES: [(&str, Kind, &str); 10] = [
+const FAMILIES: [(&str, Kind, &str); 11] = [
     (
         HTTP_REQUESTS,
         Kind::Counter,
@@ -77,6 +78,11 @@ const FAMILIES: [(&str, Kind, &str); 10] = [
         Kind::Counter,
         "Expired idempotency records deleted by this instance's periodic purge.",
     ),
+    (
+        WEBHOOK_ATTEMPTS,
+        Kind::Counter,
+        "Webhook delivery attempts made by this instance, by outcome (delivered, retrying, failed).",
+    ),
     (POOL_CONNECTIONS, Kind::Gauge, "Open database connections."),
     (
         POOL_IN_USE,
@@ -94,6 +100,11 @@ static OUTCOME_UNCHANGED: [Label; 1] = [Label::from_static_parts("outcome", "unc
 static OUTCOME_CONFLICT: [Label; 1] = [Label::from_static_parts("outcome", "conflict")];
 static OUTCOME_REJECTED: [Label; 1] = [Label::from_static_parts("outcome", "rejected")];
 static OUTCOME_DELETED: [Label; 1] = [Label::from_static_parts("outcome", "deleted")];
+
+/// The `outcome` label of `webhook_attempts_total`.
+static WEBHOOK_DELIVERED: [Label; 1] = [Label::from_static_parts("outcome", "delivered")];
+static WEBHOOK_RETRYING: [Label; 1] = [Label::from_static_parts("outcome", "retrying")];
+static WEBHOOK_FAILED: [Label; 1] = [Label::from_static_parts("outcome", "failed")];
 
 /// Methods whose label needs no allocation; any other is labelled by its own name.
 const STANDARD_METHODS: [&str; 9] = [
@@ -128,6 +139,8 @@ pub struct Metrics {
     replays: Counter,
     keys_reused: Counter,
     purged: Counter,
+    /// `webhook_attempts_total` by outcome: delivered, retrying, failed.
+    webhook_attempts: [Counter; 3],
     pool: PoolGauges,
 }
 
@@ -168,6 +181,11 @@ impl Metrics {
         let replays = counter(REPLAYS, &[]);
         let keys_reused = counter(KEYS_REUSED, &[]);
         let purged = counter(PURGED, &[]);
+        let webhook_attempts = [
+            counter(WEBHOOK_ATTEMPTS, &WEBHOOK_DELIVERED),
+            counter(WEBHOOK_ATTEMPTS, &WEBHOOK_RETRYING),
+            counter(WEBHOOK_ATTEMPTS, &WEBHOOK_FAILED),
+        ];
         let pool = PoolGauges {
             connections: gauge(POOL_CONNECTIONS),
             in_use: gauge(POOL_IN_USE),
@@ -181,6 +199,7 @@ impl Metrics {
             replays,
             keys_reused,
             purged,
+            webhook_attempts,
             pool,
         }
     }
@@ -235,6 +254,17 @@ impl Metrics {
     /// Records expired idempotency records deleted by this instance's periodic purge.
     pub fn observe_purged(&self, records: usize) {
         self.purged.increment(records as u64);
+    }
+
+    /// Records one webhook delivery attempt: delivered, failed with a retry due, or failed
+    /// for good.
+    pub fn observe_webhook_attempt(&self, delivered: bool, will_retry: bool) {
+        let index = match (delivered, will_retry) {
+            (true, _) => 0,
+            (false, true) => 1,
+            (false, false) => 2,
+        };
+        self.webhook_attempts[index].increment(1);
     }
 
     /// The Prometheus text exposition, with the pool's current state.

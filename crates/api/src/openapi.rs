@@ -137,12 +137,22 @@ impl Modify for BearerAuth {
         description = "Syncs HealthKit workouts between the Running Days apps, devices and the web dashboard."
     ),
     // A generic's argument is not collected with the generic itself (`SyncRequest<W>`).
-    components(schemas(sync_core::wire::WorkoutInput)),
+    // The `data` of each webhook event is not a response of any path: listed so the document
+    // describes what receivers get.
+    components(schemas(
+        sync_core::wire::WorkoutInput,
+        sync_core::wire::WorkoutEventData,
+        sync_core::wire::SyncCompletedData,
+        sync_core::wire::GoalReachedData,
+        sync_core::wire::AchievementUnlockedData,
+        sync_core::wire::TestEventData,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, tokens and sessions"),
         (name = "sync", description = "Syncing workouts from a device"),
         (name = "workouts", description = "Reading and editing workouts"),
+        (name = "webhooks", description = "Subscriptions to events, signed as Standard Webhooks, and their delivery attempts"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

@@ -34,6 +34,7 @@ pub mod request;
 pub mod running;
 pub mod time;
 pub mod validate;
+pub mod webhooks;
 pub mod wire;
 pub mod workout;
 

@@ -13,6 +13,7 @@ mod error;
 mod records;
 pub mod testing;
 mod types;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ pub use records::{
     ChangePage, Credentials, EditOutcome, LoginAttempt, NewSession, RunningState, RunningYear,
     Session, SyncCommand, SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage,
     WorkoutQuery, YearRead,
+};
+pub use webhooks::{
+    AttemptResult, ClaimedDelivery, CreateWebhookOutcome, DeliveryAttempt, NewWebhook, Webhook,
+    WebhookSecret, MAX_ATTEMPTS_PAGE, MAX_CLAIM, MAX_WEBHOOKS_PER_USER,
 };
 
 /// Largest page of [`Store::list_workouts`]; a larger `limit` is clamped to it.
@@ -124,6 +129,8 @@ pub struct PoolState {
 pub struct Store {
     backend: Backend,
     kind: BackendKind,
+    /// The target of a year without a goal, for working out `goal.reached`.
+    goal_default_target: u16,
 }
 
 impl Store {
@@ -144,7 +151,20 @@ impl Store {
                 Backend::Pg(pg::connect(target, options)?)
             }
         };
-        Ok(Store { backend, kind })
+        Ok(Store {
+            backend,
+            kind,
+            goal_default_target: sync_core::running::DEFAULT_TARGET_DAYS,
+        })
+    }
+
+    /// The store with `target` as the goal of a year without one (the server's
+    /// `GOAL_DEFAULT_TARGET_DAYS`), which decides when such a year's goal is reached.
+    pub fn with_goal_default_target(self, target: u16) -> Store {
+        Store {
+            goal_default_target: target,
+            ..self
+        }
     }
 
     /// Which database this store uses.
@@ -322,7 +342,11 @@ impl Store {
 
     /// Applies one sync in one transaction (see the crate documentation).
     pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
-        with_conn!(self, |conn, queries| queries::sync::apply(conn, command))
+        with_conn!(self, |conn, queries| queries::sync::apply(
+            conn,
+            command,
+            self.goal_default_target
+        ))
     }
 
     /// The user's most recent syncs, newest first (`limit` is clamped to 1–[`MAX_HISTORY_PAGE`]).
@@ -400,7 +424,12 @@ impl Store {
         edit: impl FnOnce(&sync_core::StoredWorkout) -> Result<Option<sync_core::StoredWorkout>, E>,
     ) -> Result<EditOutcome<E>, StoreError> {
         with_conn!(self, |conn, queries| queries::workouts::edit(
-            conn, user_id, id, now, edit
+            conn,
+            user_id,
+            id,
+            now,
+            self.goal_default_target,
+            edit
         ))
     }
 
@@ -419,14 +448,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Goal, StoreError> {
         with_conn!(self, |conn, queries| queries::running::put_goal(
-            conn, user_id, goal, now
+            conn,
+            user_id,
+            goal,
+            now,
+            self.goal_default_target
         ))
     }
 
     /// Removes the user's goal for `year`; `false` when there was none.
     pub fn delete_goal(&self, user_id: Uuid, year: i32) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now();
         with_conn!(self, |conn, queries| queries::running::delete_goal(
-            conn, user_id, year
+            conn,
+            user_id,
+            year,
+            now,
+            self.goal_default_target
         ))
     }
 

@@ -12,6 +12,7 @@ pub mod params;
 pub mod running;
 pub mod stats;
 pub mod sync;
+pub mod webhooks;
 pub mod workouts;
 
 use actix_web::dev::ResourceDef;
@@ -59,7 +60,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(goals::delete)
                 .service(goals::progress)
                 .service(stats::dashboard)
-                .service(stats::insights),
+                .service(stats::insights)
+                .service(webhooks::create)
+                .service(webhooks::list)
+                .service(webhooks::test)
+                .service(webhooks::deliveries)
+                .service(webhooks::get)
+                .service(webhooks::delete),
         );
 }
 

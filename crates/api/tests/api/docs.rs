@@ -117,10 +117,9 @@ async fn every_endpoint_that_needs_a_token_says_so_and_names_its_errors() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().expect("responses");
+            // 200, 201, 204, or 202 for work queued (a webhook's test event).
             assert!(
-                responses.contains_key("200")
-                    || responses.contains_key("201")
-                    || responses.contains_key("204"),
+                responses.keys().any(|status| status.starts_with('2')),
                 "{method} {path} documents no success"
             );
             if path.starts_with("/api/v1/")

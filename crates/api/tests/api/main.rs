@@ -13,3 +13,4 @@ mod running;
 mod security;
 mod smoke;
 mod sync;
+mod webhooks;

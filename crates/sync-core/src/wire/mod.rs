@@ -24,6 +24,7 @@ mod errors;
 mod history;
 mod operations;
 mod sync;
+mod webhooks;
 mod workouts;
 
 pub use crate::running::{
@@ -41,5 +42,10 @@ pub use operations::HealthBody;
 pub use sync::{
     Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncRequest,
     SyncRequestBody, SyncResponse, WorkoutInput,
+};
+pub use webhooks::{
+    AchievementUnlockedData, CreateWebhook, CreatedWebhook, DeliveriesBody, DeliveryAttemptView,
+    EventBody, GoalReachedData, SyncCompletedData, TestEventData, WebhookEventName, WebhookView,
+    WorkoutEventData,
 };
 pub use workouts::{ChangeEntry, ChangesPage, WorkoutBody, WorkoutPage, WorkoutView};

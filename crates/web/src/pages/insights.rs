@@ -5,7 +5,9 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
-use sync_core::running::{insights as insights_body, Achievement, InsightsBody, MAX_YEAR, MIN_YEAR};
+use sync_core::running::{
+    insights as insights_body, Achievement, InsightsBody, MAX_YEAR, MIN_YEAR,
+};
 use sync_store::YearRead;
 
 use super::dashboard::YearQuery;

@@ -10,6 +10,7 @@
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
 //! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | `RECORD_SYNC_SQL`: one write CTE | one round trip instead of three (SQLite: three statements) |
+//! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | `SELECT … FOR UPDATE SKIP LOCKED`, oldest due first | instances claiming at once lock different rows and none waits for another (SQLite: a plain read in the immediate transaction) |
 //!
 //! The three statements are raw SQL of fixed text (`super::statement`), each for a reason
 //! measured in docs/benchmarks.md. No compiler checks their column lists against `schema`: the
@@ -24,7 +25,7 @@ use diesel::sql_types::{
 use uuid::Uuid;
 
 use super::queries::rows::{SyncBookkeeping, UserLock, WorkoutRow};
-use super::schema::users;
+use super::schema::{users, webhook_deliveries};
 use super::statement::{cached_statement, push_statement, unbound_parameter};
 use super::Conn;
 use crate::types::{DbTime, DbUuid};
@@ -302,3 +303,27 @@ pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), St
 
 #[cfg(test)]
 mod tests;
+
+/// The ids of up to `limit` pending webhook deliveries due at `now`, oldest due first, through
+/// the partial due index, locked until commit. `SKIP LOCKED` passes over rows another
+/// instance is claiming at this moment, so concurrent claims take different rows and never
+/// wait for each other.
+pub(super) fn lock_due_deliveries(
+    conn: &mut Conn,
+    now: DbTime,
+    limit: i64,
+) -> Result<Vec<DbUuid>, StoreError> {
+    Ok(webhook_deliveries::table
+        // A literal, not a bound parameter: only then can the planner prove that the
+        // partial index `webhook_deliveries_due_idx` (`WHERE state = 'pending'`) applies.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "webhook_deliveries.state = 'pending'",
+        ))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .order(webhook_deliveries::next_attempt_at.asc())
+        .limit(limit)
+        .select(webhook_deliveries::id)
+        .for_update()
+        .skip_locked()
+        .load(conn)?)
+}

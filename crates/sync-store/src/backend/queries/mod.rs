@@ -16,6 +16,7 @@ pub(crate) mod maintenance;
 pub(crate) mod rows;
 pub(crate) mod running;
 pub(crate) mod sync;
+pub(crate) mod webhooks;
 pub(crate) mod workouts;
 
 use super::{hooks, schema, Conn, MIGRATIONS};

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::rows::GoalRow;
 use super::schema::{goals, users, workouts};
+use super::webhooks::{queue_goal_milestones, MilestoneContext, Outbox};
 use super::workouts::list;
 use super::{hooks, Conn};
 use crate::records::{RunningState, RunningYear, WorkoutQuery, YearRead};
@@ -33,8 +34,24 @@ pub(crate) fn list_goals(conn: &mut Conn, user_id: Uuid) -> Result<Vec<Goal>, St
     rows.into_iter().map(GoalRow::into_goal).collect()
 }
 
-/// Creates or replaces the goal of a year: a replaced goal keeps its `created_at`.
+/// Creates or replaces the goal of a year: a replaced goal keeps its `created_at`. When a
+/// subscription wants `goal.reached` or `achievement.unlocked`, the change runs under the
+/// user's lock and queues what the new target reached; otherwise it is one statement.
 pub(crate) fn put_goal(
+    conn: &mut Conn,
+    user_id: Uuid,
+    goal: ValidGoal,
+    now: DateTime<Utc>,
+    default_target: u16,
+) -> Result<Goal, StoreError> {
+    let year = goal.year();
+    goal_change(conn, user_id, year, now, default_target, |conn| {
+        upsert_goal(conn, user_id, goal, now)
+    })
+}
+
+/// One statement: the upsert returns the row as stored (with the kept `created_at`).
+fn upsert_goal(
     conn: &mut Conn,
     user_id: Uuid,
     goal: ValidGoal,
@@ -47,7 +64,6 @@ pub(crate) fn put_goal(
         created_at: DbTime(now),
         updated_at: DbTime(now),
     };
-    // One statement: the upsert returns the row as stored (with the kept `created_at`).
     let stored: GoalRow = diesel::insert_into(goals::table)
         .values(&row)
         .on_conflict((goals::user_id, goals::year))
@@ -61,10 +77,58 @@ pub(crate) fn put_goal(
     stored.into_goal()
 }
 
-/// Removes the goal of a year; `false` when it had none.
-pub(crate) fn delete_goal(conn: &mut Conn, user_id: Uuid, year: i32) -> Result<bool, StoreError> {
-    let deleted = diesel::delete(goals::table.find((DbUuid(user_id), year))).execute(conn)?;
-    Ok(deleted > 0)
+/// Removes the goal of a year; `false` when it had none. The year falls back to the default
+/// target, which may reach it: queued as `put_goal` does.
+pub(crate) fn delete_goal(
+    conn: &mut Conn,
+    user_id: Uuid,
+    year: i32,
+    now: DateTime<Utc>,
+    default_target: u16,
+) -> Result<bool, StoreError> {
+    let mut removed = false;
+    goal_change(conn, user_id, year, now, default_target, |conn| {
+        removed = diesel::delete(goals::table.find((DbUuid(user_id), year))).execute(conn)? > 0;
+        Ok(Goal::default_for(year, default_target))
+    })?;
+    Ok(removed)
+}
+
+/// Runs `change` (which returns the year's goal after it). When one of the user's
+/// subscriptions wants an event of the achievements, it runs in a write transaction under the
+/// user's lock, between reading the goal it replaces and queuing what the new one reached.
+fn goal_change(
+    conn: &mut Conn,
+    user_id: Uuid,
+    year: i32,
+    now: DateTime<Utc>,
+    default_target: u16,
+    change: impl FnOnce(&mut Conn) -> Result<Goal, StoreError>,
+) -> Result<Goal, StoreError> {
+    if !Outbox::load(conn, user_id, now)?.wants_milestones() {
+        return change(conn);
+    }
+    hooks::write_transaction(conn, |conn| {
+        let lock = hooks::lock_user(conn, user_id)?;
+        let before = goals::table
+            .find((DbUuid(user_id), year))
+            .select(GoalRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(GoalRow::into_goal)
+            .transpose()?
+            .unwrap_or_else(|| Goal::default_for(year, default_target));
+        let after = change(conn)?;
+        // Loaded again under the lock: a subscription made meanwhile gets the events too.
+        let mut outbox = Outbox::load(conn, user_id, now)?;
+        let context = MilestoneContext {
+            zone: lock.zone()?,
+            default_target,
+        };
+        queue_goal_milestones(conn, &mut outbox, &context, &before, &after)?;
+        outbox.write(conn)?;
+        Ok(after)
+    })
 }
 
 /// The user's zone, change-feed position and goal for `year` (the runner's current year when
@@ -178,7 +242,11 @@ pub(crate) fn running_year(
 }
 
 /// The live workouts dated in `span`, as the rules need them (five columns, not whole rows).
-fn run_facts(conn: &mut Conn, user_id: Uuid, span: DateSpan) -> Result<Vec<RunFact>, StoreError> {
+pub(crate) fn run_facts(
+    conn: &mut Conn,
+    user_id: Uuid,
+    span: DateSpan,
+) -> Result<Vec<RunFact>, StoreError> {
     let rows: Vec<(DbUuid, DbTime, NaiveDate, f64, i64)> = live_in(user_id, span)
         .select((
             workouts::id,

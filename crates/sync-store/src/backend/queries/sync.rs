@@ -3,15 +3,18 @@
 //! the lookup, the bulk write and the bookkeeping are the backend's `hooks`.
 
 use diesel::prelude::*;
+use sync_core::webhooks::EventType;
+use sync_core::wire::{SyncCompletedData, SyncView};
 use sync_core::{
     decide_idempotency, plan_sync, ChangeCursor, Fingerprint, IdempotencyDecision,
-    IdempotencyRecord, SyncResponse,
+    IdempotencyRecord, PlannedWrite, SyncResponse,
 };
 use uuid::Uuid;
 
 use super::hooks;
 use super::rows::{count_column, IdempotencyRow, SyncBookkeeping, SyncRow, WorkoutRow};
 use super::schema::{idempotency_records, syncs};
+use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::Conn;
 use crate::records::{SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
@@ -54,7 +57,12 @@ fn stored_decision(
     )
 }
 
-pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
+/// `default_target` is the target of a year without a goal (for `goal.reached`).
+pub(crate) fn apply(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+    default_target: u16,
+) -> Result<SyncOutcome, StoreError> {
     // A completed sync's record is written in the same transaction as its effect and is never
     // changed while it is live, so when one is found it decides the request (replay, or refuse
     // a reused key) without the user's lock or a write transaction: a retry storm of one device
@@ -86,8 +94,8 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
             &request.deletions,
             &stored,
         );
-        let rows: Vec<WorkoutRow> = plan
-            .rows_to_write(after_seq, cmd.now, zone, Uuid::new_v4)
+        let written = plan.rows_to_write(after_seq, cmd.now, zone, Uuid::new_v4);
+        let rows: Vec<WorkoutRow> = written
             .iter()
             .map(|w| WorkoutRow::from_stored(cmd.user_id, w))
             .collect();
@@ -96,6 +104,61 @@ pub(crate) fn apply(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<SyncOutcom
         let new_seq = plan.seq_after(after_seq);
         let sync_id = Uuid::new_v4();
         let counts = plan.counts;
+
+        // The webhook events, in this transaction: a rollback takes them with it.
+        let mut outbox = Outbox::load(conn, cmd.user_id, cmd.now)?;
+        if !outbox.is_empty() {
+            let changes: Vec<WorkoutChange<'_>> = plan
+                .writes
+                .iter()
+                .zip(&written)
+                .map(|(write, after)| match write {
+                    PlannedWrite::Create(_) => WorkoutChange {
+                        event: EventType::WorkoutCreated,
+                        before: None,
+                        after,
+                    },
+                    PlannedWrite::Update { stored, .. } => WorkoutChange {
+                        event: EventType::WorkoutUpdated,
+                        before: Some(stored),
+                        after,
+                    },
+                    PlannedWrite::Delete(stored) => WorkoutChange {
+                        event: EventType::WorkoutDeleted,
+                        before: Some(stored),
+                        after,
+                    },
+                })
+                .collect();
+            let context = MilestoneContext {
+                zone,
+                default_target,
+            };
+            queue_workout_events(conn, &mut outbox, &context, &changes, Some(sync_id))?;
+            outbox.add(
+                EventType::SyncCompleted,
+                SyncCompletedData {
+                    sync: SyncView {
+                        sync_id,
+                        mode: request.mode.as_str().to_owned(),
+                        idempotency_key: request
+                            .idempotency_key
+                            .as_ref()
+                            .map(|k| k.as_str().to_owned()),
+                        created: counts.created,
+                        updated: counts.updated,
+                        unchanged: counts.unchanged,
+                        deleted: counts.deleted,
+                        conflicts: counts.conflicts,
+                        rejected: counts.rejected,
+                        server_cursor: ChangeCursor { after_seq: new_seq }.encode(),
+                        client_sync_timestamp: request.client_sync_timestamp,
+                        created_at: cmd.now,
+                    },
+                },
+            )?;
+            outbox.write(conn)?;
+        }
         let response = SyncResponse {
             success: true,
             sync_id,

@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
+use sync_core::webhooks::EventType;
 use sync_core::{ListCursor, StoredWorkout};
 use uuid::Uuid;
 
 use super::rows::WorkoutRow;
 use super::schema::{users, workouts};
 use super::sync::upsert_workouts;
+use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::{hooks, Conn};
 use crate::records::{ChangePage, EditOutcome, SyncStatus, WorkoutPage, WorkoutQuery};
 use crate::types::{DbTime, DbUuid};
@@ -164,12 +166,14 @@ pub(crate) fn status(conn: &mut Conn, user_id: Uuid) -> Result<Option<SyncStatus
 
 /// A server-side edit: `edit` turns the stored workout into its new content (or refuses).
 /// Runs under the user lock like a sync, and dates the result in the user's zone as a sync
-/// does; an edit that changes nothing writes nothing.
+/// does; an edit that changes nothing writes nothing. Its webhook event is queued in the same
+/// transaction (`default_target`: the target of a year without a goal, for `goal.reached`).
 pub(crate) fn edit<E>(
     conn: &mut Conn,
     user_id: Uuid,
     id: Uuid,
     now: DateTime<Utc>,
+    default_target: u16,
     edit: impl FnOnce(&StoredWorkout) -> Result<Option<StoredWorkout>, E>,
 ) -> Result<EditOutcome<E>, StoreError> {
     hooks::write_transaction(conn, |conn| {
@@ -194,6 +198,23 @@ pub(crate) fn edit<E>(
             ..next
         };
         upsert_workouts(conn, &[WorkoutRow::from_stored(user_id, &written)])?;
+        let mut outbox = Outbox::load(conn, user_id, now)?;
+        let event = if written.is_deleted() {
+            EventType::WorkoutDeleted
+        } else {
+            EventType::WorkoutUpdated
+        };
+        let change = WorkoutChange {
+            event,
+            before: Some(&current),
+            after: &written,
+        };
+        let context = MilestoneContext {
+            zone,
+            default_target,
+        };
+        queue_workout_events(conn, &mut outbox, &context, &[change], None)?;
+        outbox.write(conn)?;
         diesel::update(users::table.find(DbUuid(user_id)))
             .set((
                 users::change_seq.eq(after_seq + 1),

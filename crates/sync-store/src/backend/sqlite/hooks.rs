@@ -10,6 +10,7 @@
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
 //! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | three statements | in process they cost no round trip (PostgreSQL: one write CTE) |
+//! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | a plain read, oldest due first | the immediate transaction already keeps every other claim out until commit (PostgreSQL: `FOR UPDATE SKIP LOCKED`) |
 //!
 //! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
 
@@ -18,9 +19,9 @@ use diesel::upsert::excluded;
 use uuid::Uuid;
 
 use super::queries::rows::{SyncBookkeeping, SyncRow, UserLock, WorkoutRow};
-use super::schema::{idempotency_records, syncs, users, workouts};
+use super::schema::{idempotency_records, syncs, users, webhook_deliveries, workouts};
 use super::Conn;
-use crate::types::DbUuid;
+use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
 /// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
@@ -137,4 +138,25 @@ pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), St
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// The ids of up to `limit` pending webhook deliveries due at `now`, oldest due first, through
+/// the partial due index. The immediate transaction keeps any other claim out until it
+/// commits, so a plain read is the lock.
+pub(super) fn lock_due_deliveries(
+    conn: &mut Conn,
+    now: DbTime,
+    limit: i64,
+) -> Result<Vec<DbUuid>, StoreError> {
+    Ok(webhook_deliveries::table
+        // A literal, not a bound parameter: only then can the planner prove that the
+        // partial index `webhook_deliveries_due_idx` (`WHERE state = 'pending'`) applies.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "webhook_deliveries.state = 'pending'",
+        ))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .order(webhook_deliveries::next_attempt_at.asc())
+        .limit(limit)
+        .select(webhook_deliveries::id)
+        .load(conn)?)
 }
