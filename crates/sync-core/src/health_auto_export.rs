@@ -609,7 +609,10 @@ fn quantity(
         _ => (None, None),
     };
     let Some(qty) = qty else {
-        fail(field, "must be {\"qty\": number, \"units\": text} or a number".into());
+        fail(
+            field,
+            "must be {\"qty\": number, \"units\": text} or a number".into(),
+        );
         return None;
     };
     match unit.factor(units) {
@@ -642,7 +645,8 @@ mod tests {
     }
 
     fn distance_in(units: &str, qty: f64) -> f64 {
-        let p = json!({"data": {"workouts": [run(json!({"distance": {"qty": qty, "units": units}}))]}});
+        let p =
+            json!({"data": {"workouts": [run(json!({"distance": {"qty": qty, "units": units}}))]}});
         ingest(&p).sync.valid[0].content.distance_meters
     }
 
@@ -723,7 +727,10 @@ mod tests {
                 (5, vec!["id".to_owned()]),
             ]
         );
-        assert_eq!(ingest.sync.rejected[0].client_id.as_deref(), Some("hae:bad-units"));
+        assert_eq!(
+            ingest.sync.rejected[0].client_id.as_deref(),
+            Some("hae:bad-units")
+        );
     }
 
     #[test]
@@ -738,8 +745,18 @@ mod tests {
 
     #[test]
     fn a_payload_that_is_not_an_export_is_refused_whole() {
-        for bad in [&b"nope"[..], b"[]", b"{\"data\": 5}", b"{\"data\": {\"workouts\": {}}}", b"{} x"] {
-            assert!(read_payload(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"nope"[..],
+            b"[]",
+            b"{\"data\": 5}",
+            b"{\"data\": {\"workouts\": {}}}",
+            b"{} x",
+        ] {
+            assert!(
+                read_payload(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(read_payload(&b"{}"[..]).unwrap().workout_count(), 0);
     }

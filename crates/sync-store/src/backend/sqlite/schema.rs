@@ -102,10 +102,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ingest_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(workouts -> users (user_id));
 diesel::joinable!(goals -> users (user_id));
+diesel::joinable!(ingest_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -113,5 +125,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     workouts,
     idempotency_records,
     syncs,
-    goals
+    goals,
+    ingest_tokens
 );
