@@ -5,9 +5,11 @@
 
 pub mod auth;
 pub mod docs;
+pub mod export;
 pub mod goals;
 pub mod health;
 pub mod history;
+pub mod ingest;
 pub mod params;
 pub mod running;
 pub mod stats;
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(auth::logout)
                 .service(auth::me)
                 .service(auth::update_me)
+                .service(auth::delete_me)
                 .service(auth::sessions)
                 .service(auth::revoke_session)
                 .service(sync::sync)
@@ -59,7 +62,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(goals::delete)
                 .service(goals::progress)
                 .service(stats::dashboard)
-                .service(stats::insights),
+                .service(stats::insights)
+                .service(ingest::create_token)
+                .service(ingest::list_tokens)
+                .service(ingest::revoke_token)
+                .service(ingest::health_auto_export)
+                .service(export::export),
         );
 }
 
