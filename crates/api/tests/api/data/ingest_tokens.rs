@@ -128,3 +128,94 @@ async fn a_token_name_is_checked_and_an_account_holds_at_most_twenty(app: TestAp
     expected.sort_unstable();
     assert_eq!(names, expected, "[{b}]");
 }
+
+per_backend!(an_access_token_does_not_open_the_ingest_endpoint);
+async fn an_access_token_does_not_open_the_ingest_endpoint(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let payload = br#"{"data": {"workouts": []}}"#.to_vec();
+    let refused = ingest_raw(&app, &user.access_token, payload.clone()).await;
+    let body = assert_error(refused, StatusCode::UNAUTHORIZED, "unauthorized", b).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("ingest token"),
+        "[{b}] {body}"
+    );
+    let made_up = ingest_raw(&app, &format!("rdi_{}", "A".repeat(43)), payload.clone()).await;
+    assert_error(made_up, StatusCode::UNAUTHORIZED, "unauthorized", b).await;
+    let none = app
+        .client
+        .post(app.api("/ingest/health-auto-export"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(none, StatusCode::UNAUTHORIZED, "unauthorized", b).await;
+    assert_eq!(app.status_counts(&user).await.0, 0, "[{b}] nothing stored");
+}
+
+per_backend!(an_ingest_token_is_refused_everywhere_else);
+async fn an_ingest_token_is_refused_everywhere_else(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let token = ingest_token(&app, &user).await;
+    let some_id = "00000000-0000-4000-8000-000000000000";
+    let year = "2024";
+    // Every authenticated endpoint of the document but the ingest one, by method and path.
+    let document: Value = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tried = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(security) = operation.get("security") else {
+                continue;
+            };
+            if !security.to_string().contains("bearer_auth") {
+                continue;
+            }
+            let url = app.address.clone()
+                + &path
+                    .replace("{id}", some_id)
+                    .replace("{sync_id}", some_id)
+                    .replace("{year}", year);
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(&token)
+                .json(
+                    &json!({"workouts": [], "time_zone": "UTC", "password": "x", "name": "n",
+                              "target_days": 100}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let body = assert_error(
+                response,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                &format!("[{b}] {method} {path}"),
+            )
+            .await;
+            assert!(
+                body["message"].as_str().unwrap().contains("ingest"),
+                "[{b}] {method} {path}: {body}"
+            );
+            tried += 1;
+        }
+    }
+    assert!(tried >= 20, "[{b}] only {tried} endpoints tried");
+    // It still opens the ingest endpoint, and the account is untouched.
+    ingest_ok(&app, &token, &json!({"data": {"workouts": []}})).await;
+    assert_eq!(
+        app.get_ok(&user, "/auth/me", &[]).await["user"]["id"],
+        json!(user.id),
+        "[{b}]"
+    );
+}
