@@ -1,13 +1,17 @@
 //! `GET /export?format=json|csv`: a runner's data as a download, streamed.
 //!
-//! A blocking task walks the store a page at a time (keyset pagination, [`EXPORT_PAGE`] rows a
-//! query) and hands the serialised pages to the response through a channel of
-//! [`PAGES_IN_FLIGHT`] chunks, so the server holds a page or two whatever the account's size,
-//! and a client that reads slowly slows the walk instead of filling memory. Each page is its
-//! own short read: no transaction or connection is held for the length of a download.
+//! A task walks the store a page at a time (keyset pagination, [`EXPORT_PAGE`] rows a query,
+//! each read and serialised on the blocking pool) and hands the pages to the response through
+//! a channel of [`PAGES_IN_FLIGHT`], so the server holds a few pages whatever the account's
+//! size, and a client that reads slowly slows the walk instead of filling memory. Each page is
+//! its own short read: no transaction, connection or thread is held for the length of a
+//! download, and a client that takes nothing for [`STALL_LIMIT`] is let go.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::Bytes;
@@ -17,7 +21,7 @@ use futures_core::Stream;
 use serde::Deserialize;
 use sync_core::time::truncate_to_seconds;
 use sync_core::wire::{csv_row, ExportBody, WorkoutView, EXPORT_CSV_HEADER};
-use sync_store::{Store, StoreError, User, EXPORT_PAGE};
+use sync_store::{Store, User, EXPORT_PAGE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -28,10 +32,10 @@ use crate::error::{blocking, ApiError};
 use crate::openapi::{BadRequest, CommonErrors, NotFound, Unauthorized};
 use crate::state::AppState;
 
-/// Chunks serialised ahead of the client.
+/// Pages serialised ahead of the client (a page of 1,000 workouts is about 400 KiB).
 const PAGES_IN_FLIGHT: usize = 2;
-/// A chunk is sent once it holds this much (a page of workouts is a few hundred KiB).
-const CHUNK_BYTES: usize = 64 * 1024;
+/// How long the client may leave a page untaken before the download is abandoned.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
 
 /// `GET /export` parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -108,29 +112,33 @@ pub async fn export(
     .await?;
     let now = truncate_to_seconds(Utc::now());
     let (chunks, receiver) = mpsc::channel(PAGES_IN_FLIGHT);
-    let store = state.store.clone();
-    let user_id = user.id;
-    let writer = crate::request_id::propagate(move || {
-        let mut out = ChunkSender {
-            buffer: Vec::with_capacity(CHUNK_BYTES),
-            chunks,
-        };
+    let complete = Arc::new(AtomicBool::new(false));
+    let writer = Writer {
+        store: state.store.clone(),
+        user_id: user.id,
+        chunks,
+    };
+    let finished = complete.clone();
+    actix_web::rt::spawn(async move {
+        let user_id = writer.user_id;
         let written = match format {
-            ExportFormat::Json => write_json(&store, user, now, &mut out),
-            ExportFormat::Csv => write_csv(&store, user_id, &mut out),
+            ExportFormat::Json => writer.json(user, now).await,
+            ExportFormat::Csv => writer.csv().await,
         };
-        match written.and_then(|()| out.flush()) {
-            Ok(()) => log::info!("export user={user_id} format={format:?} done"),
-            Err(Stop::ClientGone) => log::info!("export user={user_id}: the client left"),
-            Err(Stop::Store(e)) => {
-                log::warn!("export user={user_id} failed mid-stream: {e}");
-                // The response is cut off without its end, so the client sees a failed
-                // download, never a short file that looks whole.
-                let _ = out.chunks.blocking_send(Err(ApiError::from(e)));
+        match written {
+            Ok(()) => {
+                finished.store(true, Ordering::Release);
+                log::info!("export user={user_id} format={format:?} done");
             }
+            Err(Stop::ClientGone) => log::info!("export user={user_id}: the client left"),
+            Err(Stop::Stalled) => log::info!(
+                "export user={user_id}: the client took nothing for {}s; abandoned",
+                STALL_LIMIT.as_secs()
+            ),
+            Err(Stop::Failed(e)) => log::warn!("export user={user_id} failed mid-stream: {e}"),
         }
+        // Dropping the sender ends the body; without `finished` the stream ends in an error.
     });
-    tokio::task::spawn_blocking(writer);
     let filename = format!(
         "running-days-export-{}.{}",
         now.format("%Y-%m-%d"),
@@ -142,135 +150,171 @@ pub async fn export(
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(filename)],
         })
-        .streaming(ReceiverStream(receiver)))
+        .streaming(ExportStream {
+            chunks: receiver,
+            complete,
+            failed: false,
+        }))
 }
 
-/// Why the walk stopped early.
+/// Why the export stopped early.
 enum Stop {
     /// The response was dropped: nobody is reading.
     ClientGone,
-    Store(StoreError),
+    /// The client took no chunk for [`STALL_LIMIT`].
+    Stalled,
+    /// A read failed.
+    Failed(ApiError),
 }
 
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        Stop::Store(e)
-    }
+/// Walks the user's data a page at a time. Each page is read and serialised on the blocking
+/// pool; only the hand-over to the response waits here, on an async task, so a slow reader
+/// holds a task and a couple of pages, never a thread or a database connection.
+struct Writer {
+    store: Arc<Store>,
+    user_id: Uuid,
+    chunks: mpsc::Sender<Bytes>,
 }
 
-/// Collects output and hands it on in chunks of about [`CHUNK_BYTES`].
-struct ChunkSender {
-    buffer: Vec<u8>,
-    chunks: mpsc::Sender<Result<Bytes, ApiError>>,
-}
-
-impl ChunkSender {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= CHUNK_BYTES {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn put_json<T: serde::Serialize>(&mut self, value: &T) -> Result<(), Stop> {
-        serde_json::to_writer(&mut self.buffer, value)
-            .map_err(|e| Stop::Store(StoreError::Corrupt(format!("not serialisable: {e}"))))?;
-        if self.buffer.len() >= CHUNK_BYTES {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), Stop> {
-        if self.buffer.is_empty() {
+impl Writer {
+    async fn send(&self, bytes: Vec<u8>) -> Result<(), Stop> {
+        if bytes.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buffer,
-            Vec::with_capacity(CHUNK_BYTES),
-        ));
-        self.chunks
-            .blocking_send(Ok(chunk))
-            .map_err(|_| Stop::ClientGone)
-    }
-}
-
-/// Every live workout of the user, newest first, one page a query.
-fn for_each_workout(
-    store: &Store,
-    user_id: Uuid,
-    mut each: impl FnMut(&WorkoutView) -> Result<(), Stop>,
-) -> Result<(), Stop> {
-    let mut cursor = None;
-    loop {
-        let page = store.export_workouts_page(user_id, cursor)?;
-        for workout in &page.workouts {
-            each(&WorkoutView::from(workout))?;
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
+        match tokio::time::timeout(STALL_LIMIT, self.chunks.send(Bytes::from(bytes))).await {
+            Err(_) => Err(Stop::Stalled),
+            Ok(Err(_)) => Err(Stop::ClientGone),
+            Ok(Ok(())) => Ok(()),
         }
     }
-}
 
-/// The JSON export, written as [`ExportBody`] serialises: the same keys in the same order.
-fn write_json(
-    store: &Store,
-    user: User,
-    now: chrono::DateTime<Utc>,
-    out: &mut ChunkSender,
-) -> Result<(), Stop> {
-    let user_id = user.id;
-    out.put(b"{\"exported_at\":")?;
-    out.put_json(&sync_core::time::format_server_time(now))?;
-    out.put(b",\"user\":")?;
-    out.put_json(&user_view(user))?;
-    out.put(b",\"workouts\":[")?;
-    let mut first = true;
-    for_each_workout(store, user_id, |w| {
-        if !std::mem::take(&mut first) {
-            out.put(b",")?;
-        }
-        out.put_json(w)
-    })?;
-    out.put(b"],\"goals\":")?;
-    out.put_json(&store.goals(user_id)?)?;
-    out.put(b",\"syncs\":[")?;
-    let mut before = None;
-    let mut first = true;
-    loop {
-        let page = store.sync_history_page(user_id, before)?;
-        let full = page.len() as i64 == EXPORT_PAGE;
-        before = page.last().map(|r| r.seq);
-        for record in page {
-            if !std::mem::take(&mut first) {
-                out.put(b",")?;
+    /// Every live workout, newest first: one indexed page a query, one chunk a page (JSON
+    /// objects separated by commas, or CSV rows).
+    async fn workouts(&self, format: ExportFormat) -> Result<(), Stop> {
+        let mut cursor = None;
+        let mut first = true;
+        loop {
+            let (store, user_id) = (self.store.clone(), self.user_id);
+            let (bytes, next) = blocking(move || {
+                let page = store.export_workouts_page(user_id, cursor)?;
+                let mut out = Vec::with_capacity(page.workouts.len() * 512);
+                for workout in &page.workouts {
+                    let view = WorkoutView::from(workout);
+                    match format {
+                        ExportFormat::Json => {
+                            if !std::mem::take(&mut first) {
+                                out.push(b',');
+                            }
+                            serde_json::to_writer(&mut out, &view).map_err(unserialisable)?;
+                        }
+                        ExportFormat::Csv => out.extend_from_slice(csv_row(&view).as_bytes()),
+                    }
+                }
+                Ok((out, page.next_cursor))
+            })
+            .await
+            .map_err(Stop::Failed)?;
+            first = first && bytes.is_empty();
+            self.send(bytes).await?;
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
             }
-            out.put_json(&sync_view(record))?;
-        }
-        if !full {
-            break;
         }
     }
-    out.put(b"]}")
+
+    /// The JSON export, written as [`ExportBody`] serialises: the same keys in the same order
+    /// (the tests read the download back as an `ExportBody`).
+    async fn json(&self, user: User, now: chrono::DateTime<Utc>) -> Result<(), Stop> {
+        let mut head = b"{\"exported_at\":".to_vec();
+        let view = user_view(user);
+        serde_json::to_writer(&mut head, &sync_core::time::format_server_time(now))
+            .and_then(|()| {
+                head.extend_from_slice(b",\"user\":");
+                serde_json::to_writer(&mut head, &view)
+            })
+            .map_err(|e| Stop::Failed(unserialisable(e)))?;
+        head.extend_from_slice(b",\"workouts\":[");
+        self.send(head).await?;
+        self.workouts(ExportFormat::Json).await?;
+
+        let (store, user_id) = (self.store.clone(), self.user_id);
+        let goals = blocking(move || {
+            let mut out = b"],\"goals\":".to_vec();
+            serde_json::to_writer(&mut out, &store.goals(user_id)?).map_err(unserialisable)?;
+            out.extend_from_slice(b",\"syncs\":[");
+            Ok(out)
+        })
+        .await
+        .map_err(Stop::Failed)?;
+        self.send(goals).await?;
+
+        let mut before = None;
+        let mut first = true;
+        loop {
+            let (store, user_id) = (self.store.clone(), self.user_id);
+            let (bytes, last, full) = blocking(move || {
+                let page = store.sync_history_page(user_id, before)?;
+                let full = page.len() as i64 == EXPORT_PAGE;
+                let last = page.last().map(|r| r.seq);
+                let mut out = Vec::with_capacity(page.len() * 256);
+                for record in page {
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, &sync_view(record)).map_err(unserialisable)?;
+                }
+                Ok((out, last, full))
+            })
+            .await
+            .map_err(Stop::Failed)?;
+            first = first && bytes.is_empty();
+            self.send(bytes).await?;
+            if !full {
+                break;
+            }
+            before = last;
+        }
+        self.send(b"]}".to_vec()).await
+    }
+
+    /// The CSV export: a header row, then one row per live workout.
+    async fn csv(&self) -> Result<(), Stop> {
+        self.send(format!("{EXPORT_CSV_HEADER}\r\n").into_bytes())
+            .await?;
+        self.workouts(ExportFormat::Csv).await
+    }
 }
 
-/// The CSV export: a header row, then one row per live workout.
-fn write_csv(store: &Store, user_id: Uuid, out: &mut ChunkSender) -> Result<(), Stop> {
-    out.put(EXPORT_CSV_HEADER.as_bytes())?;
-    out.put(b"\r\n")?;
-    for_each_workout(store, user_id, |w| out.put(csv_row(w).as_bytes()))
+fn unserialisable(e: serde_json::Error) -> ApiError {
+    ApiError::Internal(format!("export not serialisable: {e}"))
 }
 
-/// The writer's chunks as the response body.
-struct ReceiverStream(mpsc::Receiver<Result<Bytes, ApiError>>);
+/// The writer's chunks as the response body. When the writer stops before the end, the body
+/// ends in an error (the connection is cut without the last chunk), so the client sees a
+/// failed download, never a short file that looks whole.
+struct ExportStream {
+    chunks: mpsc::Receiver<Bytes>,
+    complete: Arc<AtomicBool>,
+    failed: bool,
+}
 
-impl Stream for ReceiverStream {
+impl Stream for ExportStream {
     type Item = Result<Bytes, ApiError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        match self.chunks.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(None) if self.complete.load(Ordering::Acquire) || self.failed => {
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                self.failed = true;
+                Poll::Ready(Some(Err(ApiError::Internal(
+                    "the export stopped before its end".into(),
+                ))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
