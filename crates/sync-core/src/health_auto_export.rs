@@ -171,6 +171,9 @@ impl<'de> Deserialize<'de> for DataSection {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("`data` to be an object")
             }
+            fn visit_unit<E: de::Error>(self) -> Result<DataSection, E> {
+                Ok(DataSection(HealthExport::default()))
+            }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSection, A::Error> {
                 let mut workouts = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
@@ -183,7 +186,8 @@ impl<'de> Deserialize<'de> for DataSection {
                 Ok(DataSection(HealthExport { workouts }))
             }
         }
-        d.deserialize_map(DataVisitor)
+        // `any`, not `map`: a `null` section is an empty one; another type is still refused.
+        d.deserialize_any(DataVisitor)
     }
 }
 
@@ -197,6 +201,9 @@ impl<'de> Deserialize<'de> for WorkoutList {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("`data.workouts` to be an array")
             }
+            fn visit_unit<E: de::Error>(self) -> Result<WorkoutList, E> {
+                Ok(WorkoutList(Vec::new()))
+            }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WorkoutList, A::Error> {
                 let mut workouts = Vec::new();
                 while let Some(workout) = seq.next_element::<ExportedWorkout>()? {
@@ -205,7 +212,7 @@ impl<'de> Deserialize<'de> for WorkoutList {
                 Ok(WorkoutList(workouts))
             }
         }
-        d.deserialize_seq(ListVisitor)
+        d.deserialize_any(ListVisitor)
     }
 }
 
@@ -758,6 +765,12 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert_eq!(read_payload(&b"{}"[..]).unwrap().workout_count(), 0);
+        for empty in [
+            &b"{}"[..],
+            b"{\"data\": null}",
+            b"{\"data\": {\"workouts\": null}}",
+        ] {
+            assert_eq!(read_payload(empty).unwrap().workout_count(), 0);
+        }
     }
 }

@@ -43,7 +43,7 @@ const STALL_LIMIT: Duration = Duration::from_secs(60);
 pub struct ExportParams {
     /// `json` (the default: workouts, goals and sync history) or `csv` (workouts, with a
     /// header row).
-    #[param(value_type = Option<ExportFormat>)]
+    #[param(value_type = Option<ExportFormat>, inline)]
     format: Option<String>,
 }
 

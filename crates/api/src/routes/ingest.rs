@@ -155,8 +155,8 @@ pub struct HealthAutoExportData {
     /// The app's workouts (export format version 1 or 2); runs are kept, others skipped, and
     /// one that cannot be read is rejected alone.
     workouts: Option<Vec<serde_json::Value>>,
-    /// Health metrics: skipped unread.
-    metrics: Option<Vec<serde_json::Value>>,
+    /// Health metrics (any JSON): skipped unread, as is every other section.
+    metrics: Option<serde_json::Value>,
 }
 
 /// `POST /ingest/health-auto-export`, with `Authorization: Bearer <ingest token>`: the

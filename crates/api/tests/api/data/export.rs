@@ -18,8 +18,13 @@ async fn download(
     user: &TestUser,
     query: &[(&str, &str)],
 ) -> (reqwest::header::HeaderMap, Vec<u8>) {
-    let mut response = app
-        .client
+    // A connection of its own: the tests spend seconds parsing a big download, past the
+    // server's keep-alive, and a pooled connection it closed meanwhile would fail the next GET.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let mut response = client
         .get(app.api("/export"))
         .bearer_auth(&user.access_token)
         .query(query)
