@@ -93,6 +93,9 @@ pub struct Config {
     pub max_batch: usize,
     /// `MAX_BODY_BYTES`: request body limit. Default 2 MiB.
     pub max_body_bytes: usize,
+    /// `INGEST_MAX_BODY_BYTES`: body limit of `POST /ingest/health-auto-export`, whose exports
+    /// carry second-by-second heart rate. Default 32 MiB.
+    pub ingest_max_body_bytes: usize,
     /// `IDEMPOTENCY_TTL_SECS`: how long stored responses replay. Default 24 h.
     pub idempotency_ttl: chrono::Duration,
     /// `PURGE_INTERVAL_SECS`: how often expired idempotency records are deleted. Default 600.
@@ -267,6 +270,7 @@ impl Config {
             refresh_token_ttl: span("REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?,
             max_batch: positive("MAX_BATCH_SIZE", SyncLimits::default().max_batch as u64)? as usize,
             max_body_bytes: positive("MAX_BODY_BYTES", 2 * 1024 * 1024)? as usize,
+            ingest_max_body_bytes: positive("INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024)? as usize,
             idempotency_ttl: span("IDEMPOTENCY_TTL_SECS", 86_400)?,
             purge_interval: seconds("PURGE_INTERVAL_SECS", 600)?,
             store: StoreOptions {
@@ -442,6 +446,7 @@ mod tests {
         assert!(c.jwt_secret_generated);
         assert_eq!(c.max_batch, 1000);
         assert_eq!(c.max_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(c.ingest_max_body_bytes, 32 * 1024 * 1024);
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.trusted_proxy_hops, 0);
         // The generated secret is kept: a second start reads the same one.
@@ -456,6 +461,8 @@ mod tests {
         let secret = "s".repeat(32);
         let err = config(&[("JWT_SECRET", &secret), ("MAX_BATCH_SIZE", "lots")]).unwrap_err();
         assert!(err.to_string().starts_with("MAX_BATCH_SIZE"));
+        let err = config(&[("JWT_SECRET", &secret), ("INGEST_MAX_BODY_BYTES", "0")]).unwrap_err();
+        assert!(err.to_string().starts_with("INGEST_MAX_BODY_BYTES"));
         let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 401 `invalid_credentials`: wrong email or password (the same for both).
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// 401 `invalid_password`: the password confirming an account's deletion is wrong.
+    #[error("the password is wrong; nothing was deleted")]
+    WrongPassword,
     /// 404: absent, deleted, or another user's.
     #[error("{0}")]
     NotFound(&'static str),
@@ -144,6 +147,7 @@ impl ApiError {
             | ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::WrongPassword => "invalid_password",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BodyTimeout => "request_timeout",
@@ -172,7 +176,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials | ApiError::WrongPassword => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -126,6 +126,18 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "ingest_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rdi_…")
+                    .description(Some(
+                        "An ingest token (POST /api/v1/ingest-tokens makes one): opens only the ingest endpoint",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -151,7 +163,8 @@ impl Modify for BearerAuth {
     tags(
         (name = "auth", description = "Accounts, tokens and sessions"),
         (name = "sync", description = "Syncing workouts from a device"),
-        (name = "workouts", description = "Reading and editing workouts"),
+        (name = "workouts", description = "Reading and editing workouts, and the export"),
+        (name = "ingest", description = "Health Auto Export: ingest tokens and the ingest endpoint"),
         (name = "webhooks", description = "Subscriptions to events, signed as Standard Webhooks, and their delivery attempts"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )

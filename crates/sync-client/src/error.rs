@@ -93,6 +93,12 @@ pub enum ClientError {
         /// The server's messages per request field at fault (empty when it sent none).
         errors: FieldErrors,
     },
+    /// A download (the export) broke off part way: what was written is not whole.
+    #[error("the download broke off ({0}); run the export again")]
+    Interrupted(String),
+    /// The export could not be written to its file.
+    #[error("cannot write the export: {0}")]
+    Write(#[source] std::io::Error),
     /// The server answered something the contract does not allow.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
@@ -143,11 +149,12 @@ impl ClientError {
             ClientError::NotLoggedIn
             | ClientError::SessionExpired
             | ClientError::BadCredentials(_) => ErrorKind::Auth,
-            ClientError::RateLimited { .. } | ClientError::Server { .. } => {
-                ErrorKind::ServerTrouble
-            }
+            ClientError::RateLimited { .. }
+            | ClientError::Server { .. }
+            | ClientError::Interrupted(_) => ErrorKind::ServerTrouble,
             ClientError::Refused { .. }
             | ClientError::Protocol(_)
+            | ClientError::Write(_)
             | ClientError::InvalidServerUrl(_)
             | ClientError::Cache(_) => ErrorKind::Other,
         }

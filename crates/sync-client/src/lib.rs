@@ -36,7 +36,9 @@ pub mod summary;
 
 pub use apple_health::{import_path, ImportReport};
 pub use cache::{Cache, CacheSummary, CachedWorkout, RejectionReasons, SaveOutcome, SavedLogin};
-pub use client::{Account, ClientConfig, PullReport, SyncClient, SyncReport, DEFAULT_BATCH_SIZE};
+pub use client::{
+    Account, ClientConfig, ExportFormat, PullReport, SyncClient, SyncReport, DEFAULT_BATCH_SIZE,
+};
 pub use error::{CacheError, ClientError, ErrorKind, ImportError};
 pub use retry::{RecordingSleeper, RetryPolicy, Sleeper, TokioSleeper};
 pub use status::SyncPhase;

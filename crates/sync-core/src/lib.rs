@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod cursor;
+pub mod health_auto_export;
 pub mod idempotency;
 pub mod patch;
 pub mod plan;

@@ -25,9 +25,9 @@ use uuid::Uuid;
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
-    ChangePage, Credentials, EditOutcome, LoginAttempt, NewSession, RunningState, RunningYear,
-    Session, SyncCommand, SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, User, WorkoutPage,
-    WorkoutQuery, YearRead,
+    ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, NewIngestToken, NewSession,
+    RunningState, RunningYear, Session, SyncCommand, SyncOutcome, SyncRecord, SyncStatus,
+    TimeZoneChange, TokenCreation, User, WorkoutPage, WorkoutQuery, YearRead,
 };
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, CreateWebhookOutcome, DeliveryAttempt, NewWebhook, Webhook,
@@ -40,6 +40,12 @@ pub const MAX_WORKOUTS_PAGE: i64 = 200;
 pub const MAX_CHANGES_PAGE: i64 = 1000;
 /// Most syncs [`Store::sync_history`] returns; a larger `limit` is clamped to it.
 pub const MAX_HISTORY_PAGE: i64 = 200;
+/// Rows per page of the export's reads ([`Store::export_workouts_page`],
+/// [`Store::sync_history_page`]): large enough that 100,000 workouts take 100 queries, small
+/// enough that a page is a few hundred kilobytes.
+pub const EXPORT_PAGE: i64 = 1000;
+/// Most ingest tokens one user may hold (the list is never longer).
+pub const MAX_INGEST_TOKENS: i64 = 20;
 
 /// Pool and wait limits.
 #[derive(Debug, Clone)]
@@ -353,7 +359,90 @@ impl Store {
     pub fn sync_history(&self, user_id: Uuid, limit: i64) -> Result<Vec<SyncRecord>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         with_conn!(self, |conn, queries| queries::sync::history(
-            conn, user_id, limit
+            conn, user_id, None, limit
+        ))
+    }
+
+    /// The user's syncs numbered below `before_seq` (all when `None`), newest first, at most
+    /// [`EXPORT_PAGE`]: one page of a keyset walk through the whole history.
+    pub fn sync_history_page(
+        &self,
+        user_id: Uuid,
+        before_seq: Option<i64>,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        with_conn!(self, |conn, queries| queries::sync::history(
+            conn,
+            user_id,
+            before_seq,
+            EXPORT_PAGE
+        ))
+    }
+
+    /// A page of the user's live workouts after `cursor`, newest `start_time` first, at most
+    /// [`EXPORT_PAGE`]: the export walks every workout with it, one bounded query a page.
+    pub fn export_workouts_page(
+        &self,
+        user_id: Uuid,
+        cursor: Option<sync_core::ListCursor>,
+    ) -> Result<WorkoutPage, StoreError> {
+        let query = WorkoutQuery {
+            limit: EXPORT_PAGE,
+            cursor,
+            since: None,
+            until: None,
+            year: None,
+        };
+        with_conn!(self, |conn, queries| queries::workouts::list(
+            conn, user_id, &query
+        ))
+    }
+
+    /// Erases the account and everything it owns in one transaction (see
+    /// `docs/architecture.md`); `false` when there was no such account.
+    pub fn delete_account(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, queries| queries::auth::delete_account(
+            conn, user_id
+        ))
+    }
+
+    /// Stores a new ingest token unless the user already holds [`MAX_INGEST_TOKENS`].
+    pub fn create_ingest_token(
+        &self,
+        user_id: Uuid,
+        token: &NewIngestToken,
+    ) -> Result<TokenCreation, StoreError> {
+        with_conn!(self, |conn, queries| queries::ingest::create(
+            conn,
+            user_id,
+            token,
+            MAX_INGEST_TOKENS
+        ))
+    }
+
+    /// The user's ingest tokens, newest first.
+    pub fn ingest_tokens(&self, user_id: Uuid) -> Result<Vec<IngestToken>, StoreError> {
+        with_conn!(self, |conn, queries| queries::ingest::list(
+            conn,
+            user_id,
+            MAX_INGEST_TOKENS
+        ))
+    }
+
+    /// Deletes one of the user's ingest tokens; `false` when it is not theirs.
+    pub fn revoke_ingest_token(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, queries| queries::ingest::revoke(
+            conn, user_id, id
+        ))
+    }
+
+    /// The ingest token with this hash (recording its use), or `None`.
+    pub fn authenticate_ingest_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IngestToken>, StoreError> {
+        with_conn!(self, |conn, queries| queries::ingest::authenticate(
+            conn, token_hash, now
         ))
     }
 

@@ -88,6 +88,52 @@ pub(crate) fn touch_due(session: &Session, now: DateTime<Utc>) -> bool {
     now - session.last_used_at >= Duration::seconds(TOUCH_GRANULARITY_SECS)
 }
 
+/// Whether a use at `now` of something last used at `last_used` should be recorded (at most
+/// once a minute, so most requests only read).
+pub(crate) fn use_due(last_used: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    match last_used {
+        None => true,
+        Some(at) => now - at >= Duration::seconds(TOUCH_GRANULARITY_SECS),
+    }
+}
+
+/// An ingest token as listed: never its secret, which only the runner ever sees, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestToken {
+    /// The token's id (for revocation).
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// The runner's name for it (`"iPhone Health Auto Export"`).
+    pub name: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Its latest use (to the minute), if any.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// An ingest token to store.
+#[derive(Debug, Clone)]
+pub struct NewIngestToken {
+    /// Its id.
+    pub id: Uuid,
+    /// The runner's name for it.
+    pub name: String,
+    /// SHA-256 (lowercase hex) of the secret.
+    pub token_hash: String,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What creating an ingest token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCreation {
+    /// Stored.
+    Created(IngestToken),
+    /// The user already holds the most tokens allowed; nothing stored.
+    LimitReached,
+}
+
 /// One sync request to apply.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncCommand<'a> {
@@ -125,6 +171,8 @@ pub enum SyncOutcome {
 pub struct SyncRecord {
     /// The sync id.
     pub id: Uuid,
+    /// The user's sync number: history order, and where a page of it continues.
+    pub seq: i64,
     /// `incremental` or `full`.
     pub mode: String,
     /// The key it was sent with, if any.

@@ -1,10 +1,12 @@
 //! Authentication: passwords, tokens, and the extractor for the authenticated caller.
 
 pub mod extractor;
+pub mod ingest;
 pub mod password;
 pub mod tokens;
 
 pub use extractor::AuthUser;
+pub use ingest::IngestUser;
 
 use actix_web::dev::ServiceRequest;
 

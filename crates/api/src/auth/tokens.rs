@@ -161,6 +161,20 @@ pub fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// How every ingest token begins: the server tells one from an access token without a lookup,
+/// and secret scanners can recognise a leaked one.
+pub const INGEST_TOKEN_PREFIX: &str = "rdi_";
+
+/// A new ingest token: the prefix and 256 random bits, URL-safe.
+pub fn new_ingest_token() -> String {
+    format!("{INGEST_TOKEN_PREFIX}{}", new_refresh_token())
+}
+
+/// What the database keeps of an ingest token: its SHA-256, as of a refresh token.
+pub fn hash_ingest_token(token: &str) -> String {
+    hash_refresh_token(token)
+}
+
 /// The verdict on a request's bearer token, kept in its extensions: the subject, or why not.
 #[derive(Debug, Clone, Copy)]
 struct Verdict(Result<TokenSubject, &'static str>);
@@ -171,6 +185,9 @@ pub fn request_subject(req: &HttpRequest, keys: &TokenKeys) -> Result<TokenSubje
         return verdict.map_err(ApiError::Unauthorized);
     }
     let verdict = match bearer(req) {
+        Ok(token) if token.starts_with(INGEST_TOKEN_PREFIX) => {
+            Err("an ingest token opens only POST /api/v1/ingest/health-auto-export")
+        }
         Ok(token) => keys.verify(token).ok_or("invalid or expired access token"),
         Err(ApiError::Unauthorized(why)) => Err(why),
         Err(_) => Err("malformed bearer token"),

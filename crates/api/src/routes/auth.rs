@@ -5,8 +5,8 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use sync_core::running::{parse_time_zone, Tz};
 use sync_core::wire::{
-    Credentials, ErrorBody, MeBody, PatchMe, RefreshRequest, Registration, SessionView,
-    SessionsBody, TokenBody, UserView,
+    Credentials, DeleteAccount, ErrorBody, MeBody, PatchMe, RefreshRequest, Registration,
+    SessionView, SessionsBody, TokenBody, UserView,
 };
 use sync_store::{LoginAttempt, NewSession, RefreshOutcome, Session, User};
 use uuid::Uuid;
@@ -30,7 +30,7 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// An account as served.
-fn user_view(u: User) -> UserView {
+pub(crate) fn user_view(u: User) -> UserView {
     UserView {
         id: u.id,
         email: u.email,
@@ -402,6 +402,75 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(MeBody {
         user: user_view(change.user),
     }))
+}
+
+/// `DELETE /auth/me {password}` → 204: the account and everything it owns are erased in one
+/// transaction, and every token of it stops working at once. A wrong password is a 401
+/// `invalid_password` that changes nothing; it counts against the account's failed-login
+/// budget like a wrong login, so a stolen access token cannot be used to guess the password.
+#[utoipa::path(operation_id = "delete_me", tag = "auth", request_body = DeleteAccount,
+    responses((status = 204, description = "Erased: the account, its workouts, goals, sessions, tokens, sync history and everything else it owned"),
+        (status = 401, description = "Wrong password (`invalid_password`; nothing changed), or a missing or revoked access token (`unauthorized`)", body = ErrorBody),
+        (status = 423, description = "Locked after repeated failures", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the lock ends"))),
+        BadRequest, NotFound, TooLarge, CommonErrors),
+    security(("bearer_auth" = [])))]
+#[delete("/auth/me")]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<DeleteAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let password = body.into_inner().password;
+    let user_id = auth.user_id;
+    let now = Utc::now();
+    let store = state.store.clone();
+    let credentials = blocking(move || {
+        let user = store
+            .user(user_id)?
+            .ok_or(ApiError::NotFound("user not found"))?;
+        store
+            .credentials(&user.email)?
+            .ok_or(ApiError::NotFound("user not found"))
+    })
+    .await?;
+    if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
+        return Err(ApiError::Locked {
+            retry_after: seconds_until(until, now),
+        });
+    }
+    let (threshold, lock_for) = (
+        state.config.lockout_threshold,
+        state.config.lockout_duration,
+    );
+    let store = state.store.clone();
+    let attempt =
+        match blocking(move || Ok(store.reserve_login_attempt(user_id, now, threshold)?)).await? {
+            LoginAttempt::Granted { attempt } => attempt,
+            LoginAttempt::Refused { locked_until } => {
+                let retry_after = locked_until.map_or(1, |until| seconds_until(until, now));
+                return Err(ApiError::Locked { retry_after });
+            }
+        };
+    let store = state.store.clone();
+    if !password::verify(password, credentials.password_hash).await? {
+        blocking(move || {
+            if let Some(until) =
+                store.lock_after_failed_login(user_id, attempt, now, threshold, lock_for)?
+            {
+                log::warn!("user {user_id} locked until {until} after repeated wrong passwords");
+            }
+            Ok(())
+        })
+        .await?;
+        log::info!("user {user_id} asked to delete the account with a wrong password");
+        return Err(ApiError::WrongPassword);
+    }
+    if !blocking(move || Ok(store.delete_account(user_id)?)).await? {
+        return Err(ApiError::NotFound("user not found"));
+    }
+    log::info!("user {user_id} deleted their account and everything it owned");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /auth/sessions` → the caller's active sessions.

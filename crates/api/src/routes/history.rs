@@ -37,7 +37,7 @@ pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
 }
 
 /// One sync of the history as served.
-fn sync_view(r: SyncRecord) -> SyncView {
+pub(crate) fn sync_view(r: SyncRecord) -> SyncView {
     SyncView {
         sync_id: r.id,
         mode: r.mode,

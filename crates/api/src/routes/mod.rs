@@ -5,9 +5,11 @@
 
 pub mod auth;
 pub mod docs;
+pub mod export;
 pub mod goals;
 pub mod health;
 pub mod history;
+pub mod ingest;
 pub mod params;
 pub mod running;
 pub mod stats;
@@ -43,6 +45,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(auth::logout)
                 .service(auth::me)
                 .service(auth::update_me)
+                .service(auth::delete_me)
                 .service(auth::sessions)
                 .service(auth::revoke_session)
                 .service(sync::sync)
@@ -66,7 +69,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(webhooks::test)
                 .service(webhooks::deliveries)
                 .service(webhooks::get)
-                .service(webhooks::delete),
+                .service(webhooks::delete)
+                .service(ingest::create_token)
+                .service(ingest::list_tokens)
+                .service(ingest::revoke_token)
+                .service(ingest::health_auto_export)
+                .service(export::export),
         );
 }
 

@@ -22,17 +22,21 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Seconds a client should wait when another sync of the same account holds the lock.
 const SYNC_BUSY_RETRY_AFTER: u64 = 1;
 
+/// Whether the request declares a body over `limit` bytes (refused before reading any).
+pub(crate) fn declared_over_limit(req: &HttpRequest, limit: usize) -> bool {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > limit)
+}
+
 async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared_over_limit(req, limit) {
         return Err(ApiError::body_too_large(limit));
     }
     match payload.to_bytes_limited(limit).await {

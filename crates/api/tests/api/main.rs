@@ -1,6 +1,7 @@
 //! API integration tests: one binary, the real server, real HTTP.
 
 mod cluster;
+mod data;
 mod docs;
 mod edge;
 mod faults;

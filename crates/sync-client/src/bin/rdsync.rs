@@ -6,6 +6,8 @@
 //! rdsync sync
 //! rdsync goal --set 250                        # this year's goal, then how far along you are
 //! rdsync stats                                 # the year's numbers
+//! rdsync export runs.csv                       # everything on the server, as a file
+//! rdsync delete-account                        # erase the account (asks first)
 //! ```
 //!
 //! Exit codes (see docs/client.md): 0 ok, 1 error, 2 usage, 3 offline, 4 log in (again),
@@ -23,8 +25,8 @@ use sync_client::apple_health::ImportProgress;
 use sync_client::error::describe_fields;
 use sync_client::summary::{goal_summary, stats_summary};
 use sync_client::{
-    import_path, Cache, ClientConfig, ClientError, ErrorKind, ImportError, SyncClient, SyncMode,
-    SyncPhase,
+    import_path, Cache, ClientConfig, ClientError, ErrorKind, ExportFormat, ImportError,
+    SyncClient, SyncMode, SyncPhase,
 };
 use sync_core::running::{validate_goal, validate_year, ValidGoal};
 
@@ -115,6 +117,24 @@ enum Command {
         /// The year, 2000 to 2100 [default: this year in your time zone]
         #[arg(allow_negative_numbers = true)]
         year: Option<i64>,
+    },
+    /// Download everything the server holds of the account into FILE
+    Export {
+        /// Where to write it; an existing file is replaced only once the download is whole
+        file: PathBuf,
+        /// `json` (workouts, goals and sync history) or `csv` (workouts) [default: csv for a
+        /// FILE ending in .csv, else json]
+        #[arg(long, value_parser = ["json", "csv"])]
+        format: Option<String>,
+    },
+    /// Erase the account on the server, with every workout, goal and token of it
+    DeleteAccount {
+        /// The account's password (else asked for, without echo)
+        #[arg(long, env = "RDSYNC_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Do not ask for confirmation (for scripts)
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -270,6 +290,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             goal(&client(sync_client::DEFAULT_BATCH_SIZE)?, year, set).await
         }
         Command::Stats { year } => stats(&client(sync_client::DEFAULT_BATCH_SIZE)?, year).await,
+        Command::Export { file, format } => {
+            export(
+                &client(sync_client::DEFAULT_BATCH_SIZE)?,
+                &file,
+                format.as_deref(),
+            )
+            .await
+        }
+        Command::DeleteAccount { password, yes } => {
+            let client = client(sync_client::DEFAULT_BATCH_SIZE)?;
+            delete_account(&client, &cli.cache, password, yes).await
+        }
     }
 }
 
@@ -563,5 +595,107 @@ async fn stats(client: &SyncClient, year: Option<i64>) -> Result<u8, Failure> {
     let dashboard = client.dashboard(year).await?;
     let insights = client.insights(Some(dashboard.goal.year)).await?;
     println!("{}", stats_summary(&dashboard, &insights));
+    Ok(exit::OK)
+}
+
+/// `rdsync export FILE [--format json|csv]`: downloads into `FILE.partial` and renames it to
+/// FILE once whole, so a download that breaks off never leaves a file that looks complete.
+async fn export(
+    client: &SyncClient,
+    file: &std::path::Path,
+    format: Option<&str>,
+) -> Result<u8, Failure> {
+    let by_extension = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let format = match format {
+        Some("csv") => ExportFormat::Csv,
+        Some(_) => ExportFormat::Json,
+        None if by_extension => ExportFormat::Csv,
+        None => ExportFormat::Json,
+    };
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let write_failure = |what: &str, e: std::io::Error| Failure {
+        code: exit::FAILURE,
+        message: format!("cannot {what} {}: {e}", partial.display()),
+    };
+    let created = std::fs::File::create(&partial).map_err(|e| write_failure("create", e))?;
+    let mut out = std::io::BufWriter::new(created);
+    let downloaded = client.export(format, &mut out).await;
+    let flushed = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all());
+    let bytes = match (downloaded, flushed) {
+        (Ok(bytes), Ok(())) => bytes,
+        (Err(e), _) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+        (Ok(_), Err(e)) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(write_failure("write", e));
+        }
+    };
+    std::fs::rename(&partial, file).map_err(|e| Failure {
+        code: exit::FAILURE,
+        message: format!("cannot move the export to {}: {e}", file.display()),
+    })?;
+    println!(
+        "exported {} ({}, {bytes} bytes)",
+        file.display(),
+        format.as_str()
+    );
+    Ok(exit::OK)
+}
+
+/// `rdsync delete-account [--password P] [--yes]`: without `--yes`, the runner types the
+/// account's email to confirm (from the terminal, or the first line of stdin in a script).
+async fn delete_account(
+    client: &SyncClient,
+    cache_path: &std::path::Path,
+    password: Option<String>,
+    yes: bool,
+) -> Result<u8, Failure> {
+    let login = client
+        .cache()
+        .saved_login()?
+        .ok_or(ClientError::NotLoggedIn)?;
+    if !yes {
+        eprintln!(
+            "This erases the account {} on {} with every workout, goal, session and token of \
+             it. It cannot be undone.",
+            login.email,
+            client.server_url()
+        );
+        let typed = prompt_line("type the account's email to confirm: ")?;
+        if typed.trim() != login.email {
+            eprintln!("rdsync: not confirmed; nothing was deleted");
+            return Ok(exit::USAGE);
+        }
+    }
+    let password = match password {
+        Some(password) => password,
+        None if std::io::stdin().is_terminal() => rpassword::prompt_password("password: ")
+            .map_err(|e| Failure::usage(format!("cannot read the password: {e}")))?,
+        None => prompt_line("password: ")?,
+    };
+    if password.is_empty() {
+        return Err(Failure::usage(
+            "the account's password is needed (--password, RDSYNC_PASSWORD, or typed in)",
+        ));
+    }
+    client.delete_account(&password).await?;
+    println!(
+        "deleted the account {} and everything it held on {}",
+        login.email,
+        client.server_url()
+    );
+    println!(
+        "the local cache {} still holds the imported workouts; delete it to remove them too",
+        cache_path.display()
+    );
     Ok(exit::OK)
 }

@@ -35,12 +35,14 @@ use crate::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::status::{StatusHub, SyncPhase};
 
 mod accounts;
+mod data;
 mod pull;
 mod running;
 mod sync;
 mod transport;
 
 pub use accounts::Account;
+pub use data::ExportFormat;
 pub use pull::PullReport;
 pub use sync::SyncReport;
 

@@ -21,6 +21,10 @@ use crate::bodies::error_reply;
 use crate::error::ClientError;
 use crate::retry::Sleeper;
 
+/// The code of a 401 that is about a password in the request (`DELETE /auth/me`), not about
+/// the token: refreshing would not help.
+const WRONG_PASSWORD: &str = "invalid_password";
+
 /// A response the recovery rules let through (2xx).
 pub(super) struct Reply {
     pub(super) headers: HeaderMap,
@@ -156,6 +160,38 @@ impl SyncClient {
             .map_err(|failure| failure.error)
     }
 
+    /// Sends a `GET`-like request with the bearer token and returns the response unread, for
+    /// a body too large to hold (the export). A 401 refreshes the token once and asks again;
+    /// any other refusal is the error [`execute`](Self::execute) would give. Not retried: a
+    /// caller streaming the body decides what a broken download means.
+    pub(super) async fn open<F>(&self, build: F) -> Result<reqwest::Response, ClientError>
+    where
+        F: Fn() -> RequestBuilder + Send + Sync,
+    {
+        let mut refreshed = false;
+        loop {
+            let login = self.cache.saved_login()?.ok_or(ClientError::NotLoggedIn)?;
+            let response = build()
+                .bearer_auth(login.access_token)
+                .send()
+                .await
+                .map_err(|e| self.offline(&e))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                log::info!("access token refused; refreshing it once");
+                self.refresh_boxed().await?;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(self.failure(Auth::Bearer, 1, status, &headers, &body).error);
+        }
+    }
+
     /// Attempt number `attempt` (from 1): the request, and once per [`execute`](Self::execute)
     /// a refresh of a refused access token and the request again.
     async fn attempt<F>(
@@ -172,6 +208,12 @@ impl SyncClient {
             let (status, headers, body) = self.send(auth, build).await?;
             if status.is_success() {
                 return Ok(Reply { headers, body });
+            }
+            if status == StatusCode::UNAUTHORIZED && error_reply(&body).error == WRONG_PASSWORD {
+                // The token was fine; the password the request carried was not.
+                return Err(Failure::fatal(ClientError::BadCredentials(message_of(
+                    status, &body,
+                ))));
             }
             if status == StatusCode::UNAUTHORIZED
                 && auth == Auth::Bearer

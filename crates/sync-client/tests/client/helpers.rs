@@ -193,6 +193,36 @@ pub async fn rdsync(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output
     command.output().await.expect("run rdsync")
 }
 
+/// [`rdsync`] with `input` on its stdin (a script answering its questions).
+pub async fn rdsync_with_input(
+    cache: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &str,
+) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rdsync"));
+    command
+        .env_remove("RDSYNC_SERVER")
+        .env_remove("RDSYNC_EMAIL")
+        .env_remove("RDSYNC_PASSWORD")
+        .env("RDSYNC_CACHE", cache)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("run rdsync");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().await.expect("rdsync output")
+}
+
 pub fn stdout_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
         .lines()

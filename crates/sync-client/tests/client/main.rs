@@ -4,6 +4,7 @@
 //! on both backends by the API suite; here the client's side of the protocol is.
 
 mod cli;
+mod data;
 mod helpers;
 mod import;
 mod numbers;

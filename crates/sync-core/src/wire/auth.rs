@@ -41,6 +41,22 @@ pub struct Registration {
     pub time_zone: Option<String>,
 }
 
+/// `DELETE /auth/me`: the account's password, to confirm the erasure.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeleteAccount {
+    /// The current password.
+    #[serde(deserialize_with = "secret_string")]
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub password: String,
+}
+
+impl std::fmt::Debug for DeleteAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeleteAccount").finish_non_exhaustive()
+    }
+}
+
 /// `{time_zone}`, for `PATCH /auth/me`: the account's new time zone. Workouts sent in UTC are
 /// re-dated in it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

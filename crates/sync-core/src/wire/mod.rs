@@ -21,7 +21,9 @@
 
 mod auth;
 mod errors;
+mod export;
 mod history;
+mod ingest;
 mod operations;
 mod sync;
 mod webhooks;
@@ -33,11 +35,13 @@ pub use crate::running::{
     Progress, SetGoalBody, Streaks, WeeklyEntry,
 };
 pub use auth::{
-    Credentials, MeBody, PatchMe, RefreshRequest, Registration, SessionView, SessionsBody,
-    TokenBody, UserView,
+    Credentials, DeleteAccount, MeBody, PatchMe, RefreshRequest, Registration, SessionView,
+    SessionsBody, TokenBody, UserView,
 };
 pub use errors::{ErrorBody, FieldErrors};
+pub use export::{csv_row, ExportBody, EXPORT_CSV_HEADER};
 pub use history::{SyncHistoryBody, SyncRecordBody, SyncStatusBody, SyncView};
+pub use ingest::{IngestResponse, IngestTokenCreated, IngestTokenView, NewIngestTokenBody};
 pub use operations::HealthBody;
 pub use sync::{
     Conflict, ConflictReason, RejectedWorkout, Resolution, SyncCounts, SyncRequest,

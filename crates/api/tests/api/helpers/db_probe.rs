@@ -13,6 +13,12 @@ struct CountRow {
     n: i64,
 }
 
+#[derive(diesel::QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
 impl DbProbe {
     /// Connects to the database `database_url` selects (as the server would).
     pub fn connect(database_url: &str) -> DbProbe {
@@ -61,6 +67,37 @@ impl DbProbe {
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .n
+    }
+
+    /// The values of a query `SELECT … AS name …` (any text aliased `name`).
+    pub fn names(&mut self, sql: &str) -> Vec<String> {
+        use diesel::RunQueryDsl;
+        let query = diesel::sql_query(sql);
+        match self {
+            DbProbe::Sqlite(c) => query.load::<NameRow>(c),
+            DbProbe::Pg(c) => query.load::<NameRow>(c),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|row| row.name)
+        .collect()
+    }
+
+    /// Every table with a `user_id` column, from the database's own catalogue (so a table a
+    /// later migration adds is included without anyone listing it).
+    pub fn tables_with_user_id(&mut self) -> Vec<String> {
+        let sql = match self {
+            DbProbe::Sqlite(_) => {
+                "SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND p.name = 'user_id' ORDER BY m.name"
+            }
+            DbProbe::Pg(_) => {
+                "SELECT table_name::text AS name FROM information_schema.columns \
+                 WHERE column_name = 'user_id' AND table_schema = current_schema() \
+                 ORDER BY table_name"
+            }
+        };
+        self.names(sql)
     }
 
     /// PostgreSQL: how many sessions of this database are waiting for a lock.

@@ -289,3 +289,19 @@ pub(crate) fn rotate_refresh(
         Ok(RefreshOutcome::Rotated(session))
     })
 }
+
+/// Erases the account: one `DELETE` of the user row in a write transaction, which the
+/// database cascades to every table that references it (each `user_id` column is declared
+/// `REFERENCES users(id) ON DELETE CASCADE`, and refresh tokens cascade from their sessions).
+/// The user's lock is taken first, so a sync of theirs that is running commits before, and
+/// one that starts after finds no user. `false` when there was no such account.
+pub(crate) fn delete_account(conn: &mut Conn, user_id: Uuid) -> Result<bool, StoreError> {
+    hooks::write_transaction(conn, |conn| {
+        match hooks::lock_user(conn, user_id) {
+            Err(StoreError::NotFound) => return Ok(false),
+            other => other?,
+        };
+        let deleted = diesel::delete(users::table.find(DbUuid(user_id))).execute(conn)?;
+        Ok(deleted == 1)
+    })
+}

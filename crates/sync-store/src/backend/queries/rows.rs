@@ -6,8 +6,8 @@ use sync_core::running::{parse_time_zone, Goal, Tz};
 use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
-use super::schema::{goals, idempotency_records, sessions, syncs, users, workouts};
-use crate::records::{Credentials, Session, SyncRecord, User};
+use super::schema::{goals, idempotency_records, ingest_tokens, sessions, syncs, users, workouts};
+use crate::records::{Credentials, IngestToken, Session, SyncRecord, User};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -190,6 +190,7 @@ impl SyncRow {
         };
         Ok(SyncRecord {
             id: self.id.0,
+            seq: self.seq,
             mode: self.mode,
             idempotency_key: self.idempotency_key,
             counts: SyncCounts {
@@ -258,6 +259,30 @@ impl GoalRow {
             created_at: Some(self.created_at.0),
             updated_at: Some(self.updated_at.0),
         })
+    }
+}
+
+/// An ingest token as stored (its secret only as a hash).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ingest_tokens)]
+pub(crate) struct IngestTokenRow {
+    pub id: DbUuid,
+    pub user_id: DbUuid,
+    pub name: String,
+    pub token_hash: String,
+    pub created_at: DbTime,
+    pub last_used_at: Option<DbTime>,
+}
+
+impl From<IngestTokenRow> for IngestToken {
+    fn from(r: IngestTokenRow) -> Self {
+        IngestToken {
+            id: r.id.0,
+            user_id: r.user_id.0,
+            name: r.name,
+            created_at: r.created_at.0,
+            last_used_at: r.last_used_at.map(|t| t.0),
+        }
     }
 }
 

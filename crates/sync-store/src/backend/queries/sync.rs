@@ -239,14 +239,21 @@ pub(crate) fn upsert_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<()
     hooks::write_workouts(conn, rows)
 }
 
-/// The user's most recent syncs, newest first.
+/// The user's syncs, newest first, those numbered below `before_seq` when given (keyset
+/// pagination on the unique `(user_id, seq DESC)` index).
 pub(crate) fn history(
     conn: &mut Conn,
     user_id: Uuid,
+    before_seq: Option<i64>,
     limit: i64,
 ) -> Result<Vec<crate::SyncRecord>, StoreError> {
-    let rows: Vec<SyncRow> = syncs::table
+    let mut query = syncs::table
         .filter(syncs::user_id.eq(DbUuid(user_id)))
+        .into_boxed();
+    if let Some(before) = before_seq {
+        query = query.filter(syncs::seq.lt(before));
+    }
+    let rows: Vec<SyncRow> = query
         .order(syncs::seq.desc())
         .limit(limit)
         .select(SyncRow::as_select())

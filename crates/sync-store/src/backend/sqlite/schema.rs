@@ -147,6 +147,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ingest_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(workouts -> users (user_id));
@@ -154,6 +165,7 @@ diesel::joinable!(goals -> users (user_id));
 diesel::joinable!(webhook_subscriptions -> users (user_id));
 diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(ingest_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -164,5 +176,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     goals,
     webhook_subscriptions,
     webhook_deliveries,
-    webhook_attempts
+    webhook_attempts,
+    ingest_tokens
 );
