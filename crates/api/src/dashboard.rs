@@ -5,18 +5,22 @@
 use std::sync::Arc;
 
 use ::web::{
-    AccountError, Host, HostFuture, Job, NewAccount, SignInRequest, SignedIn, WebContext,
-    WebSettings,
+    AccountError, Host, HostFuture, IssuedToken, Job, NewAccount, SignInRequest, SignedIn,
+    WebContext, WebSettings,
 };
 use actix_web::web::Data;
+use actix_web::HttpResponse;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sync_core::wire::{Credentials, Registration};
+use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request_id;
-use crate::routes::auth::{open_account, sign_in, Opened};
+use crate::routes::auth::{erase_account, open_account, sign_in, Opened};
+use crate::routes::export::download;
+use crate::routes::ingest::issue_token;
 use crate::state::AppState;
 
 /// The dashboard's context for this server.
@@ -77,31 +81,84 @@ impl Host for ApiHost {
         })
     }
 
+    fn export(
+        &self,
+        user_id: Uuid,
+        format: Option<String>,
+    ) -> HostFuture<Result<HttpResponse, AccountError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            download(&state, user_id, format.as_deref())
+                .await
+                .map_err(account_error)
+        })
+    }
+
+    fn delete_account(
+        &self,
+        user_id: Uuid,
+        password: String,
+    ) -> HostFuture<Result<(), AccountError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            erase_account(&state, user_id, password)
+                .await
+                .map_err(account_error)
+        })
+    }
+
+    fn issue_ingest_token(
+        &self,
+        user_id: Uuid,
+        name: String,
+    ) -> HostFuture<Result<IssuedToken, AccountError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let created = issue_token(&state, user_id, &name)
+                .await
+                .map_err(account_error)?;
+            Ok(IssuedToken {
+                id: created.id,
+                name: created.name,
+                token: created.token,
+            })
+        })
+    }
+
     fn hand_off(&self, job: Job) -> Job {
         Box::new(request_id::propagate(job))
     }
 }
 
-/// The API's answer as the dashboard reads it.
+/// A session the API opened, as the dashboard reads it.
 fn signed_in(opened: Result<Opened, ApiError>) -> Result<SignedIn, AccountError> {
-    match opened {
-        Ok(opened) => Ok(SignedIn {
+    opened
+        .map(|opened| SignedIn {
             user_id: opened.user.id,
             session_id: opened.session_id,
-        }),
-        Err(ApiError::InvalidCredentials) => Err(AccountError::InvalidCredentials),
-        Err(ApiError::Locked { retry_after }) => Err(AccountError::Locked { retry_after }),
-        Err(ApiError::Conflict { .. }) => Err(AccountError::EmailTaken),
-        Err(ApiError::Unprocessable {
+        })
+        .map_err(account_error)
+}
+
+/// The API's refusal as the dashboard reads it (the API's field names and messages kept).
+fn account_error(error: ApiError) -> AccountError {
+    match error {
+        ApiError::InvalidCredentials | ApiError::WrongPassword => AccountError::InvalidCredentials,
+        ApiError::Locked { retry_after } => AccountError::Locked { retry_after },
+        ApiError::Conflict {
+            code: "email_taken",
+            ..
+        } => AccountError::EmailTaken,
+        ApiError::Conflict { message, .. } => AccountError::Refused(message),
+        ApiError::BadRequest { message, .. } => AccountError::Refused(message),
+        ApiError::Unprocessable {
             errors: Some(errors),
             ..
-        }) => Err(AccountError::Invalid(errors)),
-        Err(ApiError::Unavailable { retry_after }) => {
-            Err(AccountError::Unavailable { retry_after })
-        }
-        Err(other) => {
-            log::error!("dashboard sign-in failed: {other}");
-            Err(AccountError::Internal(other.to_string()))
+        } => AccountError::Invalid(errors),
+        ApiError::Unavailable { retry_after } => AccountError::Unavailable { retry_after },
+        other => {
+            log::error!("a dashboard request failed in the API: {other}");
+            AccountError::Internal(other.to_string())
         }
     }
 }

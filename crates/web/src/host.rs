@@ -72,9 +72,24 @@ pub enum AccountError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// Refused for a reason the runner can act on (a limit reached, a bad value), said in
+    /// this message.
+    #[error("{0}")]
+    Refused(String),
     /// Anything else; the host has logged it.
     #[error("{0}")]
     Internal(String),
+}
+
+/// An ingest token just made: its secret, shown this once.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The token's id.
+    pub id: Uuid,
+    /// The runner's name for it.
+    pub name: String,
+    /// The secret, for the Health Auto Export app's `Authorization` header.
+    pub token: String,
 }
 
 /// The server around the dashboard.
@@ -83,6 +98,24 @@ pub trait Host: Send + Sync + 'static {
     fn sign_in(&self, request: SignInRequest) -> HostFuture<Result<SignedIn, AccountError>>;
     /// Creates an account and opens its first session.
     fn register(&self, account: NewAccount) -> HostFuture<Result<SignedIn, AccountError>>;
+    /// The runner's data as a streamed download (`json` or `csv`), as the API's export serves it.
+    fn export(
+        &self,
+        user_id: Uuid,
+        format: Option<String>,
+    ) -> HostFuture<Result<actix_web::HttpResponse, AccountError>>;
+    /// Erases the account and everything it owns, once `password` is its own.
+    fn delete_account(
+        &self,
+        user_id: Uuid,
+        password: String,
+    ) -> HostFuture<Result<(), AccountError>>;
+    /// Issues an ingest token named `name` (the API's rules and limit).
+    fn issue_ingest_token(
+        &self,
+        user_id: Uuid,
+        name: String,
+    ) -> HostFuture<Result<IssuedToken, AccountError>>;
     /// Wraps `job` so that it runs on the blocking pool as the current request's own work.
     fn hand_off(&self, job: Job) -> Job {
         job

@@ -26,7 +26,9 @@ mod pages;
 mod session;
 
 pub use context::{WebContext, WebSettings};
-pub use host::{AccountError, Host, HostFuture, Job, NewAccount, SignInRequest, SignedIn};
+pub use host::{
+    AccountError, Host, HostFuture, IssuedToken, Job, NewAccount, SignInRequest, SignedIn,
+};
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
@@ -66,7 +68,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(pages::settings::page)
             .service(pages::settings::set_goal)
             .service(pages::settings::set_time_zone)
-            .service(pages::settings::revoke_session),
+            .service(pages::settings::revoke_session)
+            .service(pages::data::export)
+            .service(pages::data::issue_token)
+            .service(pages::data::revoke_token)
+            .service(pages::data::delete_account),
     );
 }
 

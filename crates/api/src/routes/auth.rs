@@ -421,8 +421,18 @@ pub async fn delete_me(
     auth: AuthUser,
     body: web::Json<DeleteAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = body.into_inner().password;
-    let user_id = auth.user_id;
+    erase_account(&state, auth.user_id, body.into_inner().password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Erases the account and everything it owns once `password` is its own (checked against
+/// the login lockout, so that a stolen session cannot guess it): the API's `DELETE /auth/me`
+/// and the dashboard's account deletion both erase here.
+pub async fn erase_account(
+    state: &AppState,
+    user_id: Uuid,
+    password: String,
+) -> Result<(), ApiError> {
     let now = Utc::now();
     let store = state.store.clone();
     let credentials = blocking(move || {
@@ -470,7 +480,7 @@ pub async fn delete_me(
         return Err(ApiError::NotFound("user not found"));
     }
     log::info!("user {user_id} deleted their account and everything it owned");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// `GET /auth/sessions` → the caller's active sessions.

@@ -101,12 +101,22 @@ pub async fn export(
     auth: AuthUser,
     query: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = ExportFormat::parse(query.format.as_deref())?;
+    download(&state, auth.user_id, query.format.as_deref()).await
+}
+
+/// The runner's export in `format` (`json` when `None`) as a streamed attachment: the API's
+/// `GET /export` and the dashboard's download both answer with it.
+pub async fn download(
+    state: &AppState,
+    user_id: Uuid,
+    format: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let format = ExportFormat::parse(format)?;
     let store = state.store.clone();
     // Read before the first byte, so that a failure here is still a proper error response.
     let user = blocking(move || {
         store
-            .user(auth.user_id)?
+            .user(user_id)?
             .ok_or(ApiError::NotFound("user not found"))
     })
     .await?;

@@ -76,7 +76,18 @@ pub async fn create_token(
     auth: AuthUser,
     body: web::Json<NewIngestTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = token_name(&body.name)?;
+    let created = issue_token(&state, auth.user_id, &body.name).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// A new ingest token named `name` for the user, its secret shown this once: the API's
+/// `POST /ingest-tokens` and the dashboard's form both issue here.
+pub async fn issue_token(
+    state: &AppState,
+    user_id: Uuid,
+    name: &str,
+) -> Result<IngestTokenCreated, ApiError> {
+    let name = token_name(name)?;
     let secret = new_ingest_token();
     let token = NewIngestToken {
         id: Uuid::new_v4(),
@@ -85,7 +96,7 @@ pub async fn create_token(
         created_at: Utc::now(),
     };
     let store = state.store.clone();
-    let created = blocking(move || Ok(store.create_ingest_token(auth.user_id, &token)?)).await?;
+    let created = blocking(move || Ok(store.create_ingest_token(user_id, &token)?)).await?;
     let TokenCreation::Created(token) = created else {
         return Err(ApiError::Conflict {
             code: "ingest_token_limit",
@@ -94,13 +105,13 @@ pub async fn create_token(
             ),
         });
     };
-    log::info!("user {} created ingest token {}", auth.user_id, token.id);
-    Ok(HttpResponse::Created().json(IngestTokenCreated {
+    log::info!("user {user_id} created ingest token {}", token.id);
+    Ok(IngestTokenCreated {
         id: token.id,
         name: token.name,
         token: secret,
         created_at: token.created_at,
-    }))
+    })
 }
 
 /// `GET /ingest-tokens` → the caller's tokens, newest first (never their secrets).

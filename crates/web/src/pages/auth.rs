@@ -194,6 +194,11 @@ fn refusal(error: AccountError) -> Result<(StatusCode, String, FieldMessages), P
                 errors,
             ))
         }
+        AccountError::Refused(message) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+            FieldMessages::default(),
+        )),
         AccountError::Unavailable { .. } => Err(PageError::Unavailable),
         AccountError::Internal(detail) => Err(PageError::Internal(detail)),
         AccountError::InvalidCredentials => Ok((

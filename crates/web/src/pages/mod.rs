@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+pub(crate) mod data;
 pub(crate) mod fields;
 pub(crate) mod insights;
 pub(crate) mod settings;

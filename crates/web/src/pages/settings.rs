@@ -18,6 +18,7 @@ use crate::context::WebContext;
 use crate::csrf;
 use crate::error::PageError;
 use crate::format;
+use crate::host::IssuedToken;
 use crate::session::{self, Viewer};
 
 /// A year's goal form.
@@ -50,13 +51,33 @@ struct SettingsPage {
     zones: Vec<ZoneOption>,
     zone_error: Option<String>,
     sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+    token_name: String,
+    token_error: Option<String>,
+    issued: Option<IssuedToken>,
+    deletion_error: Option<String>,
 }
 
-/// What the page is shown with after a post that was refused.
+/// What the page is shown with after a post that was refused (or, for a new ingest token,
+/// that made something to show once).
 #[derive(Default)]
-struct Refused {
-    goal: Option<(i32, String, String)>,
-    zone: Option<(String, String)>,
+pub(crate) struct Refused {
+    pub goal: Option<(i32, String, String)>,
+    pub zone: Option<(String, String)>,
+    /// The token name typed, and what is wrong with it.
+    pub token: Option<(String, String)>,
+    /// A token just issued: its secret is on this page and nowhere else.
+    pub issued: Option<IssuedToken>,
+    /// Why the account was not deleted.
+    pub deletion: Option<String>,
+}
+
+/// An ingest token as the list shows it.
+struct TokenRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
 }
 
 /// `?saved=` after a post.
@@ -70,11 +91,12 @@ fn notice(saved: Option<&str>) -> Option<&'static str> {
         "goal" => Some("Goal saved."),
         "zone" => Some("Time zone saved: your runs are counted on their local days."),
         "session" => Some("Session revoked: that device is signed out."),
+        "token" => Some("Ingest token revoked: deliveries with it are refused from now on."),
         _ => None,
     }
 }
 
-async fn settings_page(
+pub(crate) async fn settings_page(
     context: &WebContext,
     viewer: &Viewer,
     status: StatusCode,
@@ -83,12 +105,13 @@ async fn settings_page(
 ) -> Result<HttpResponse, PageError> {
     let user_id = viewer.user_id;
     let now = Utc::now();
-    let (user, goals, sessions) = context
+    let (user, goals, sessions, tokens) = context
         .store(move |store| {
             Ok((
                 store.user(user_id)?,
                 store.goals(user_id)?,
                 store.active_sessions(user_id, now)?,
+                store.ingest_tokens(user_id)?,
             ))
         })
         .await?;
@@ -134,6 +157,22 @@ async fn settings_page(
             current: s.id == viewer.session_id,
         })
         .collect();
+    let tokens = tokens
+        .iter()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            created: format::local_time(t.created_at, zone),
+            last_used: t
+                .last_used_at
+                .map(|at| format::local_time(at, zone))
+                .unwrap_or_else(|| "never".to_owned()),
+        })
+        .collect();
+    let (token_name, token_error) = match refused.token {
+        Some((typed, message)) => (typed, Some(message)),
+        None => (String::new(), None),
+    };
     let view = SettingsPage {
         chrome: Chrome::signed_in(context, viewer, Section::Settings, "Settings"),
         email: user.email,
@@ -142,6 +181,11 @@ async fn settings_page(
         zones: zone_options(&selected_zone),
         zone_error,
         sessions,
+        tokens,
+        token_name,
+        token_error,
+        issued: refused.issued,
+        deletion_error: refused.deletion,
     };
     Ok(render(status, &view))
 }

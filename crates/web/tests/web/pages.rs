@@ -514,3 +514,103 @@ async fn browser_sessions_are_the_apis_sessions_and_share_its_lockout(app: TestA
     assert_eq!(api.status(), StatusCode::LOCKED, "[{}]", app.backend);
 }
 per_backend!(browser_sessions_are_the_apis_sessions_and_share_its_lockout);
+
+/// Settings' data section: an ingest token's secret shown once and working at the ingest
+/// endpoint, the export as a download, and account deletion: a wrong password erases nothing,
+/// the right one erases the account and signs every device out.
+async fn a_runners_data_can_be_fed_downloaded_and_erased_from_settings(app: TestApp) {
+    let (user, web) = signed_in(&app).await;
+    let token = web.csrf().await;
+    let response = web
+        .post(
+            "/settings/ingest-tokens",
+            &[("csrf", &token), ("name", "Health Auto Export")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED, "[{}]", app.backend);
+    let page = response.text().await.unwrap();
+    let marker = r#"<code id="issued-secret">"#;
+    let at = page.find(marker).expect("the secret is shown") + marker.len();
+    let secret = page[at..page[at..].find('<').unwrap() + at].to_owned();
+    assert!(secret.starts_with("rdi_"), "{secret}");
+    let again = web.page("/settings", StatusCode::OK).await;
+    assert!(!again.contains(&secret), "the secret is shown once");
+    assert!(again.contains("Health Auto Export"));
+    let ingest = app
+        .client
+        .post(app.api("/ingest/health-auto-export"))
+        .bearer_auth(&secret)
+        .json(&json!({"data": {"workouts": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        ingest.status().is_success(),
+        "[{}] {}",
+        app.backend,
+        ingest.status()
+    );
+    let bad_name = web
+        .post("/settings/ingest-tokens", &[("csrf", &token), ("name", "")])
+        .await;
+    assert_eq!(bad_name.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_name
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="token-name-error""#));
+
+    app.sync_ok(&user, &batch(vec![run_hours_ago("exported", 3, 5.0, 30)]))
+        .await;
+    let csv = web.get("/settings/export?format=csv").await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let disposition = csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(csv.text().await.unwrap().contains("exported"));
+    let bad_format = web.get("/settings/export?format=xml").await;
+    assert_eq!(bad_format.status(), StatusCode::BAD_REQUEST);
+
+    let wrong = web
+        .post(
+            "/settings/delete-account",
+            &[
+                ("csrf", &token),
+                ("password", "not my password"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains(r#"id="delete-error""#));
+    let unconfirmed = web
+        .post(
+            "/settings/delete-account",
+            &[("csrf", &token), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.get_ok(&user, "/auth/me", &[]).await;
+    let erased = web
+        .post(
+            "/settings/delete-account",
+            &[
+                ("csrf", &token),
+                ("password", &user.password),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(erased.status(), StatusCode::OK, "[{}]", app.backend);
+    assert!(erased.text().await.unwrap().contains(r#"id="deleted""#));
+    let me = app.get(&user, "/auth/me", &[]).await;
+    assert_eq!(
+        me.status(),
+        StatusCode::UNAUTHORIZED,
+        "the app is signed out too"
+    );
+    assert_eq!(web.get("/").await.status(), StatusCode::SEE_OTHER);
+}
+per_backend!(a_runners_data_can_be_fed_downloaded_and_erased_from_settings);

@@ -37,10 +37,18 @@ fn rows_of(db: &mut DbProbe, user_id: &str) -> BTreeMap<String, i64> {
 }
 
 /// An account with something in every table: workouts (one deleted), a goal, two sessions,
-/// a sync with an idempotency key, an ingest token that was used.
+/// a sync with an idempotency key, an ingest token that was used, a webhook subscription with
+/// deliveries (to a port nobody listens on, so each gets a failed attempt).
 async fn busy_account(app: &TestApp) -> (TestUser, TestUser, String) {
     let user = app.register().await;
     let second_session = app.new_session(&user).await;
+    crate::webhooks::subscribe_ok(
+        app,
+        &user,
+        "http://127.0.0.1:9/hook",
+        &["workout.created", "sync.completed"],
+    )
+    .await;
     let keyed = json!({"workouts": workouts("w", 3), "idempotency_key": "first-sync"});
     app.sync_ok(&user, &keyed).await;
     let id = app.id_of(&user, "w-0000").await;
@@ -66,11 +74,30 @@ per_backend!(
     database
 );
 async fn deleting_an_account_leaves_nothing_of_it_and_touches_no_one_else(db: TestDatabase) {
-    let app = TestApp::spawn_at(db.url(), &[]).await;
+    let overrides = [
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ("WEBHOOK_POLL_INTERVAL_MS", "50"),
+        // One attempt each within the test: the retry would come a day later, so the rows
+        // stand still while they are compared.
+        ("WEBHOOK_RETRY_DELAYS_SECS", "86400"),
+    ];
+    let app = TestApp::spawn_at(db.url(), &overrides).await;
     let b = app.backend;
     let mut probe = DbProbe::connect(db.url());
     let (victim, other_session, victim_token) = busy_account(&app).await;
     let (bystander, _, bystander_token) = busy_account(&app).await;
+    for user in [&victim, &bystander] {
+        let query = format!(
+            "SELECT COUNT(*) AS n FROM webhook_attempts WHERE CAST(user_id AS TEXT) = '{}'",
+            user.id
+        );
+        test_support::wait_until(
+            "a first delivery attempt",
+            std::time::Duration::from_secs(20),
+            || probe.count(&query) > 0,
+        )
+        .await;
+    }
 
     let tables = probe.tables_with_user_id();
     for known in [
