@@ -296,6 +296,23 @@ impl Store {
         ))
     }
 
+    /// The session `session_id` when it is still active at `now`, recorded as used: what every
+    /// authenticated request (a bearer token, a dashboard cookie) checks. `None` when it is
+    /// absent, revoked or expired.
+    pub fn live_session(
+        &self,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        match self.session(session_id)? {
+            Some(session) if session.is_active(now) => {
+                self.touch_session(&session, now)?;
+                Ok(Some(session))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Records that a session was used (to the minute).
     pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
         // Decided before taking a connection: most requests write nothing, and a pool checkout

@@ -8,8 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use sync_store::StoreError;
 
-use crate::pages::auth::SIGN_IN_PATH;
-use crate::pages::render;
+use crate::respond::{render, SIGN_IN_PATH};
 
 /// Every way a page request can fail.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,7 @@ mod error;
 mod format;
 mod host;
 mod pages;
+mod respond;
 mod session;
 
 pub use context::{WebContext, WebSettings};
@@ -34,7 +35,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 /// The pages that take a password: the server draws them on its credential rate limit.
-pub const CREDENTIAL_FORMS: [&str; 2] = [pages::auth::SIGN_IN_PATH, pages::auth::REGISTER_PATH];
+pub const CREDENTIAL_FORMS: [&str; 2] = [respond::SIGN_IN_PATH, respond::REGISTER_PATH];
 
 /// The `Content-Security-Policy` of every page: nothing but this server's own stylesheet and
 /// images, no script at all, never framed.

@@ -147,20 +147,12 @@ impl FromRequest for Viewer {
                 .and_then(|c| session_of(context.settings(), c.value()))
                 .ok_or(PageError::SignInRequired)?;
             let viewer = context
-                .store(move |store| {
-                    let now = Utc::now();
-                    match store.session(session_id)? {
-                        Some(s) if s.is_active(now) => {
-                            store.touch_session(&s, now)?;
-                            Ok(Some(Viewer {
-                                user_id: s.user_id,
-                                session_id: s.id,
-                            }))
-                        }
-                        _ => Ok(None),
-                    }
-                })
-                .await?;
+                .store(move |store| store.live_session(session_id, Utc::now()))
+                .await?
+                .map(|s| Viewer {
+                    user_id: s.user_id,
+                    session_id: s.id,
+                });
             viewer.ok_or(PageError::SignInRequired)
         })
     }

@@ -37,15 +37,8 @@ impl FromRequest for AuthUser {
             let subject = request_subject(&req, &state.tokens)?;
             let store = state.store.clone();
             let live = blocking(move || {
-                let now = Utc::now();
-                let session = store.session(subject.session_id)?;
-                match session {
-                    Some(s) if s.user_id == subject.user_id && s.is_active(now) => {
-                        store.touch_session(&s, now)?;
-                        Ok(true)
-                    }
-                    _ => Ok(false),
-                }
+                let session = store.live_session(subject.session_id, Utc::now())?;
+                Ok(session.is_some_and(|s| s.user_id == subject.user_id))
             })
             .await?;
             if !live {

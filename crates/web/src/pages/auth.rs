@@ -16,10 +16,7 @@ use crate::error::PageError;
 use crate::host::{AccountError, NewAccount, SignInRequest, SignedIn};
 use crate::session::{self, Viewer};
 
-/// The sign-in page.
-pub const SIGN_IN_PATH: &str = "/login";
-/// The registration page.
-pub const REGISTER_PATH: &str = "/register";
+pub(crate) use crate::respond::SIGN_IN_PATH;
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]

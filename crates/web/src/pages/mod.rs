@@ -10,16 +10,16 @@ pub(crate) mod settings;
 pub(crate) mod syncs;
 pub(crate) mod workouts;
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
-use askama::Template;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
 
 use crate::assets;
 use crate::context::WebContext;
 use crate::csrf;
 use crate::error::PageError;
 use crate::session::Viewer;
+
+pub(crate) use crate::respond::{ok, render, see_other};
 
 /// Largest form body read (the forms are a few fields each).
 const FORM_LIMIT: usize = 16 * 1024;
@@ -126,35 +126,6 @@ impl Chrome {
             })
             .collect()
     }
-}
-
-/// A page as a response: HTML, never stored by a cache (it is one runner's data).
-pub(crate) fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
-    match page.render() {
-        Ok(html) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .body(html),
-        Err(e) => {
-            log::error!("rendering a page failed: {e}");
-            HttpResponse::InternalServerError()
-                .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
-                .body("The server could not show this page.")
-        }
-    }
-}
-
-/// `200 OK` with the page.
-pub(crate) fn ok(page: &impl Template) -> HttpResponse {
-    render(StatusCode::OK, page)
-}
-
-/// `303 See Other` to `location`: where a successful form post sends the browser.
-pub(crate) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 /// The browser's `User-Agent`, as the session list shows it.

@@ -87,14 +87,15 @@ async fn deleting_an_account_leaves_nothing_of_it_and_touches_no_one_else(db: Te
     let (victim, other_session, victim_token) = busy_account(&app).await;
     let (bystander, _, bystander_token) = busy_account(&app).await;
     for user in [&victim, &bystander] {
-        let query = format!(
-            "SELECT COUNT(*) AS n FROM webhook_attempts WHERE CAST(user_id AS TEXT) = '{}'",
+        let unattempted = format!(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries d WHERE CAST(d.user_id AS TEXT) = '{}' \
+             AND NOT EXISTS (SELECT 1 FROM webhook_attempts a WHERE a.delivery_id = d.id)",
             user.id
         );
         test_support::wait_until(
-            "a first delivery attempt",
-            std::time::Duration::from_secs(20),
-            || probe.count(&query) > 0,
+            "every delivery's first attempt",
+            std::time::Duration::from_secs(30),
+            || probe.count(&unattempted) == 0,
         )
         .await;
     }

@@ -16,6 +16,7 @@ pub(crate) mod ingest;
 pub(crate) mod maintenance;
 pub(crate) mod rows;
 pub(crate) mod running;
+pub(crate) mod spans;
 pub(crate) mod sync;
 pub(crate) mod webhooks;
 pub(crate) mod workouts;

@@ -2,17 +2,18 @@
 //! a year. Every read names the user and is bounded by the year: the year's workouts through
 //! the `(user_id, start_date)` index of live workouts, never the runner's whole history.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use sync_core::running::{
-    parse_time_zone, today_in, DateSpan, Goal, RunFact, ValidGoal, YearData, YearOutOfRange,
-    MAX_YEAR, MIN_YEAR,
+    parse_time_zone, today_in, DateSpan, Goal, ValidGoal, YearData, YearOutOfRange, MAX_YEAR,
+    MIN_YEAR,
 };
 use uuid::Uuid;
 
 use super::rows::GoalRow;
-use super::schema::{goals, users, workouts};
+use super::schema::{goals, users};
+use super::spans::{run_facts, running_days};
 use super::webhooks::{queue_goal_milestones, MilestoneContext, Outbox};
 use super::workouts::list;
 use super::{hooks, Conn};
@@ -239,57 +240,4 @@ pub(crate) fn running_year(
             recent_runs,
         }))
     })
-}
-
-/// The live workouts dated in `span`, as the rules need them (five columns, not whole rows).
-pub(crate) fn run_facts(
-    conn: &mut Conn,
-    user_id: Uuid,
-    span: DateSpan,
-) -> Result<Vec<RunFact>, StoreError> {
-    let rows: Vec<(DbUuid, DbTime, NaiveDate, f64, i64)> = live_in(user_id, span)
-        .select((
-            workouts::id,
-            workouts::start_time,
-            workouts::start_date,
-            workouts::distance_meters,
-            workouts::duration_seconds,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, start_time, date, distance_meters, duration_seconds)| RunFact {
-                id: id.0,
-                start_time: start_time.0,
-                date,
-                distance_meters,
-                duration_seconds,
-            },
-        )
-        .collect())
-}
-
-/// The running days in `span`: the distinct dates of its live workouts.
-fn running_days(
-    conn: &mut Conn,
-    user_id: Uuid,
-    span: DateSpan,
-) -> Result<Vec<NaiveDate>, StoreError> {
-    Ok(live_in(user_id, span)
-        .select(workouts::start_date)
-        .distinct()
-        .load(conn)?)
-}
-
-/// The user's live workouts dated in `span`, through the partial `(user_id, start_date)` index.
-fn live_in(
-    user_id: Uuid,
-    span: DateSpan,
-) -> workouts::BoxedQuery<'static, <Conn as diesel::Connection>::Backend> {
-    workouts::table
-        .filter(workouts::user_id.eq(DbUuid(user_id)))
-        .filter(workouts::deleted_at.is_null())
-        .filter(workouts::start_date.between(span.first(), span.last()))
-        .into_boxed()
 }

@@ -31,8 +31,8 @@ use sync_core::{StoredWorkout, WorkoutView};
 use uuid::Uuid;
 
 use super::rows::GoalRow;
-use super::running::run_facts;
 use super::schema::{goals, webhook_attempts, webhook_deliveries, webhook_subscriptions};
+use super::spans::run_facts;
 use super::{hooks, Conn};
 use crate::types::{DbTime, DbUuid};
 use crate::webhooks::{

@@ -1,0 +1,66 @@
+//! Reads of a user's live workouts dated in a span of days, the way the running-days rules
+//! take them: the year's numbers (`running`) and the milestones a change may reach
+//! (`webhooks`) both read here, through the partial `(user_id, start_date)` index.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use sync_core::running::{DateSpan, RunFact};
+use uuid::Uuid;
+
+use super::schema::workouts;
+use super::Conn;
+use crate::types::{DbTime, DbUuid};
+use crate::StoreError;
+
+/// The live workouts dated in `span`, as the rules need them (five columns, not whole rows).
+pub(crate) fn run_facts(
+    conn: &mut Conn,
+    user_id: Uuid,
+    span: DateSpan,
+) -> Result<Vec<RunFact>, StoreError> {
+    let rows: Vec<(DbUuid, DbTime, NaiveDate, f64, i64)> = live_in(user_id, span)
+        .select((
+            workouts::id,
+            workouts::start_time,
+            workouts::start_date,
+            workouts::distance_meters,
+            workouts::duration_seconds,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, start_time, date, distance_meters, duration_seconds)| RunFact {
+                id: id.0,
+                start_time: start_time.0,
+                date,
+                distance_meters,
+                duration_seconds,
+            },
+        )
+        .collect())
+}
+
+/// The running days in `span`: the distinct dates of its live workouts.
+pub(crate) fn running_days(
+    conn: &mut Conn,
+    user_id: Uuid,
+    span: DateSpan,
+) -> Result<Vec<NaiveDate>, StoreError> {
+    Ok(live_in(user_id, span)
+        .select(workouts::start_date)
+        .distinct()
+        .load(conn)?)
+}
+
+/// The user's live workouts dated in `span`, through the partial `(user_id, start_date)` index.
+fn live_in(
+    user_id: Uuid,
+    span: DateSpan,
+) -> workouts::BoxedQuery<'static, <Conn as diesel::Connection>::Backend> {
+    workouts::table
+        .filter(workouts::user_id.eq(DbUuid(user_id)))
+        .filter(workouts::deleted_at.is_null())
+        .filter(workouts::start_date.between(span.first(), span.last()))
+        .into_boxed()
+}
