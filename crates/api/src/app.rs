@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::auth::{self, tokens::TokenKeys};
-use crate::body_deadline;
+use crate::body_deadline::{self, PendingBodies};
 use crate::config::Config;
 use crate::dashboard;
 use crate::edge;
@@ -69,6 +69,7 @@ impl Application {
         let purge_interval = config.purge_interval;
         let idempotency_ttl = config.idempotency_ttl;
         let rate_limiter = web::Data::new(RateLimiter::from_config(&config));
+        let pending_bodies = web::Data::from(PendingBodies::new(config.max_pending_bodies));
         let metrics = web::Data::new(Metrics::new());
         let webhook_worker =
             webhooks::worker::Worker::new(store.clone(), &config.webhooks, metrics.clone())?;
@@ -107,6 +108,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(dashboard.clone())
                 .app_data(rate_limiter.clone())
+                .app_data(pending_bodies.clone())
                 .app_data(route_table.clone())
                 .app_data(document.clone())
                 .app_data(metrics.clone())
@@ -158,9 +160,14 @@ impl Application {
     }
 }
 
-/// Deletes idempotency records older than the TTL, every `interval`. Several instances may run
-/// this at once: each row is deleted by whichever gets there first. Counted in
-/// `idempotency_records_purged_total`.
+/// Most idle login budgets deleted in one purge (the rest wait for the next tick), so that a
+/// purge never holds SQLite's write lock for long.
+const LOGIN_BUDGETS_PER_PURGE: i64 = 10_000;
+
+/// Every `interval`: deletes idempotency records older than the TTL (counted in
+/// `idempotency_records_purged_total`) and failed-login budgets idle for longer than the lock
+/// window (they would start afresh anyway). Several instances may run this at once: each row
+/// is deleted by whichever gets there first.
 async fn purge_expired_records(
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
@@ -168,18 +175,28 @@ async fn purge_expired_records(
     ttl: chrono::Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
+    let idle_window = state.config.lockout_duration;
     loop {
         ticker.tick().await;
         let store = state.store.clone();
-        let cutoff = chrono::Utc::now() - ttl;
-        let purge = request_id::propagate(move || store.purge_idempotency(cutoff));
+        let now = chrono::Utc::now();
+        let purge = request_id::propagate(move || {
+            let records = store.purge_idempotency(now - ttl)?;
+            let budgets =
+                store.purge_login_budgets(now - idle_window, now, LOGIN_BUDGETS_PER_PURGE)?;
+            Ok::<_, sync_store::StoreError>((records, budgets))
+        });
         match tokio::task::spawn_blocking(purge).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                metrics.observe_purged(n);
-                log::info!("purged {n} expired idempotency records");
+            Ok(Ok((records, budgets))) => {
+                if records > 0 {
+                    metrics.observe_purged(records);
+                    log::info!("purged {records} expired idempotency records");
+                }
+                if budgets > 0 {
+                    log::info!("purged {budgets} idle login budgets");
+                }
             }
-            Ok(Err(e)) => log::warn!("purging idempotency records failed: {e}"),
+            Ok(Err(e)) => log::warn!("purging expired records failed: {e}"),
             Err(e) => log::warn!("purge task failed: {e}"),
         }
     }

@@ -113,13 +113,22 @@ pub struct Config {
     /// `TRUSTED_PROXY_HOPS`: reverse proxies in front of the server whose `X-Forwarded-For`
     /// entries name the client for the per-address rate limits. Default 0: the peer address.
     pub trusted_proxy_hops: usize,
-    /// `LOGIN_LOCKOUT_THRESHOLD`: failed logins in a row that lock an account. Default 5.
+    /// `LOGIN_LOCKOUT_THRESHOLD`: failed logins in a row for one email from one client
+    /// address that lock that pair. Default 5.
     pub lockout_threshold: i32,
-    /// `LOGIN_LOCKOUT_SECS`: how long the lock lasts. Default 900.
+    /// `LOGIN_ACCOUNT_LOCKOUT_THRESHOLD`: failed logins in a row for one email from all
+    /// addresses together that lock the email everywhere (against distributed guessing); at
+    /// least `LOGIN_LOCKOUT_THRESHOLD`. Default 100.
+    pub account_lockout_threshold: i32,
+    /// `LOGIN_LOCKOUT_SECS`: how long a lock lasts, and how long a budget without an attempt
+    /// keeps its count. Default 900.
     pub lockout_duration: chrono::Duration,
     /// `BODY_READ_TIMEOUT_SECS`: how long a request's body may take to arrive once its headers
     /// have (a 408 after that). Default 30.
     pub body_read_timeout: Duration,
+    /// `MAX_PENDING_BODIES`: request bodies one instance awaits at once; a request with a body
+    /// past that is answered 503 before any of it is read. Default 512.
+    pub max_pending_bodies: usize,
     /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
     /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
     pub goal_default_target: u16,
@@ -258,6 +267,21 @@ impl Config {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let threshold = |name: &'static str, default: u64| {
+            positive(name, default).map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+        };
+        let lockout_threshold = threshold("LOGIN_LOCKOUT_THRESHOLD", 5)?;
+        let account_lockout_threshold = threshold("LOGIN_ACCOUNT_LOCKOUT_THRESHOLD", 100)?;
+        if account_lockout_threshold < lockout_threshold {
+            return Err(ConfigError::Invalid {
+                name: "LOGIN_ACCOUNT_LOCKOUT_THRESHOLD",
+                message: format!(
+                    "{account_lockout_threshold} is below LOGIN_LOCKOUT_THRESHOLD \
+                     ({lockout_threshold}): the budget across all addresses must be at least \
+                     the one for each"
+                ),
+            });
+        }
         let store_defaults = StoreOptions::default();
         Ok(Config {
             database_url,
@@ -297,10 +321,12 @@ impl Config {
                 reads_per_min: limit("RATE_LIMIT_READS_PER_MIN", 300)?,
             },
             trusted_proxy_hops: number("TRUSTED_PROXY_HOPS", 0)? as usize,
-            lockout_threshold: i32::try_from(positive("LOGIN_LOCKOUT_THRESHOLD", 5)?)
-                .unwrap_or(i32::MAX),
+            lockout_threshold,
+            account_lockout_threshold,
             lockout_duration: span("LOGIN_LOCKOUT_SECS", 900)?,
             body_read_timeout: seconds("BODY_READ_TIMEOUT_SECS", 30)?,
+            max_pending_bodies: usize::try_from(positive("MAX_PENDING_BODIES", 512)?)
+                .unwrap_or(usize::MAX),
             goal_default_target: match positive(
                 "GOAL_DEFAULT_TARGET_DAYS",
                 DEFAULT_TARGET_DAYS.into(),
@@ -467,6 +493,16 @@ mod tests {
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();
         assert!(err.to_string().starts_with("TRUSTED_PROXY_HOPS"));
+        // The budget across all addresses cannot be smaller than each address's.
+        let err = config(&[
+            ("JWT_SECRET", &secret),
+            ("LOGIN_LOCKOUT_THRESHOLD", "10"),
+            ("LOGIN_ACCOUNT_LOCKOUT_THRESHOLD", "9"),
+        ])
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("LOGIN_ACCOUNT_LOCKOUT_THRESHOLD"));
     }
 
     #[test]

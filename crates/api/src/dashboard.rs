@@ -2,6 +2,7 @@
 //! signs runners in through, so that a browser is held to the API's own rules (the same
 //! accounts, password checks, lockout and rate limits) and its sessions are the API's.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ::web::{
@@ -9,7 +10,7 @@ use ::web::{
     WebContext, WebSettings,
 };
 use actix_web::web::Data;
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sync_core::wire::{Credentials, Registration};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ratelimit::client_address;
 use crate::request_id;
 use crate::routes::auth::{erase_account, open_account, sign_in, Opened};
 use crate::routes::export::download;
@@ -52,6 +54,10 @@ struct ApiHost {
 }
 
 impl Host for ApiHost {
+    fn client_address(&self, request: &HttpRequest) -> IpAddr {
+        client_address(request, self.state.config.trusted_proxy_hops)
+    }
+
     fn sign_in(&self, request: SignInRequest) -> HostFuture<Result<SignedIn, AccountError>> {
         let state = self.state.clone();
         Box::pin(async move {
@@ -59,8 +65,9 @@ impl Host for ApiHost {
                 email,
                 password,
                 user_agent,
+                address,
             } = request;
-            signed_in(sign_in(&state, email, password, user_agent).await)
+            signed_in(sign_in(&state, email, password, user_agent, address).await)
         })
     }
 
@@ -98,10 +105,11 @@ impl Host for ApiHost {
         &self,
         user_id: Uuid,
         password: String,
+        address: IpAddr,
     ) -> HostFuture<Result<(), AccountError>> {
         let state = self.state.clone();
         Box::pin(async move {
-            erase_account(&state, user_id, password)
+            erase_account(&state, user_id, password, address)
                 .await
                 .map_err(account_error)
         })

@@ -98,6 +98,13 @@ pub enum ApiError {
         /// Seconds.
         retry_after: u64,
     },
+    /// 503 with `Retry-After`: this instance is already waiting on `MAX_PENDING_BODIES`
+    /// request bodies; a new one would only add to them.
+    #[error("the server is receiving too many requests at once; retry shortly")]
+    Overloaded {
+        /// Seconds.
+        retry_after: u64,
+    },
     /// Any other refusal, made by actix-web itself (see `edge`): the status's reason, in
     /// snake case, is the code.
     #[error("the request was refused: {}", .0.canonical_reason().unwrap_or("error"))]
@@ -155,7 +162,7 @@ impl ApiError {
             ApiError::SyncInProgress { .. } => "sync_in_progress",
             ApiError::Locked { .. } => "account_locked",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Unavailable { .. } | ApiError::Overloaded { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         };
         Cow::Borrowed(code)
@@ -166,7 +173,8 @@ impl ApiError {
             ApiError::SyncInProgress { retry_after }
             | ApiError::Locked { retry_after }
             | ApiError::RateLimited { retry_after }
-            | ApiError::Unavailable { retry_after } => Some(*retry_after),
+            | ApiError::Unavailable { retry_after }
+            | ApiError::Overloaded { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -188,7 +196,9 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Refused(status) => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

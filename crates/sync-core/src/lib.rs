@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod cursor;
+pub mod email;
 pub mod health_auto_export;
 pub mod idempotency;
 pub mod patch;

@@ -26,15 +26,22 @@ pub fn max_future_start() -> Duration {
     Duration::days(1)
 }
 
-/// Checks a client id: 1–255 characters, none of them a control character.
+/// Checks a client id: 1–255 characters, none of them a control character, and none
+/// invisible or a text-direction control (two ids that print alike must be alike).
 ///
 /// ```
 /// assert!(sync_core::validate::check_client_id("healthkit_abc123").is_ok());
 /// assert!(sync_core::validate::check_client_id("").is_err());
 /// assert!(sync_core::validate::check_client_id("tab\there").is_err());
+/// assert!(sync_core::validate::check_client_id("zero\u{200b}width").is_err());
+/// assert!(sync_core::validate::check_client_id("\u{202e}reversed").is_err());
 /// ```
 pub fn check_client_id(id: &str) -> Result<(), String> {
-    check_text(id, 1, MAX_CLIENT_ID_CHARS)
+    check_text(id, 1, MAX_CLIENT_ID_CHARS)?;
+    if id.chars().any(is_invisible) {
+        return Err("must not contain invisible or text-direction characters".into());
+    }
+    Ok(())
 }
 
 pub(crate) fn check_text(text: &str, min_chars: usize, max_chars: usize) -> Result<(), String> {
@@ -49,6 +56,33 @@ pub(crate) fn check_text(text: &str, min_chars: usize, max_chars: usize) -> Resu
         return Err("must contain only printable characters".into());
     }
     Ok(())
+}
+
+/// Characters that show nothing or steer the direction of the text around them: Unicode's
+/// default-ignorable code points (zero-width spaces and joiners, soft hyphen, word joiner,
+/// variation selectors, tags, fillers) and the bidirectional marks, embeddings, overrides and
+/// isolates.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// Collects field errors while a workout is read.

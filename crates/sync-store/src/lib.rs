@@ -25,9 +25,10 @@ use uuid::Uuid;
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
 pub use records::{
-    ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, NewIngestToken, NewSession,
-    RunningState, RunningYear, Session, SyncCommand, SyncOutcome, SyncRecord, SyncStatus,
-    TimeZoneChange, TokenCreation, User, WorkoutPage, WorkoutQuery, YearRead,
+    ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, LoginBudget, NewIngestToken,
+    NewSession, Reservation, RunningState, RunningYear, Session, SyncCommand, SyncOutcome,
+    SyncRecord, SyncStatus, TimeZoneChange, TokenCreation, User, WorkoutPage, WorkoutQuery,
+    YearRead,
 };
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, CreateWebhookOutcome, DeliveryAttempt, NewWebhook, Webhook,
@@ -245,48 +246,68 @@ impl Store {
         ))
     }
 
+    /// The account stored under the first of these emails that one is stored under (the
+    /// identity form first, then an older spelling), in one lookup.
+    pub fn credentials_any(&self, emails: &[String]) -> Result<Option<Credentials>, StoreError> {
+        with_conn!(self, |conn, queries| queries::auth::credentials_any(
+            conn, emails
+        ))
+    }
+
+    /// Stores the account under `email` from now on (an account found by an older spelling
+    /// moves to the identity form); `false`, changing nothing, when another account has it.
+    pub fn change_email(&self, user_id: Uuid, email: &str) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, queries| queries::auth::change_email(
+            conn, user_id, email
+        ))
+    }
+
     /// The account with this id.
     pub fn user(&self, user_id: Uuid) -> Result<Option<User>, StoreError> {
         with_conn!(self, |conn, queries| queries::auth::user(conn, user_id))
     }
 
-    /// Opens a session after a successful login, clearing the failed-login count.
+    /// Opens a session after a successful login.
     pub fn open_session(&self, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
         with_conn!(self, |conn, queries| queries::auth::open_session(
             conn, user_id, session
         ))
     }
 
-    /// Takes one attempt from the account's budget of `threshold` failed logins before its
-    /// password is checked (atomically, across instances): at most `threshold` passwords are
-    /// checked per lock window, however many requests arrive at once.
-    pub fn reserve_login_attempt(
+    /// Takes one attempt from each budget (all or none, atomically across instances) before
+    /// a password is checked: at most a budget's `threshold` passwords are checked per lock
+    /// window, however many requests arrive at once. A budget that has seen no attempt for
+    /// `idle_reset` starts afresh.
+    pub fn reserve_login(
         &self,
-        user_id: Uuid,
+        budgets: &[LoginBudget],
         now: DateTime<Utc>,
-        threshold: i32,
+        idle_reset: chrono::Duration,
     ) -> Result<LoginAttempt, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::reserve_login_attempt(
-            conn, user_id, now, threshold
+        with_conn!(self, |conn, queries| queries::login::reserve(
+            conn, budgets, now, idle_reset
         ))
     }
 
-    /// After a reserved attempt failed: the attempt that used up the budget locks the account
-    /// for `lock_for`. Returns the end of the lock when it locked.
-    pub fn lock_after_failed_login(
+    /// After a reserved attempt failed: each budget it used up is locked for `lock_for`.
+    /// Returns the end of the lock when it locked one.
+    pub fn fail_login(
         &self,
-        user_id: Uuid,
-        attempt: i32,
+        reservation: &Reservation,
         now: DateTime<Utc>,
-        threshold: i32,
         lock_for: chrono::Duration,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        with_conn!(
-            self,
-            |conn, queries| queries::auth::lock_after_failed_login(
-                conn, user_id, attempt, now, threshold, lock_for
-            )
-        )
+        with_conn!(self, |conn, queries| queries::login::fail(
+            conn,
+            reservation,
+            now,
+            lock_for
+        ))
+    }
+
+    /// After a successful login: these budgets start afresh.
+    pub fn clear_login_budgets(&self, keys: &[String]) -> Result<(), StoreError> {
+        with_conn!(self, |conn, queries| queries::login::clear(conn, keys))
     }
 
     /// A session by id (active or not).
@@ -604,6 +625,19 @@ impl Store {
         };
         with_conn!(self, |conn, queries| queries::running::running_year(
             conn, user_id, year, now, read
+        ))
+    }
+
+    /// Deletes up to `limit` failed-login budgets idle since `idle_since` and unlocked at
+    /// `now`; returns how many.
+    pub fn purge_login_budgets(
+        &self,
+        idle_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        with_conn!(self, |conn, queries| queries::login::purge(
+            conn, idle_since, now, limit
         ))
     }
 

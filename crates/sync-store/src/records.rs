@@ -33,10 +33,6 @@ pub struct Credentials {
     pub user: User,
     /// The Argon2id PHC string.
     pub password_hash: String,
-    /// Consecutive failed logins since the last success.
-    pub failed_logins: i32,
-    /// Logins are refused until then.
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// A session to open at register or login.
@@ -313,18 +309,35 @@ pub struct RunningYear {
     pub recent_runs: Vec<sync_core::StoredWorkout>,
 }
 
-/// A login attempt's place in the account's budget of failed logins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A budget of failed logins: how many attempts the holder of `key` may fail before the key
+/// is locked. The key is the caller's (the API derives one from an email and a client
+/// address, and one from the email alone); the store only counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginBudget {
+    /// What is counted, as an opaque string.
+    pub key: String,
+    /// Failures that lock the key; at least 1.
+    pub threshold: i32,
+}
+
+/// A login attempt's place in its budgets of failed logins.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginAttempt {
-    /// The password may be checked; this is attempt number `attempt` of the budget.
-    Granted {
-        /// 1 for the first attempt since the last success or lock.
-        attempt: i32,
-    },
-    /// The budget is used up: the account is locked until `locked_until`, or, when that is
-    /// `None`, the last attempts of the budget are still being checked.
+    /// Every budget had an attempt left: the password may be checked.
+    Granted(Reservation),
+    /// A budget is used up: it is locked until `locked_until`, or, when that is `None`, its
+    /// last attempts are still being checked. Nothing was taken from any budget.
     Refused {
-        /// The end of the lock, when one is set.
+        /// The end of the lock, when one is set (the latest, when several are).
         locked_until: Option<DateTime<Utc>>,
     },
+}
+
+/// The attempts a granted login took, one from each budget: hand it back to
+/// [`crate::Store::fail_login`] when the password turns out wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// Each budget with the number of its attempt (1 for the first since the budget was last
+    /// cleared, locked or idle).
+    pub attempts: Vec<(LoginBudget, i32)>,
 }

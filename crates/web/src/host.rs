@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use uuid::Uuid;
@@ -24,6 +25,8 @@ pub struct SignInRequest {
     pub password: String,
     /// The browser's `User-Agent`, for the session list.
     pub user_agent: Option<String>,
+    /// The client's address as [`Host::client_address`] tells it (the lockout counts by it).
+    pub address: IpAddr,
 }
 
 /// The registration form.
@@ -94,6 +97,9 @@ pub struct IssuedToken {
 
 /// The server around the dashboard.
 pub trait Host: Send + Sync + 'static {
+    /// The client's address as the host's rate limits and lockout count it (behind trusted
+    /// proxies, from `X-Forwarded-For`).
+    fn client_address(&self, request: &actix_web::HttpRequest) -> IpAddr;
     /// Checks the credentials (with the lockout) and opens a session.
     fn sign_in(&self, request: SignInRequest) -> HostFuture<Result<SignedIn, AccountError>>;
     /// Creates an account and opens its first session.
@@ -104,11 +110,13 @@ pub trait Host: Send + Sync + 'static {
         user_id: Uuid,
         format: Option<String>,
     ) -> HostFuture<Result<actix_web::HttpResponse, AccountError>>;
-    /// Erases the account and everything it owns, once `password` is its own.
+    /// Erases the account and everything it owns, once `password` is its own (checked under
+    /// the lockout, which counts by `address`).
     fn delete_account(
         &self,
         user_id: Uuid,
         password: String,
+        address: IpAddr,
     ) -> HostFuture<Result<(), AccountError>>;
     /// Issues an ingest token named `name` (the API's rules and limit).
     fn issue_ingest_token(

@@ -2,6 +2,7 @@
 
 pub mod extractor;
 pub mod ingest;
+pub mod lockout;
 pub mod password;
 pub mod tokens;
 

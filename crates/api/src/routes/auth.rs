@@ -1,16 +1,20 @@
 //! `/auth/*`: registration, login, refresh-token rotation, logout, the caller, sessions.
 
 use actix_web::http::header::USER_AGENT;
+use std::net::IpAddr;
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use sync_core::email;
 use sync_core::running::{parse_time_zone, Tz};
 use sync_core::wire::{
     Credentials, DeleteAccount, ErrorBody, MeBody, PatchMe, RefreshRequest, Registration,
     SessionView, SessionsBody, TokenBody, UserView,
 };
-use sync_store::{LoginAttempt, NewSession, RefreshOutcome, Session, User};
+use sync_store::{NewSession, RefreshOutcome, Session, User};
 use uuid::Uuid;
 
+use crate::auth::lockout::{self, Verdict};
 use crate::auth::password;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, TokenSubject};
 use crate::auth::AuthUser;
@@ -18,14 +22,13 @@ use crate::error::{blocking, ApiError};
 use crate::openapi::{
     BadRequest, CommonErrors, LoginRequest, NotFound, TooLarge, Unauthorized, Unprocessable,
 };
+use crate::ratelimit::client_address;
 use crate::state::AppState;
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest accepted password, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 128;
-/// Longest accepted email, in characters (RFC 5321's path limit).
-pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest `User-Agent` kept for the session list.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -44,24 +47,10 @@ fn time_zone(name: &str) -> Result<Tz, ApiError> {
     parse_time_zone(name).map_err(|e| ApiError::invalid_field("time_zone", e.to_string()))
 }
 
-/// Trims and lowercases an email and checks its shape; the normalised form is the identity.
+/// The identity form of an email (`sync_core::email`); a 422 naming `email` when it cannot be
+/// an account's.
 pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim().to_lowercase();
-    let chars = email.chars().count();
-    let shaped = match email.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
-        None => false,
-    };
-    if chars > MAX_EMAIL_CHARS
-        || !shaped
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(ApiError::invalid_field(
-            "email",
-            "must be a valid email address",
-        ));
-    }
-    Ok(email)
+    email::normalise_email(raw).map_err(|e| ApiError::invalid_field("email", e.to_string()))
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {
@@ -168,6 +157,7 @@ pub async fn open_account(
         credentials: Credentials { email, password },
         time_zone: zone_name,
     } = registration;
+    let legacy = email::legacy_email_form(&email);
     let email = normalise_email(&email)?;
     check_password(&password)?;
     let zone = zone_name.as_deref().map(time_zone).transpose()?;
@@ -177,6 +167,13 @@ pub async fn open_account(
     let hash = password::hash(password).await?;
     let store = state.store.clone();
     let user = blocking(move || {
+        // An account made before emails were normalised may be stored under the address as
+        // typed, lowercased: that spelling is taken too (only non-ASCII input can differ).
+        if let Some(legacy) = legacy.filter(|legacy| *legacy != email) {
+            if store.credentials_any(&[legacy])?.is_some() {
+                return Err(sync_store::StoreError::EmailTaken.into());
+            }
+        }
         Ok(store.register_in_zone(&email, &hash, zone.unwrap_or(Tz::UTC), &session)?)
     })
     .await?;
@@ -204,7 +201,8 @@ pub async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { email, password } = body.into_inner();
-    let opened = sign_in(&state, email, password, user_agent(&req)).await?;
+    let address = client_address(&req, state.config.trusted_proxy_hops);
+    let opened = sign_in(&state, email, password, user_agent(&req), address).await?;
     let subject = TokenSubject {
         user_id: opened.user.id,
         session_id: opened.session_id,
@@ -219,85 +217,74 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(pair))
 }
 
-/// Checks credentials against the account's lockout and opens a session; the API and the
-/// dashboard both sign in here. Unknown email and wrong password are the same
-/// [`ApiError::InvalidCredentials`] after the same work.
+/// Checks credentials under the login lockout and opens a session; the API and the dashboard
+/// both sign in here. Unknown email and wrong password are the same
+/// [`ApiError::InvalidCredentials`] after the same work, and count against the same budgets.
 pub async fn sign_in(
     state: &AppState,
     email: String,
     password: String,
     user_agent: Option<String>,
+    address: IpAddr,
 ) -> Result<Opened, ApiError> {
-    // An email registration would refuse (a NUL or another control character, say) belongs to
-    // no account: answered like an unknown one, and never sent to a database that would choke
-    // on it (PostgreSQL refuses NUL in text).
-    let Ok(email) = normalise_email(&email) else {
-        password::verify_dummy(password).await?;
-        return Err(ApiError::InvalidCredentials);
-    };
+    // The account is looked up under the email's identity form, then under the spelling
+    // accounts made before normalisation were stored under (docs/security.md, "Emails"). An
+    // email that can be neither (a NUL or another control character, say) belongs to no
+    // account: it is counted and answered like an unknown one, and never sent to a database
+    // that would choke on it (PostgreSQL refuses NUL in text; the budgets' keys are HMACs).
+    let normalised = email::normalise_email(&email).ok();
+    let mut candidates: Vec<String> = normalised.iter().cloned().collect();
+    candidates.extend(email::legacy_email_form(&email).filter(|l| !candidates.contains(l)));
+    let budget_email = candidates
+        .first()
+        .cloned()
+        .unwrap_or_else(|| email.trim().to_lowercase());
+    let budgets = lockout::budgets(&state.config, &budget_email, address);
     let now = Utc::now();
     let (session, refresh_token) = new_session(state, user_agent, now);
     let session_id = session.id;
     // Lookup, password check and write are separate hand-offs, so that a hashing slot is held
     // only while Argon2 runs, never while a database connection is awaited.
     let store = state.store.clone();
-    let credentials = blocking(move || Ok(store.credentials(&email)?)).await?;
-    let Some(credentials) = credentials else {
-        password::verify_dummy(password).await?;
+    let credentials = match candidates.is_empty() {
+        false => blocking(move || Ok(store.credentials_any(&candidates)?)).await?,
+        true => None,
+    };
+    let (user, account) = match credentials {
+        Some(c) => (Some(c.user.clone()), Some((c.user.id, c.password_hash))),
+        None => (None, None),
+    };
+    let verdict =
+        lockout::guarded_check(&state.store, &state.config, budgets, password, account, now)
+            .await?;
+    let Some(user) = user.filter(|_| verdict == Verdict::Right) else {
         return Err(ApiError::InvalidCredentials);
     };
-    if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
-        password::verify_dummy(password).await?;
-        return Err(ApiError::Locked {
-            retry_after: seconds_until(until, now),
-        });
-    }
-    let user = credentials.user;
-    let user_id = user.id;
-    let (threshold, lock_for) = (
-        state.config.lockout_threshold,
-        state.config.lockout_duration,
-    );
-    // The attempt is taken from the account's budget before the password is checked, so a
-    // burst of guesses gets at most the budget's worth checked, on any number of instances.
-    let store = state.store.clone();
-    let attempt =
-        match blocking(move || Ok(store.reserve_login_attempt(user_id, now, threshold)?)).await? {
-            LoginAttempt::Granted { attempt } => attempt,
-            LoginAttempt::Refused { locked_until } => {
-                password::verify_dummy(password).await?;
-                // No end yet: the budget's last attempts are still being checked.
-                let retry_after = locked_until.map_or(1, |until| seconds_until(until, now));
-                return Err(ApiError::Locked { retry_after });
-            }
+    let (store, user_id) = (state.store.clone(), user.id);
+    let mut user = user;
+    let adopt = normalised.filter(|identity| *identity != user.email);
+    let adopted = blocking(move || {
+        // Found under an older spelling: the account moves to the identity form, unless
+        // another account already has that.
+        let adopted = match adopt {
+            Some(identity) if store.change_email(user_id, &identity)? => Some(identity),
+            _ => None,
         };
-    let store = state.store.clone();
-    if !password::verify(password, credentials.password_hash).await? {
-        blocking(move || {
-            if let Some(until) =
-                store.lock_after_failed_login(user_id, attempt, now, threshold, lock_for)?
-            {
-                log::warn!("user {user_id} locked until {until} after repeated failed logins");
-            }
-            Ok(())
-        })
-        .await?;
-        return Err(ApiError::InvalidCredentials);
+        store.open_session(user_id, &session)?;
+        Ok(adopted)
+    })
+    .await?;
+    if let Some(identity) = adopted {
+        log::info!("user {user_id}'s email moved to its normalised form");
+        user.email = identity;
     }
-    blocking(move || Ok(store.open_session(user_id, &session)?)).await?;
-    log::info!("user {} logged in (session {session_id})", user.id);
+    log::info!("user {user_id} logged in (session {session_id})");
     Ok(Opened {
         user,
         session_id,
         refresh_token,
         now,
     })
-}
-
-fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    u64::try_from((until - now).num_seconds())
-        .unwrap_or(0)
-        .max(1)
 }
 
 /// `POST /auth/refresh` → a new token pair; the presented refresh token is used up. Presenting
@@ -419,9 +406,11 @@ pub async fn update_me(
 pub async fn delete_me(
     state: web::Data<AppState>,
     auth: AuthUser,
+    req: HttpRequest,
     body: web::Json<DeleteAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    erase_account(&state, auth.user_id, body.into_inner().password).await?;
+    let address = client_address(&req, state.config.trusted_proxy_hops);
+    erase_account(&state, auth.user_id, body.into_inner().password, address).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -432,6 +421,7 @@ pub async fn erase_account(
     state: &AppState,
     user_id: Uuid,
     password: String,
+    address: IpAddr,
 ) -> Result<(), ApiError> {
     let now = Utc::now();
     let store = state.store.clone();
@@ -444,38 +434,16 @@ pub async fn erase_account(
             .ok_or(ApiError::NotFound("user not found"))
     })
     .await?;
-    if let Some(until) = credentials.locked_until.filter(|until| *until > now) {
-        return Err(ApiError::Locked {
-            retry_after: seconds_until(until, now),
-        });
-    }
-    let (threshold, lock_for) = (
-        state.config.lockout_threshold,
-        state.config.lockout_duration,
-    );
-    let store = state.store.clone();
-    let attempt =
-        match blocking(move || Ok(store.reserve_login_attempt(user_id, now, threshold)?)).await? {
-            LoginAttempt::Granted { attempt } => attempt,
-            LoginAttempt::Refused { locked_until } => {
-                let retry_after = locked_until.map_or(1, |until| seconds_until(until, now));
-                return Err(ApiError::Locked { retry_after });
-            }
-        };
-    let store = state.store.clone();
-    if !password::verify(password, credentials.password_hash).await? {
-        blocking(move || {
-            if let Some(until) =
-                store.lock_after_failed_login(user_id, attempt, now, threshold, lock_for)?
-            {
-                log::warn!("user {user_id} locked until {until} after repeated wrong passwords");
-            }
-            Ok(())
-        })
-        .await?;
+    let budgets = lockout::budgets(&state.config, &credentials.user.email, address);
+    let account = Some((user_id, credentials.password_hash));
+    let verdict =
+        lockout::guarded_check(&state.store, &state.config, budgets, password, account, now)
+            .await?;
+    if verdict == Verdict::Wrong {
         log::info!("user {user_id} asked to delete the account with a wrong password");
         return Err(ApiError::WrongPassword);
     }
+    let store = state.store.clone();
     if !blocking(move || Ok(store.delete_account(user_id)?)).await? {
         return Err(ApiError::NotFound("user not found"));
     }

@@ -1,8 +1,8 @@
-//! Accounts, sessions, refresh-token families and login lockout.
+//! Accounts, sessions and refresh-token families.
 
 use chrono::Duration;
 use sync_store::testing::per_backend;
-use sync_store::{LoginAttempt, RefreshOutcome, StoreError};
+use sync_store::{RefreshOutcome, StoreError};
 use uuid::Uuid;
 
 use crate::{new_session, register, t0, Backend};
@@ -218,141 +218,6 @@ per_backend!(
         b.store.touch_session(&session, later).unwrap();
         let touched = b.store.session(new.id).unwrap().expect("session");
         assert_eq!(touched.last_used_at, later, "{n}");
-    }
-);
-
-per_backend!(
-    failed_logins_lock_the_account_at_the_threshold,
-    |b: Backend| {
-        let n = b.name;
-        let (user, _) = register(&b, "locked@example.com");
-        let (other, _) = register(&b, "other@example.com");
-        let lock_for = Duration::minutes(15);
-
-        // Each attempt is reserved before its password is checked, then fails.
-        let fail = |attempt: i64| {
-            let now = t0() + Duration::seconds(attempt);
-            let reserved = b.store.reserve_login_attempt(user.id, now, 5).unwrap();
-            let LoginAttempt::Granted { attempt: number } = reserved else {
-                panic!("{n}: attempt {attempt} refused: {reserved:?}");
-            };
-            assert_eq!(
-                i64::from(number),
-                attempt,
-                "{n}: the budget counts attempts"
-            );
-            b.store
-                .lock_after_failed_login(user.id, number, now, 5, lock_for)
-                .unwrap()
-        };
-        for attempt in 1..=4 {
-            assert_eq!(
-                fail(attempt),
-                None,
-                "{n}: attempt {attempt} is under the threshold"
-            );
-        }
-        let credentials = b
-            .store
-            .credentials("locked@example.com")
-            .unwrap()
-            .expect("account");
-        assert_eq!(credentials.failed_logins, 4, "{n}");
-        assert_eq!(credentials.locked_until, None, "{n}");
-
-        let fifth = t0() + Duration::seconds(5);
-        let until = fail(5);
-        assert_eq!(
-            until,
-            Some(fifth + lock_for),
-            "{n}: the fifth failure locks the account"
-        );
-        let credentials = b
-            .store
-            .credentials("locked@example.com")
-            .unwrap()
-            .expect("account");
-        assert_eq!(
-            credentials.locked_until,
-            Some(fifth + lock_for),
-            "{n}: the lock is stored"
-        );
-
-        // While locked, no attempt is granted (and so no password checked).
-        assert_eq!(
-            b.store
-                .reserve_login_attempt(user.id, fifth + Duration::seconds(1), 5)
-                .unwrap(),
-            LoginAttempt::Refused {
-                locked_until: Some(fifth + lock_for)
-            },
-            "{n}: locked"
-        );
-
-        // Another account is untouched.
-        let others = b
-            .store
-            .credentials("other@example.com")
-            .unwrap()
-            .expect("account");
-        assert_eq!(
-            (others.failed_logins, others.locked_until),
-            (0, None),
-            "{n}: {}",
-            other.email
-        );
-
-        // A successful login clears the count and the lock.
-        b.store
-            .open_session(user.id, &new_session("after-lock", fifth + lock_for))
-            .unwrap();
-        let credentials = b
-            .store
-            .credentials("locked@example.com")
-            .unwrap()
-            .expect("account");
-        assert_eq!(
-            (credentials.failed_logins, credentials.locked_until),
-            (0, None),
-            "{n}"
-        );
-    }
-);
-
-per_backend!(
-    a_burst_of_attempts_gets_no_more_than_the_budget_checked,
-    |b: Backend| {
-        let n = b.name;
-        let (user, _) = register(&b, "burst@example.com");
-        // Five attempts reserved and still being checked: the sixth is refused before any
-        // lock is set, and so is every later one until a result comes in.
-        for attempt in 1..=5 {
-            assert_eq!(
-                b.store.reserve_login_attempt(user.id, t0(), 5).unwrap(),
-                LoginAttempt::Granted { attempt },
-                "{n}"
-            );
-        }
-        for _ in 0..3 {
-            assert_eq!(
-                b.store.reserve_login_attempt(user.id, t0(), 5).unwrap(),
-                LoginAttempt::Refused { locked_until: None },
-                "{n}: over the budget"
-            );
-        }
-        // The last of the budget fails: the account locks, and after the lock a fresh budget.
-        let lock_for = Duration::minutes(15);
-        let until = b
-            .store
-            .lock_after_failed_login(user.id, 5, t0(), 5, lock_for)
-            .unwrap();
-        assert_eq!(until, Some(t0() + lock_for), "{n}");
-        let after = t0() + lock_for;
-        assert_eq!(
-            b.store.reserve_login_attempt(user.id, after, 5).unwrap(),
-            LoginAttempt::Granted { attempt: 1 },
-            "{n}: a fresh budget once the lock is over"
-        );
     }
 );
 

@@ -10,6 +10,7 @@ mod history;
 mod idempotency;
 mod lifecycle;
 mod limits;
+mod login;
 mod sync;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -157,6 +157,7 @@ pub(crate) async fn sign_in(
         email: email.clone(),
         password,
         user_agent: user_agent(&req),
+        address: context.host().client_address(&req),
     };
     let (status, problem, errors) = match context.host().sign_in(request).await {
         Ok(signed_in) => return Ok(signed_in_response(&context, signed_in)),

@@ -166,7 +166,11 @@ pub(crate) async fn delete_account(
     } else {
         match context
             .host()
-            .delete_account(viewer.user_id, password)
+            .delete_account(
+                viewer.user_id,
+                password,
+                context.host().client_address(&req),
+            )
             .await
         {
             Ok(()) => {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use test_support::{assert_error, per_backend, token_pair, TestApp, TestDatabase};
 
@@ -130,6 +130,131 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
         unknown_min * 3 >= wrong_min,
         "[{b}] unknown email {unknown_min:?} vs wrong password {wrong_min:?}"
     );
+}
+
+/// `POST /auth/login` as if from `address` (the servers below trust one proxy hop).
+async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -> Response {
+    app.client
+        .post(app.api("/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("[{}] login from {address}: {e}", app.backend))
+}
+
+per_backend!(
+    a_lock_holds_one_address_and_only_the_budget_across_all_addresses_locks_everywhere,
+    [
+        ("TRUSTED_PROXY_HOPS", "1"),
+        ("LOGIN_LOCKOUT_THRESHOLD", "3"),
+        ("LOGIN_ACCOUNT_LOCKOUT_THRESHOLD", "7"),
+        ("LOGIN_LOCKOUT_SECS", "120")
+    ]
+);
+/// Issue 15, finding 2: five wrong passwords from one address locked the owner out
+/// everywhere. Now the lock holds that email at that address; the owner signs in from
+/// elsewhere. Only the much larger budget across all addresses locks the email everywhere.
+async fn a_lock_holds_one_address_and_only_the_budget_across_all_addresses_locks_everywhere(
+    app: TestApp,
+) {
+    let b = app.backend;
+    let user = app.register().await;
+    let attacker = "203.0.113.1";
+    for attempt in 1..=3 {
+        let response = login_from(&app, attacker, &user.email, "wrong password!").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "[{b}] {attempt}"
+        );
+    }
+    let locked = login_from(&app, attacker, &user.email, &user.password).await;
+    assert_error(
+        locked,
+        StatusCode::LOCKED,
+        "account_locked",
+        &format!("[{b}] the attacker's address is locked, even with the right password"),
+    )
+    .await;
+    token_pair(
+        login_from(&app, "198.51.100.7", &user.email, &user.password).await,
+        "the owner from another address",
+        b,
+    )
+    .await;
+
+    // Distributed guessing: three addresses under their own budget of 3, seven failures in
+    // all. The seventh locks the email at every address, the owner's included.
+    let mut failures = 0;
+    'guessing: for address in ["203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        for _ in 0..3 {
+            let response = login_from(&app, address, &user.email, "wrong password!").await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "[{b}] {address}"
+            );
+            failures += 1;
+            if failures == 7 {
+                break 'guessing;
+            }
+        }
+    }
+    let everywhere = login_from(&app, "198.51.100.7", &user.email, &user.password).await;
+    assert!(retry_after(&everywhere, b) >= 1);
+    assert_error(
+        everywhere,
+        StatusCode::LOCKED,
+        "account_locked",
+        &format!("[{b}] the owner, once the budget across all addresses is used up"),
+    )
+    .await;
+}
+
+per_backend!(
+    an_unknown_email_is_counted_and_answered_like_a_known_one,
+    [
+        ("LOGIN_LOCKOUT_THRESHOLD", "3"),
+        ("LOGIN_LOCKOUT_SECS", "120")
+    ]
+);
+/// Issue 15, finding 2: after five failures an existing account answered 423 while an
+/// unknown email kept answering 401, which told an attacker which emails have accounts. Now
+/// both go through the same budgets: the same statuses, headers and bodies, step by step.
+async fn an_unknown_email_is_counted_and_answered_like_a_known_one(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let unknown = fresh_email();
+    for step in 1..=5 {
+        let known = app.login(&user.email, "wrong password!").await;
+        let nobody = app.login(&unknown, "wrong password!").await;
+        let ctx = format!("[{b}] step {step}");
+        assert_eq!(known.status(), nobody.status(), "{ctx}");
+        let expected = if step <= 3 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::LOCKED
+        };
+        assert_eq!(known.status(), expected, "{ctx}");
+        let names = |r: &Response| -> Vec<String> {
+            let mut names: Vec<String> = r.headers().keys().map(|k| k.to_string()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&known), names(&nobody), "{ctx}: the same headers");
+        if expected == StatusCode::LOCKED {
+            let (k, u) = (retry_after(&known, b), retry_after(&nobody, b));
+            assert!(k.abs_diff(u) <= 1, "{ctx}: Retry-After {k} and {u}");
+        }
+        let known: Value = known.json().await.unwrap();
+        let nobody: Value = nobody.json().await.unwrap();
+        assert_eq!(
+            without_request_id(known),
+            without_request_id(nobody),
+            "{ctx}: the same body"
+        );
+    }
 }
 
 per_backend!(emails_are_normalised_and_duplicates_are_409);
@@ -278,4 +403,141 @@ async fn a_burst_of_wrong_logins_gets_no_more_than_the_budget_checked(db: TestDa
         &format!("[{b}] the right password after the burst"),
     )
     .await;
+}
+
+/// `POST /auth/register` with this email and a valid password.
+async fn register_email(app: &TestApp, email: &str) -> Response {
+    register_as(app, email, "a long enough password", "t").await
+}
+
+per_backend!(lookalike_emails_are_one_account_or_refused);
+/// Issue 15, finding 6: a Cyrillic `а`, a fullwidth letter, a zero-width space and an NFD `é`
+/// each made an account of its own. Now the fullwidth and NFD spellings are the plain
+/// address's account (409 at registration, the same account at login), and the lookalike and
+/// the invisible one are refused, naming `email`.
+async fn lookalike_emails_are_one_account_or_refused(app: TestApp) {
+    let b = app.backend;
+    let local = format!("jose{}", Uuid::new_v4().simple());
+    let plain = format!("{local}@example.com");
+    let password = "a long enough password";
+    assert_eq!(
+        register_email(&app, &plain).await.status(),
+        StatusCode::CREATED,
+        "[{b}]"
+    );
+    let fullwidth = format!("\u{FF4A}{}@example.com", &local[1..]);
+    assert_error(
+        register_email(&app, &fullwidth).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+        &format!("[{b}] a fullwidth j"),
+    )
+    .await;
+    token_pair(app.login(&fullwidth, password).await, "fullwidth login", b).await;
+
+    for (what, email) in [
+        ("a Cyrillic а", format!("{local}@ex\u{430}mple.com")),
+        (
+            "a zero-width space",
+            format!("{}\u{200B}{}", &local[..2], &plain[2..]),
+        ),
+        ("a right-to-left override", format!("\u{202E}{plain}")),
+    ] {
+        let body = assert_error(
+            register_email(&app, &email).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            &format!("[{b}] {what}"),
+        )
+        .await;
+        assert!(body["errors"]["email"].is_array(), "[{b}] {what}: {body}");
+        assert_error(
+            app.login(&email, password).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            &format!("[{b}] login as {what}"),
+        )
+        .await;
+    }
+
+    let accented = format!("{local}\u{E9}@example.com");
+    let response = register_email(&app, &format!("{local}e\u{301}@example.com")).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "[{b}] an NFD é");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["user"]["email"],
+        json!(accented),
+        "[{b}] stored as NFC"
+    );
+    assert_error(
+        register_email(&app, &accented).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+        &format!("[{b}] the NFC é"),
+    )
+    .await;
+    token_pair(app.login(&accented, password).await, "NFC login", b).await;
+}
+
+per_backend!(accounts_made_before_normalisation_keep_working, database);
+/// Issue 15, finding 6: accounts stored under the old rule (trimmed and lowercased only) keep
+/// working. Login finds one under the spelling it was made with and moves it to the identity
+/// form when that is free; one whose email the new rules refuse still signs in as it was.
+async fn accounts_made_before_normalisation_keep_working(db: TestDatabase) {
+    let app = TestApp::spawn_at(db.url(), &[]).await;
+    let b = app.backend;
+    let store =
+        sync_store::Store::open(db.url(), &sync_store::StoreOptions::default()).expect("the store");
+    let password = "a long enough password";
+    let hash = api::auth::password::hash(password.into())
+        .await
+        .expect("a hash");
+    let legacy = |email: &str| {
+        let now = chrono::Utc::now();
+        let session = sync_store::NewSession {
+            id: Uuid::new_v4(),
+            user_agent: None,
+            refresh_token_hash: Uuid::new_v4().to_string(),
+            created_at: now,
+            expires_at: now + chrono::Duration::days(1),
+        };
+        store
+            .register(email, &hash, &session)
+            .expect("a legacy account")
+    };
+    let id = Uuid::new_v4().simple();
+    let nfd = format!("jose{id}e\u{301}@example.com");
+    let nfc = format!("jose{id}\u{E9}@example.com");
+    let old = legacy(&nfd);
+
+    // A new registration under the old spelling is the old account.
+    assert_error(
+        register_email(&app, &nfd).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+        &format!("[{b}] the legacy spelling"),
+    )
+    .await;
+    let signed_in = app.login(&nfd, password).await;
+    assert_eq!(signed_in.status(), StatusCode::OK, "[{b}] legacy login");
+    let body: Value = signed_in.json().await.unwrap();
+    assert_eq!(body["user"]["id"], json!(old.id), "[{b}]");
+    assert_eq!(body["user"]["email"], json!(nfc), "[{b}] moved to NFC");
+    token_pair(app.login(&nfc, password).await, "the NFC spelling", b).await;
+    assert_error(
+        register_email(&app, &nfc).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+        &format!("[{b}] the NFC spelling, now the account's"),
+    )
+    .await;
+
+    // An email the new rules refuse: the account still signs in, and keeps its email.
+    let invisible = format!("zw{id}\u{200B}@example.com");
+    let kept = legacy(&invisible);
+    let signed_in = app.login(&invisible, password).await;
+    assert_eq!(signed_in.status(), StatusCode::OK, "[{b}] invisible legacy");
+    let body: Value = signed_in.json().await.unwrap();
+    assert_eq!(body["user"]["id"], json!(kept.id), "[{b}]");
+    assert_eq!(body["user"]["email"], json!(invisible), "[{b}]");
 }

@@ -196,3 +196,26 @@ async fn a_nul_in_any_text_a_client_sends_is_refused_and_nothing_is_stored(app: 
         "[{b}] the refused edit changed nothing"
     );
 }
+
+per_backend!(a_client_id_with_an_invisible_character_is_rejected_alone);
+/// Issue 15, finding 6: two client ids that print alike must be alike, so one with a
+/// zero-width space or a text-direction control is rejected, naming `client_id`; the rest of
+/// the batch is stored.
+async fn a_client_id_with_an_invisible_character_is_rejected_alone(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let body = json!({"workouts": [
+        workout("plain-id"),
+        workout("zero\u{200B}width"),
+        workout("\u{202E}reversed"),
+    ]});
+    let response = app.sync(&user, &body).await;
+    assert_eq!(response.status(), StatusCode::OK, "[{b}]");
+    let body: Value = response.json().await.unwrap();
+    let rejected = body["rejected"].as_array().expect("rejected");
+    assert_eq!(rejected.len(), 2, "[{b}] {body}");
+    for entry in rejected {
+        assert!(entry["errors"]["client_id"].is_array(), "[{b}] {entry}");
+    }
+    assert_eq!(body["created"], json!(1), "[{b}] {body}");
+}

@@ -109,3 +109,81 @@ async fn a_body_that_never_finishes_is_a_408_at_the_deadline() {
     app.assert_all_created(&user, &[test_support::workout("after")])
         .await;
 }
+
+/// Opens a connection, sends `head` and ten bytes of its declared thousand, and keeps it.
+async fn stall(port: u16, head: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    stream
+        .write_all(b"{\"email\":")
+        .await
+        .expect("a little body");
+    stream
+}
+
+/// Issue 15, finding 3: 2,000 stalled bodies were all held open at once. Against the real
+/// binary, with `MAX_PENDING_BODIES=3`: three stalled bodies take every place, a fourth
+/// request with a body is answered 503 with `Retry-After` at once (before its deadline),
+/// requests without a body are served meanwhile, and once the stalled clients go the places
+/// are free again.
+#[tokio::test]
+async fn stalled_bodies_past_the_bound_are_refused_at_once() {
+    let db = TestDatabase::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        db.url(),
+        dir.path(),
+        &[
+            ("BODY_READ_TIMEOUT_SECS", "20"),
+            ("MAX_PENDING_BODIES", "3"),
+        ],
+    )
+    .await;
+    let app = server.client();
+    let user = app.register().await;
+    let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(stall(server.port, head).await);
+    }
+    // Each stalled body has reached the server once its bytes are in (the places are taken
+    // when the request is routed); a short pause lets the last one be read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (answer, elapsed) =
+        send_short_body(server.port, head, b"{\"email\":", Duration::ZERO).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("\"error\":\"service_unavailable\""),
+        "{answer}"
+    );
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: 1"), "{answer}");
+    assert!(lower.contains("x-request-id:"), "{answer}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "refused at once, not at the deadline: {elapsed:?}"
+    );
+    // A request without a body needs no place.
+    assert_eq!(app.status_counts(&user).await, (0, 0), "reads are served");
+
+    // The stalled clients give up: their places are free again.
+    drop(stalled);
+    let mut created = false;
+    for _ in 0..50 {
+        let response = app
+            .sync(
+                &user,
+                &serde_json::json!({"workouts": [test_support::workout("after")]}),
+            )
+            .await;
+        if response.status() == reqwest::StatusCode::OK {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created, "a body is accepted once the stalled ones are gone");
+}

@@ -1,6 +1,6 @@
 //! Accounts, sessions and refresh-token families.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use sync_core::running::Tz;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::rows::{SessionRow, UserRow};
 use super::schema::{refresh_tokens, sessions, users};
 use super::{hooks, Conn};
-use crate::records::{Credentials, LoginAttempt, NewSession, Session, User};
+use crate::records::{Credentials, NewSession, Session, User};
 use crate::types::{DbTime, DbUuid};
 use crate::{RefreshOutcome, StoreError};
 
@@ -32,8 +32,6 @@ pub(crate) fn register(
             workout_count: 0,
             sync_count: 0,
             last_sync_at: None,
-            failed_logins: 0,
-            locked_until: None,
             created_at: DbTime(session.created_at),
             time_zone: time_zone.name().to_owned(),
         };
@@ -57,6 +55,44 @@ pub(crate) fn credentials(conn: &mut Conn, email: &str) -> Result<Option<Credent
     Ok(row.map(UserRow::into_credentials))
 }
 
+/// The account stored under the first of `emails` that one is stored under: one lookup of
+/// the unique email index for all of them.
+pub(crate) fn credentials_any(
+    conn: &mut Conn,
+    emails: &[String],
+) -> Result<Option<Credentials>, StoreError> {
+    let rows: Vec<UserRow> = users::table
+        .filter(users::email.eq_any(emails))
+        .select(UserRow::as_select())
+        .load(conn)?;
+    let first = emails
+        .iter()
+        .find_map(|email| rows.iter().position(|row| &row.email == email));
+    Ok(first.map(|i| {
+        rows.into_iter()
+            .nth(i)
+            .expect("a found row")
+            .into_credentials()
+    }))
+}
+
+/// Stores the account under `email` instead; `false` (and nothing changed) when another
+/// account has it.
+pub(crate) fn change_email(
+    conn: &mut Conn,
+    user_id: Uuid,
+    email: &str,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(users::table.find(DbUuid(user_id)))
+        .set(users::email.eq(email))
+        .execute(conn);
+    match changed {
+        Ok(n) => Ok(n == 1),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) fn user(conn: &mut Conn, user_id: Uuid) -> Result<Option<User>, StoreError> {
     let row: Option<UserRow> = users::table
         .find(DbUuid(user_id))
@@ -66,21 +102,13 @@ pub(crate) fn user(conn: &mut Conn, user_id: Uuid) -> Result<Option<User>, Store
     Ok(row.map(|r| r.user()))
 }
 
-/// Opens a session after a successful login and clears the failed-login count.
+/// Opens a session after a successful login.
 pub(crate) fn open_session(
     conn: &mut Conn,
     user_id: Uuid,
     session: &NewSession,
 ) -> Result<(), StoreError> {
-    hooks::write_transaction(conn, |conn| {
-        diesel::update(users::table.find(DbUuid(user_id)))
-            .set((
-                users::failed_logins.eq(0),
-                users::locked_until.eq(None::<DbTime>),
-            ))
-            .execute(conn)?;
-        insert_session(conn, user_id, session)
-    })
+    hooks::write_transaction(conn, |conn| insert_session(conn, user_id, session))
 }
 
 fn insert_session(conn: &mut Conn, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
@@ -103,71 +131,6 @@ fn insert_session(conn: &mut Conn, user_id: Uuid, session: &NewSession) -> Resul
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// Takes one attempt from the account's budget of `threshold` failed logins, before the
-/// password is checked: one conditional update, so that across any number of concurrent
-/// requests and instances at most `threshold` passwords are ever checked per lock window. An
-/// attempt counts as a failure until a success clears the count ([`open_session`]).
-pub(crate) fn reserve_login_attempt(
-    conn: &mut Conn,
-    user_id: Uuid,
-    now: DateTime<Utc>,
-    threshold: i32,
-) -> Result<LoginAttempt, StoreError> {
-    hooks::write_transaction(conn, |conn| {
-        let unlocked = users::locked_until
-            .is_null()
-            .or(users::locked_until.le(DbTime(now)).assume_not_null());
-        let granted: Option<i32> = diesel::update(
-            users::table
-                .find(DbUuid(user_id))
-                .filter(users::failed_logins.lt(threshold))
-                .filter(unlocked),
-        )
-        .set((
-            users::failed_logins.eq(users::failed_logins + 1),
-            users::locked_until.eq(None::<DbTime>),
-        ))
-        .returning(users::failed_logins)
-        .get_result(conn)
-        .optional()?;
-        if let Some(attempt) = granted {
-            return Ok(LoginAttempt::Granted { attempt });
-        }
-        let locked_until: Option<Option<DbTime>> = users::table
-            .find(DbUuid(user_id))
-            .select(users::locked_until)
-            .first(conn)
-            .optional()?;
-        Ok(LoginAttempt::Refused {
-            locked_until: locked_until.flatten().map(|t| t.0).filter(|t| *t > now),
-        })
-    })
-}
-
-/// After attempt number `attempt` of [`reserve_login_attempt`] failed: the one that used up the
-/// budget locks the account for `lock_for` (and starts a fresh budget for after the lock).
-/// Returns the lock's end when it locked.
-pub(crate) fn lock_after_failed_login(
-    conn: &mut Conn,
-    user_id: Uuid,
-    attempt: i32,
-    now: DateTime<Utc>,
-    threshold: i32,
-    lock_for: Duration,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    if attempt < threshold {
-        return Ok(None);
-    }
-    let until = now + lock_for;
-    diesel::update(users::table.find(DbUuid(user_id)))
-        .set((
-            users::locked_until.eq(Some(DbTime(until))),
-            users::failed_logins.eq(0),
-        ))
-        .execute(conn)?;
-    Ok(Some(until))
 }
 
 pub(crate) fn session(conn: &mut Conn, session_id: Uuid) -> Result<Option<Session>, StoreError> {

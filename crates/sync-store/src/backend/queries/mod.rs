@@ -13,6 +13,7 @@
 pub(crate) mod auth;
 pub(crate) mod calendar;
 pub(crate) mod ingest;
+pub(crate) mod login;
 pub(crate) mod maintenance;
 pub(crate) mod rows;
 pub(crate) mod running;

@@ -101,8 +101,6 @@ pub(crate) struct UserRow {
     pub workout_count: i64,
     pub sync_count: i64,
     pub last_sync_at: Option<DbTime>,
-    pub failed_logins: i32,
-    pub locked_until: Option<DbTime>,
     pub created_at: DbTime,
     pub time_zone: String,
 }
@@ -121,8 +119,6 @@ impl UserRow {
         Credentials {
             user: self.user(),
             password_hash: self.password_hash,
-            failed_logins: self.failed_logins,
-            locked_until: self.locked_until.map(|t| t.0),
         }
     }
 }

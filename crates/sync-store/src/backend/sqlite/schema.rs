@@ -9,8 +9,6 @@ diesel::table! {
         workout_count -> BigInt,
         sync_count -> BigInt,
         last_sync_at -> Nullable<BigInt>,
-        failed_logins -> Integer,
-        locked_until -> Nullable<BigInt>,
         created_at -> BigInt,
         time_zone -> Text,
     }
@@ -158,6 +156,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttles (budget_key) {
+        budget_key -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(workouts -> users (user_id));
@@ -177,5 +184,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_subscriptions,
     webhook_deliveries,
     webhook_attempts,
-    ingest_tokens
+    ingest_tokens,
+    login_throttles
 );
