@@ -45,11 +45,6 @@ impl PendingBodies {
         })
     }
 
-    /// Bodies being awaited now.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-
     /// A place among the awaited bodies, or `None` when all are taken.
     fn enter(self: &Arc<Self>) -> Option<PendingSlot> {
         self.waiting

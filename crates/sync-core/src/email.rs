@@ -74,6 +74,22 @@ pub fn legacy_email_form(raw: &str) -> Option<String> {
     check_shape(&email).ok().map(|()| email)
 }
 
+/// Every spelling an account with this email may be stored under, the identity form first
+/// and the legacy one after it when it differs; empty when no account can have it. Login looks
+/// all of them up at once.
+///
+/// ```
+/// use sync_core::email::stored_spellings;
+/// assert_eq!(stored_spellings(" Runner@Example.com"), ["runner@example.com"]);
+/// assert_eq!(stored_spellings("Jose\u{301}@example.com"), ["jos\u{e9}@example.com", "jose\u{301}@example.com"]);
+/// assert!(stored_spellings("no-at-sign").is_empty());
+/// ```
+pub fn stored_spellings(raw: &str) -> Vec<String> {
+    let mut spellings: Vec<String> = normalise_email(raw).ok().into_iter().collect();
+    spellings.extend(legacy_email_form(raw).filter(|legacy| !spellings.contains(legacy)));
+    spellings
+}
+
 fn check_shape(email: &str) -> Result<(), EmailError> {
     if email.chars().count() > MAX_EMAIL_CHARS {
         return Err(EmailError::TooLong);

@@ -65,9 +65,10 @@ pub async fn guarded_check(
     account: Option<(Uuid, String)>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, ApiError> {
-    let (idle_reset, lock_for) = (config.lockout_duration, config.lockout_duration);
+    // One window: how long a lock lasts, and how long an idle budget keeps its count.
+    let window = config.lockout_duration;
     let reserving = store.clone();
-    let attempt = blocking(move || Ok(reserving.reserve_login(&budgets, now, idle_reset)?)).await?;
+    let attempt = blocking(move || Ok(reserving.reserve_login(&budgets, now, window)?)).await?;
     let reservation = match attempt {
         LoginAttempt::Granted(reservation) => reservation,
         LoginAttempt::Refused { locked_until } => {
@@ -96,19 +97,12 @@ pub async fn guarded_check(
         return Ok(Verdict::Right);
     }
     blocking(move || {
-        if let Some(until) = store.fail_login(&reservation, now, lock_for)? {
-            // The key's scope and first hex digits: enough to tell budgets apart in the log,
-            // nothing that names an email or an address.
+        if let Some(until) = store.fail_login(&reservation, now, window)? {
             let used_up: Vec<&str> = reservation
                 .attempts
                 .iter()
                 .filter(|(budget, attempt)| *attempt >= budget.threshold)
-                .map(|(budget, _)| {
-                    budget
-                        .key
-                        .get(..budget.key.find(':').map_or(0, |i| i + 9))
-                        .unwrap_or_default()
-                })
+                .map(|(budget, _)| log_label(&budget.key))
                 .collect();
             let who = user_id.map_or_else(
                 || "an email with no account".to_owned(),
@@ -123,6 +117,13 @@ pub async fn guarded_check(
     })
     .await?;
     Ok(Verdict::Wrong)
+}
+
+/// A budget's key as the log names it: its scope and first eight hex digits (`address:1a2b3c4d`),
+/// enough to tell budgets apart and nothing that names an email or an address.
+fn log_label(key: &str) -> &str {
+    let end = key.find(':').map_or(0, |scope| scope + 1 + 8);
+    key.get(..end).unwrap_or(key)
 }
 
 /// Whole seconds from `now` to `until`, at least 1 (a `Retry-After` of 0 invites a storm).

@@ -232,10 +232,8 @@ pub async fn sign_in(
     // email that can be neither (a NUL or another control character, say) belongs to no
     // account: it is counted and answered like an unknown one, and never sent to a database
     // that would choke on it (PostgreSQL refuses NUL in text; the budgets' keys are HMACs).
-    let normalised = email::normalise_email(&email).ok();
-    let mut candidates: Vec<String> = normalised.iter().cloned().collect();
-    candidates.extend(email::legacy_email_form(&email).filter(|l| !candidates.contains(l)));
-    let budget_email = candidates
+    let spellings = email::stored_spellings(&email);
+    let budget_email = spellings
         .first()
         .cloned()
         .unwrap_or_else(|| email.trim().to_lowercase());
@@ -246,23 +244,27 @@ pub async fn sign_in(
     // Lookup, password check and write are separate hand-offs, so that a hashing slot is held
     // only while Argon2 runs, never while a database connection is awaited.
     let store = state.store.clone();
-    let credentials = match candidates.is_empty() {
-        false => blocking(move || Ok(store.credentials_any(&candidates)?)).await?,
-        true => None,
+    let lookup = spellings.clone();
+    let credentials = if lookup.is_empty() {
+        None
+    } else {
+        blocking(move || Ok(store.credentials_any(&lookup)?)).await?
     };
-    let (user, account) = match credentials {
-        Some(c) => (Some(c.user.clone()), Some((c.user.id, c.password_hash))),
-        None => (None, None),
-    };
+    let (account, user): (Option<_>, Option<_>) = credentials
+        .map(|c| ((c.user.id, c.password_hash), c.user))
+        .unzip();
     let verdict =
         lockout::guarded_check(&state.store, &state.config, budgets, password, account, now)
             .await?;
-    let Some(user) = user.filter(|_| verdict == Verdict::Right) else {
+    let Some(mut user) = user.filter(|_| verdict == Verdict::Right) else {
         return Err(ApiError::InvalidCredentials);
     };
     let (store, user_id) = (state.store.clone(), user.id);
-    let mut user = user;
-    let adopt = normalised.filter(|identity| *identity != user.email);
+    // Found under a later spelling than the first (the identity form): it moves there.
+    let adopt = spellings
+        .into_iter()
+        .next()
+        .filter(|first| *first != user.email);
     let adopted = blocking(move || {
         // Found under an older spelling: the account moves to the identity form, unless
         // another account already has that.
