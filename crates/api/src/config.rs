@@ -100,7 +100,8 @@ pub struct Config {
     pub idempotency_ttl: chrono::Duration,
     /// `PURGE_INTERVAL_SECS`: how often expired idempotency records are deleted. Default 600.
     pub purge_interval: Duration,
-    /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_LOCK_WAIT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_LOCK_WAIT_MS`, `DB_STATEMENT_TIMEOUT_MS`,
+    /// `DB_HEARTBEAT_TIMEOUT_MS`.
     /// Defaults: [`StoreOptions::default`].
     pub store: StoreOptions,
     /// `WORKERS`: HTTP worker threads. Default: the number of CPUs.
@@ -308,6 +309,10 @@ impl Config {
                 statement_timeout: millis(
                     "DB_STATEMENT_TIMEOUT_MS",
                     store_defaults.statement_timeout,
+                )?,
+                heartbeat_timeout: millis(
+                    "DB_HEARTBEAT_TIMEOUT_MS",
+                    store_defaults.heartbeat_timeout,
                 )?,
             },
             workers: positive("WORKERS", cpus as u64)? as usize,

@@ -17,9 +17,8 @@ use sync_core::wire::{Credentials, Registration};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{blocking, ApiError};
 use crate::ratelimit::client_address;
-use crate::request_id;
 use crate::routes::auth::{erase_account, open_account, sign_in, Opened};
 use crate::routes::export::download;
 use crate::routes::ingest::issue_token;
@@ -133,8 +132,15 @@ impl Host for ApiHost {
         })
     }
 
-    fn hand_off(&self, job: Job) -> Job {
-        Box::new(request_id::propagate(job))
+    fn run_blocking(&self, job: Job) -> HostFuture<Result<(), AccountError>> {
+        Box::pin(async move {
+            blocking(move || {
+                job();
+                Ok(())
+            })
+            .await
+            .map_err(account_error)
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sync_core::wire::{ErrorBody, FieldErrors};
 use sync_core::RequestError;
-use sync_store::StoreError;
+use sync_store::{StoreError, Watch};
 
 use crate::request_id;
 
@@ -305,11 +305,38 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// How often a request waiting on blocking work looks at the database's heartbeat.
+const SILENCE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs blocking work (Diesel, Argon2) off the async workers, under the request's id.
+///
+/// While the work waits on a database that has stopped answering its heartbeat
+/// (`DB_HEARTBEAT_TIMEOUT_MS`), the request is answered 503 with `Retry-After` at once instead
+/// of hanging with the network. The work itself cannot be interrupted mid-call; it is given up,
+/// so a transaction it has not yet committed rolls back when the database answers again.
 pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    actix_web::web::block(request_id::propagate(f)).await?
+    let watch = Watch::new();
+    let working = watch.clone();
+    let work = actix_web::web::block(request_id::propagate(move || working.run(f)));
+    let mut work = std::pin::pin!(work);
+    let mut check = tokio::time::interval(SILENCE_CHECK);
+    loop {
+        tokio::select! {
+            done = &mut work => return done?,
+            _ = check.tick() => {
+                if let Some(silence) = watch.database_silence() {
+                    watch.give_up();
+                    log::warn!(
+                        "gave up waiting on the database after {} ms without a heartbeat",
+                        silence.as_millis()
+                    );
+                    return Err(ApiError::Unavailable { retry_after: 2 });
+                }
+            }
+        }
+    }
 }

@@ -10,9 +10,11 @@
 
 mod backend;
 mod error;
+mod pulse;
 mod records;
 pub mod testing;
 mod types;
+mod watch;
 mod webhooks;
 
 use std::time::Duration;
@@ -24,12 +26,14 @@ use uuid::Uuid;
 
 use backend::{pg, sqlite, with_conn, Backend};
 pub use error::StoreError;
+use pulse::Pulse;
 pub use records::{
     ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, LoginBudget, NewIngestToken,
     NewSession, Reservation, RunningState, RunningYear, Session, SyncCommand, SyncOutcome,
     SyncRecord, SyncStatus, TimeZoneChange, TokenCreation, User, WorkoutPage, WorkoutQuery,
     YearRead,
 };
+pub use watch::Watch;
 pub use webhooks::{
     AttemptResult, ClaimedDelivery, CreateWebhookOutcome, DeliveryAttempt, NewWebhook, Webhook,
     WebhookSecret, MAX_ATTEMPTS_PAGE, MAX_CLAIM, MAX_WEBHOOKS_PER_USER,
@@ -59,6 +63,9 @@ pub struct StoreOptions {
     pub lock_wait: Duration,
     /// Longest any one statement may run (PostgreSQL).
     pub statement_timeout: Duration,
+    /// How long PostgreSQL may leave its heartbeat unanswered before it counts as silent and
+    /// work waiting on it may be given up (see [`Watch`]).
+    pub heartbeat_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +75,7 @@ impl Default for StoreOptions {
             pool_timeout: Duration::from_secs(2),
             lock_wait: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -155,7 +163,9 @@ impl Store {
                 // A dedicated connection: migrating lifts the pool's statement timeouts.
                 let mut conn = diesel::PgConnection::establish(&pg::with_network_settings(target))?;
                 pg::migrate(&mut conn)?;
-                Backend::Pg(pg::connect(target, options)?)
+                let pulse =
+                    Pulse::start(pg::with_network_settings(target), options.heartbeat_timeout);
+                Backend::Pg(pg::connect(target, options)?, pulse)
             }
         };
         Ok(Store {
@@ -183,7 +193,7 @@ impl Store {
     pub fn pool_state(&self) -> PoolState {
         let (state, max_size) = match &self.backend {
             Backend::Sqlite(p) => (p.state(), p.max_size()),
-            Backend::Pg(p) => (p.state(), p.max_size()),
+            Backend::Pg(p, _) => (p.state(), p.max_size()),
         };
         PoolState {
             connections: state.connections,

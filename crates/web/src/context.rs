@@ -56,13 +56,12 @@ impl WebContext {
         let store = self.store.clone();
         let slot = Arc::new(Mutex::new(None));
         let filled = slot.clone();
-        let job = self.host.hand_off(Box::new(move || {
-            let result = work(&store);
-            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-        }));
-        actix_web::web::block(job)
-            .await
-            .map_err(|_| PageError::Internal("the blocking pool is gone".into()))?;
+        self.host
+            .run_blocking(Box::new(move || {
+                let result = work(&store);
+                *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+            }))
+            .await?;
         let result = slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 use sync_store::StoreError;
 
+use crate::host::AccountError;
 use crate::respond::{render, SIGN_IN_PATH};
 
 /// Every way a page request can fail.
@@ -42,6 +43,18 @@ impl From<StoreError> for PageError {
             }
             StoreError::NotFound => PageError::NotFound,
             StoreError::YearOutOfRange(e) => PageError::BadRequest(format!("year {e}")),
+            other => PageError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A refusal the host explains, as the page that shows it (the forms that can correct it match
+/// their own cases first).
+impl From<AccountError> for PageError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Refused(message) => PageError::BadRequest(message),
+            AccountError::Unavailable { .. } => PageError::Unavailable,
             other => PageError::Internal(other.to_string()),
         }
     }

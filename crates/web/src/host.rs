@@ -1,7 +1,7 @@
 //! What the dashboard borrows from the server that mounts it: sign-in and registration by the
 //! API's rules (Argon2 and the account lockout live there, and a browser must be held to the
 //! same ones as the app), and the hand-off of blocking work that keeps the request id on every
-//! log line.
+//! log line and the API's bound on a silent database.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -124,8 +124,8 @@ pub trait Host: Send + Sync + 'static {
         user_id: Uuid,
         name: String,
     ) -> HostFuture<Result<IssuedToken, AccountError>>;
-    /// Wraps `job` so that it runs on the blocking pool as the current request's own work.
-    fn hand_off(&self, job: Job) -> Job {
-        job
-    }
+    /// Runs `job` on the blocking pool as the current request's own work: under its request
+    /// id, and bounded as the API bounds its own (a database that stops answering is a quick
+    /// [`AccountError::Unavailable`]; the job is then given up and rolls back).
+    fn run_blocking(&self, job: Job) -> HostFuture<Result<(), AccountError>>;
 }

@@ -12,10 +12,10 @@ use diesel_migrations::MigrationHarness;
 
 use crate::{StoreError, StoreOptions};
 
-/// The connection pool of whichever backend the URL selected.
+/// The connection pool of whichever backend the URL selected (PostgreSQL's with its heartbeat).
 pub(crate) enum Backend {
     Sqlite(sqlite::SqlitePool),
-    Pg(pg::PgPool),
+    Pg(pg::PgPool, crate::pulse::Pulse),
 }
 
 /// Runs `$body` with a pooled connection `$conn` and that backend's query module `$queries`.
@@ -25,7 +25,8 @@ macro_rules! with_conn {
             $crate::backend::Backend::Sqlite(pool) => {
                 $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $body)
             }
-            $crate::backend::Backend::Pg(pool) => {
+            $crate::backend::Backend::Pg(pool, pulse) => {
+                $crate::watch::reaching_for(pulse);
                 $crate::backend::with_conn!(@on pool, pg, |$conn, $queries| $body)
             }
         }

@@ -23,15 +23,6 @@ pub(crate) struct ExportQuery {
     format: Option<String>,
 }
 
-/// A refusal the host explains, as the page that shows it.
-fn page_error(error: AccountError) -> PageError {
-    match error {
-        AccountError::Refused(message) => PageError::BadRequest(message),
-        AccountError::Unavailable { .. } => PageError::Unavailable,
-        other => PageError::Internal(other.to_string()),
-    }
-}
-
 /// `GET /settings/export?format=json|csv`: the API's export, as a download.
 #[get("/settings/export")]
 pub(crate) async fn export(
@@ -43,7 +34,7 @@ pub(crate) async fn export(
         .host()
         .export(viewer.user_id, query.into_inner().format)
         .await
-        .map_err(page_error)
+        .map_err(PageError::from)
 }
 
 /// The new token form.
@@ -101,7 +92,7 @@ pub(crate) async fn issue_token(
             };
             (StatusCode::CONFLICT, refused)
         }
-        Err(other) => return Err(page_error(other)),
+        Err(other) => return Err(other.into()),
     };
     settings_page(&context, &viewer, status, None, refused).await
 }
@@ -191,7 +182,7 @@ pub(crate) async fn delete_account(
                     retry_after.div_ceil(60)
                 ),
             ),
-            Err(other) => return Err(page_error(other)),
+            Err(other) => return Err(other.into()),
         }
     };
     let refused = Refused {

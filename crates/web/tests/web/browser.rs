@@ -20,7 +20,12 @@ async fn register(app: &TestApp, browser: &Browser) -> TestUser {
     browser
         .click(r#"form[action="/register"] button[type="submit"]"#)
         .await;
-    assert_eq!(browser.path().await, "/", "registered and signed in");
+    assert_eq!(
+        browser.path().await,
+        "/",
+        "registered and signed in; the page said: {}",
+        browser.text("main").await
+    );
     let response = app.login(&email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();

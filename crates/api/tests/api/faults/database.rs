@@ -113,6 +113,48 @@ async fn a_silent_database_network_makes_readyz_a_quick_503_until_it_speaks_agai
     assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
 }
 
+/// PostgreSQL only: a sync already inside its transaction when the network to the database goes
+/// silent is answered 503 within 5 s instead of after the outage, and so are the requests that
+/// come after it. The given-up sync goes on writing once the network speaks, unseen, and then
+/// rolls back instead of committing: the client's retry creates its workouts, once.
+#[tokio::test]
+async fn a_sync_in_flight_when_the_network_goes_silent_is_a_quick_503_and_rolls_back() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let (proxy, app, user) = behind_proxy(&db).await;
+
+    let mut probe = DbProbe::connect(db.url());
+    hold_sync_lock(&mut probe, &user);
+    let body = json!({"workouts": workouts("during", 2)});
+    let in_flight = spawn_sync(&app, &user, &body);
+    wait_until_parked(&mut probe, &app).await;
+    proxy.silence();
+    // The lock comes free while the network is silent: the sync's lock is granted and its
+    // statements run, but no answer reaches the server.
+    probe.execute("ROLLBACK;");
+    let answer = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("[postgres] the sync in flight answered within 5 s of the silence")
+        .unwrap()
+        .expect("an answer");
+    assert_unavailable(&answer, "[postgres] a sync in flight on a silent network");
+    for round in 0..2 {
+        let (answer, elapsed) = timed_sync(&app, &user, &body).await;
+        let what = format!("[postgres] sync {round} on the silent network");
+        assert_unavailable_within(&answer, elapsed, QUICK, &what);
+        let (answer, elapsed) = timed_get(&app, app.api("/sync/status"), Some(&user)).await;
+        let what = format!("[postgres] read {round} on the silent network");
+        assert_unavailable_within(&answer, elapsed, QUICK, &what);
+    }
+
+    proxy.speak();
+    wait_until_ready(&app, "[postgres] the process to be ready again").await;
+    // Nothing of the given-up syncs was committed: the retry creates every workout.
+    app.assert_all_created(&user, &workouts("during", 2)).await;
+    assert_eq!(app.status_counts(&user).await, (4, 4), "[postgres]");
+}
+
 /// SQLite only: a file another connection holds locked (PostgreSQL's row locks are covered by
 /// the pool and SIGTERM tests).
 #[tokio::test]

@@ -31,12 +31,15 @@ use super::Conn;
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-/// Runs `f` in a read-committed transaction.
+/// Runs `f` in a read-committed transaction, which rolls back instead of committing when its
+/// waiter has given up on it (see `watch`).
 pub(super) fn write_transaction<T>(
     conn: &mut Conn,
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.build_transaction().read_committed().run(f)
+    conn.build_transaction()
+        .read_committed()
+        .run(|conn| f(conn).and_then(crate::watch::commit_allowed_with))
 }
 
 /// Runs `f` in a read-only transaction whose statements all see one snapshot.

@@ -27,12 +27,13 @@ use crate::StoreError;
 /// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
 const UPSERT_CHUNK: usize = 1000;
 
-/// Runs `f` in a write transaction that holds the database's write lock from its start.
+/// Runs `f` in a write transaction that holds the database's write lock from its start (and,
+/// like PostgreSQL's, rolls back when its waiter has given up on it).
 pub(super) fn write_transaction<T>(
     conn: &mut Conn,
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.immediate_transaction(f)
+    conn.immediate_transaction(|conn| f(conn).and_then(crate::watch::commit_allowed_with))
 }
 
 /// Runs `f` in a read transaction: every statement of it sees the same committed state.

@@ -111,9 +111,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("choose {value} in #{id}: {e}"));
     }
 
-    /// Clicks the element `css` selects and waits for the next page.
+    /// Clicks the element `css` selects and waits for the next page. Every click in these tests
+    /// submits a form or follows a link, and the server may take a while (a password hash on a
+    /// busy CI machine), so "next page" means the page clicked on has gone: its root element
+    /// turns stale. Waiting for any `body` would find the old page's and race the navigation.
     pub async fn click(&self, css: &str) {
+        let page = self.element("html").await;
         self.element(css).await.click().await.expect("click");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match page.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => break,
+                Err(e) => panic!("waiting for the page after clicking {css}: {e}"),
+                Ok(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Ok(_) => panic!("clicking {css} led to no new page within 30 s"),
+            }
+        }
         self.client
             .wait()
             .for_element(Locator::Css("body"))
