@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use sync_store::Store;
+use sync_store::{Store, StoreError};
 
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
+use crate::error::{blocking, ApiError};
 
 /// Shared application state (held in `web::Data`).
 pub struct AppState {
@@ -16,4 +17,25 @@ pub struct AppState {
     pub config: Config,
     /// Access-token keys.
     pub tokens: TokenKeys,
+}
+
+impl AppState {
+    /// The application state of the server `req` came to.
+    pub fn of(req: &actix_web::HttpRequest) -> Result<actix_web::web::Data<AppState>, ApiError> {
+        req.app_data::<actix_web::web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("application state missing".into()))
+    }
+
+    /// Runs one store call on the blocking pool as the request's own work ([`blocking`]: its
+    /// request id, and a quick 503 when the database stops answering), its error mapped to
+    /// the API's.
+    pub async fn query<T, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        blocking(move || Ok(call(&store)?)).await
+    }
 }

@@ -6,12 +6,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::tokens::request_subject;
-use crate::error::{blocking, ApiError};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The caller of an authenticated endpoint.
@@ -30,17 +30,12 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state missing".into()))?
-                .clone();
+            let state = AppState::of(&req)?;
             let subject = request_subject(&req, &state.tokens)?;
-            let store = state.store.clone();
-            let live = blocking(move || {
-                let session = store.live_session(subject.session_id, Utc::now())?;
-                Ok(session.is_some_and(|s| s.user_id == subject.user_id))
-            })
-            .await?;
+            let session = state
+                .query(move |store| store.live_session(subject.session_id, Utc::now()))
+                .await?;
+            let live = session.is_some_and(|s| s.user_id == subject.user_id);
             if !live {
                 return Err(ApiError::Unauthorized(
                     "the session has ended; log in again",

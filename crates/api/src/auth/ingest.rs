@@ -9,12 +9,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::tokens::{bearer, hash_ingest_token, INGEST_TOKEN_PREFIX};
-use crate::error::{blocking, ApiError};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The runner an ingest token belongs to.
@@ -33,10 +33,7 @@ impl FromRequest for IngestUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state missing".into()))?
-                .clone();
+            let state = AppState::of(&req)?;
             let token = bearer(&req)?;
             if !token.starts_with(INGEST_TOKEN_PREFIX) {
                 return Err(ApiError::Unauthorized(
@@ -44,9 +41,9 @@ impl FromRequest for IngestUser {
                 ));
             }
             let hash = hash_ingest_token(token);
-            let store = state.store.clone();
-            let found =
-                blocking(move || Ok(store.authenticate_ingest_token(&hash, Utc::now())?)).await?;
+            let found = state
+                .query(move |store| store.authenticate_ingest_token(&hash, Utc::now()))
+                .await?;
             let token = found.ok_or(ApiError::Unauthorized("invalid or revoked ingest token"))?;
             Ok(IngestUser {
                 user_id: token.user_id,

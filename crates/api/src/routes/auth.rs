@@ -303,8 +303,9 @@ pub async fn refresh(
     let next_token = new_refresh_token();
     let next_hash = hash_refresh_token(&next_token);
     let now = Utc::now();
-    let store = state.store.clone();
-    let outcome = blocking(move || Ok(store.rotate_refresh(&presented, &next_hash, now)?)).await?;
+    let outcome = state
+        .query(move |store| store.rotate_refresh(&presented, &next_hash, now))
+        .await?;
     match outcome {
         RefreshOutcome::Rotated(session) => {
             let subject = TokenSubject {
@@ -332,8 +333,9 @@ pub async fn refresh(
     security(("bearer_auth" = [])))]
 #[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    blocking(move || Ok(store.revoke_session(auth.user_id, auth.session_id, Utc::now())?)).await?;
+    state
+        .query(move |store| store.revoke_session(auth.user_id, auth.session_id, Utc::now()))
+        .await?;
     log::info!(
         "user {} logged out (session {})",
         auth.user_id,
@@ -445,8 +447,10 @@ pub async fn erase_account(
         log::info!("user {user_id} asked to delete the account with a wrong password");
         return Err(ApiError::WrongPassword);
     }
-    let store = state.store.clone();
-    if !blocking(move || Ok(store.delete_account(user_id)?)).await? {
+    if !state
+        .query(move |store| store.delete_account(user_id))
+        .await?
+    {
         return Err(ApiError::NotFound("user not found"));
     }
     log::info!("user {user_id} deleted their account and everything it owned");
@@ -462,9 +466,9 @@ pub async fn sessions(
     state: web::Data<AppState>,
     auth: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let sessions: Vec<Session> =
-        blocking(move || Ok(store.active_sessions(auth.user_id, Utc::now())?)).await?;
+    let sessions: Vec<Session> = state
+        .query(move |store| store.active_sessions(auth.user_id, Utc::now()))
+        .await?;
     let sessions = sessions
         .into_iter()
         .map(|s| SessionView {
@@ -491,9 +495,9 @@ pub async fn revoke_session(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = super::params::id(&path)?;
-    let store = state.store.clone();
-    let revoked =
-        blocking(move || Ok(store.revoke_session(auth.user_id, session_id, Utc::now())?)).await?;
+    let revoked = state
+        .query(move |store| store.revoke_session(auth.user_id, session_id, Utc::now()))
+        .await?;
     if !revoked {
         return Err(ApiError::NotFound("session not found"));
     }

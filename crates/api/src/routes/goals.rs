@@ -17,7 +17,7 @@ use sync_store::YearRead;
 use super::params;
 use super::running::{read_year, YearPath};
 use crate::auth::AuthUser;
-use crate::error::{blocking, ApiError};
+use crate::error::ApiError;
 use crate::openapi::{BadRequest, CommonErrors, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
@@ -27,8 +27,7 @@ use crate::state::AppState;
     security(("bearer_auth" = [])))]
 #[get("/goals")]
 pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let goals = blocking(move || Ok(store.goals(auth.user_id)?)).await?;
+    let goals = state.query(move |store| store.goals(auth.user_id)).await?;
     Ok(HttpResponse::Ok().json(goals))
 }
 
@@ -65,8 +64,9 @@ pub async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let valid = checked_goal(params::integer_year(&path.year)?, &body)?;
     let now = truncate_to_seconds(Utc::now());
-    let store = state.store.clone();
-    let goal = blocking(move || Ok(store.put_goal(auth.user_id, valid, now)?)).await?;
+    let goal = state
+        .query(move |store| store.put_goal(auth.user_id, valid, now))
+        .await?;
     log::info!(
         "user {} set the goal of {} to {} days",
         auth.user_id,
@@ -115,8 +115,10 @@ pub async fn delete(
     path: web::Path<YearPath>,
 ) -> Result<HttpResponse, ApiError> {
     let year = path.year()?;
-    let store = state.store.clone();
-    if blocking(move || Ok(store.delete_goal(auth.user_id, year)?)).await? {
+    if state
+        .query(move |store| store.delete_goal(auth.user_id, year))
+        .await?
+    {
         log::info!("user {} removed the goal of {year}", auth.user_id);
     }
     Ok(HttpResponse::NoContent().finish())

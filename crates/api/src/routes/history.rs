@@ -8,7 +8,7 @@ use sync_store::{SyncRecord, MAX_HISTORY_PAGE};
 
 use super::params;
 use crate::auth::AuthUser;
-use crate::error::{blocking, ApiError};
+use crate::error::ApiError;
 use crate::openapi::{BadRequest, CommonErrors, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -19,8 +19,8 @@ use crate::state::AppState;
     security(("bearer_auth" = [])))]
 #[get("/sync/status")]
 pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let status = blocking(move || Ok(store.sync_status(auth.user_id)?))
+    let status = state
+        .query(move |store| store.sync_status(auth.user_id))
         .await?
         .ok_or(ApiError::NotFound("user not found"))?;
     Ok(HttpResponse::Ok().json(SyncStatusBody {
@@ -80,8 +80,9 @@ pub async fn list(
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = params::limit(query.limit.as_deref(), HISTORY_DEFAULT, MAX_HISTORY_PAGE)?;
-    let store = state.store.clone();
-    let records = blocking(move || Ok(store.sync_history(auth.user_id, limit)?)).await?;
+    let records = state
+        .query(move |store| store.sync_history(auth.user_id, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(SyncHistoryBody {
         syncs: records.into_iter().map(sync_view).collect(),
     }))
@@ -99,8 +100,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = params::id(&path)?;
-    let store = state.store.clone();
-    let record = blocking(move || Ok(store.sync_record(auth.user_id, id)?))
+    let record = state
+        .query(move |store| store.sync_record(auth.user_id, id))
         .await?
         .ok_or(ApiError::NotFound("sync not found"))?;
     Ok(HttpResponse::Ok().json(SyncRecordBody {

@@ -95,8 +95,9 @@ pub async fn issue_token(
         token_hash: hash_ingest_token(&secret),
         created_at: Utc::now(),
     };
-    let store = state.store.clone();
-    let created = blocking(move || Ok(store.create_ingest_token(user_id, &token)?)).await?;
+    let created = state
+        .query(move |store| store.create_ingest_token(user_id, &token))
+        .await?;
     let TokenCreation::Created(token) = created else {
         return Err(ApiError::Conflict {
             code: "ingest_token_limit",
@@ -123,8 +124,9 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     auth: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let tokens = blocking(move || Ok(store.ingest_tokens(auth.user_id)?)).await?;
+    let tokens = state
+        .query(move |store| store.ingest_tokens(auth.user_id))
+        .await?;
     let views: Vec<IngestTokenView> = tokens.into_iter().map(token_view).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -142,8 +144,10 @@ pub async fn revoke_token(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::params::id(&path)?;
-    let store = state.store.clone();
-    if !blocking(move || Ok(store.revoke_ingest_token(auth.user_id, id)?)).await? {
+    if !state
+        .query(move |store| store.revoke_ingest_token(auth.user_id, id))
+        .await?
+    {
         return Err(ApiError::NotFound("ingest token not found"));
     }
     log::info!("user {} revoked ingest token {id}", auth.user_id);

@@ -138,8 +138,9 @@ fn invalid_subscription(errors: BTreeMap<String, Vec<String>>) -> ApiError {
     security(("bearer_auth" = [])))]
 #[get("/webhooks")]
 pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let webhooks = blocking(move || Ok(store.webhooks(auth.user_id)?)).await?;
+    let webhooks = state
+        .query(move |store| store.webhooks(auth.user_id))
+        .await?;
     Ok(HttpResponse::Ok().json(webhooks.iter().map(view).collect::<Vec<_>>()))
 }
 
@@ -155,8 +156,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = params::id(&path)?;
-    let store = state.store.clone();
-    let webhook = blocking(move || Ok(store.webhook(auth.user_id, id)?))
+    let webhook = state
+        .query(move |store| store.webhook(auth.user_id, id))
         .await?
         .ok_or(ApiError::NotFound("webhook not found"))?;
     Ok(HttpResponse::Ok().json(view(&webhook)))
@@ -175,8 +176,10 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = params::id(&path)?;
-    let store = state.store.clone();
-    if !blocking(move || Ok(store.delete_webhook(auth.user_id, id)?)).await? {
+    if !state
+        .query(move |store| store.delete_webhook(auth.user_id, id))
+        .await?
+    {
         return Err(ApiError::NotFound("webhook not found"));
     }
     log::info!("user {} deleted webhook {id}", auth.user_id);
@@ -197,8 +200,8 @@ pub async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let id = params::id(&path)?;
     let now = truncate_to_seconds(Utc::now());
-    let store = state.store.clone();
-    let event = blocking(move || Ok(store.queue_test_event(auth.user_id, id, now)?))
+    let event = state
+        .query(move |store| store.queue_test_event(auth.user_id, id, now))
         .await?
         .ok_or(ApiError::NotFound("webhook not found"))?;
     log::info!(
@@ -237,8 +240,8 @@ pub async fn deliveries(
         DELIVERIES_DEFAULT,
         MAX_ATTEMPTS_PAGE,
     )?;
-    let store = state.store.clone();
-    let attempts = blocking(move || Ok(store.webhook_attempts(auth.user_id, id, limit)?))
+    let attempts = state
+        .query(move |store| store.webhook_attempts(auth.user_id, id, limit))
         .await?
         .ok_or(ApiError::NotFound("webhook not found"))?;
     Ok(HttpResponse::Ok().json(DeliveriesBody {

@@ -59,8 +59,9 @@ pub async fn list(
         until: params::timestamp("until", query.until.as_deref())?,
         year: params::year(query.year.as_deref())?,
     };
-    let store = state.store.clone();
-    let page = blocking(move || Ok(store.list_workouts(auth.user_id, &q)?)).await?;
+    let page = state
+        .query(move |store| store.list_workouts(auth.user_id, &q))
+        .await?;
     Ok(HttpResponse::Ok().json(WorkoutPage {
         workouts: page.workouts.iter().map(WorkoutView::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -79,8 +80,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = params::id(&path)?;
-    let store = state.store.clone();
-    let workout = blocking(move || Ok(store.workout(auth.user_id, id)?))
+    let workout = state
+        .query(move |store| store.workout(auth.user_id, id))
         .await?
         .ok_or(ApiError::NotFound("workout not found"))?;
     Ok(HttpResponse::Ok().json(WorkoutBody {
@@ -192,8 +193,9 @@ pub async fn changes(
 ) -> Result<HttpResponse, ApiError> {
     let cursor = params::change_cursor(query.cursor.as_deref())?;
     let limit = params::limit(query.limit.as_deref(), CHANGES_DEFAULT, MAX_CHANGES_PAGE)?;
-    let store = state.store.clone();
-    let page = blocking(move || Ok(store.changes(auth.user_id, cursor.after_seq, limit)?)).await?;
+    let page = state
+        .query(move |store| store.changes(auth.user_id, cursor.after_seq, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(ChangesPage {
         changes: page.changes.iter().map(ChangeEntry::of).collect(),
         next_cursor: ChangeCursor {
