@@ -98,6 +98,17 @@ pub struct Opened {
     pub now: DateTime<Utc>,
 }
 
+impl Opened {
+    /// The token pair (and the account) the client receives for this new session.
+    fn tokens(self, state: &AppState) -> Result<TokenBody, ApiError> {
+        let subject = TokenSubject {
+            user_id: self.user.id,
+            session_id: self.session_id,
+        };
+        token_pair(state, Some(self.user), subject, self.refresh_token, self.now)
+    }
+}
+
 fn token_pair(
     state: &AppState,
     user: Option<User>,
@@ -132,17 +143,7 @@ pub async fn register(
     body: web::Json<Registration>,
 ) -> Result<HttpResponse, ApiError> {
     let opened = open_account(&state, body.into_inner(), user_agent(&req)).await?;
-    let subject = TokenSubject {
-        user_id: opened.user.id,
-        session_id: opened.session_id,
-    };
-    let pair = token_pair(
-        &state,
-        Some(opened.user),
-        subject,
-        opened.refresh_token,
-        opened.now,
-    )?;
+    let pair = opened.tokens(&state)?;
     Ok(HttpResponse::Created().json(pair))
 }
 
@@ -203,17 +204,7 @@ pub async fn login(
     let Credentials { email, password } = body.into_inner();
     let address = client_address(&req, state.config.trusted_proxy_hops);
     let opened = sign_in(&state, email, password, user_agent(&req), address).await?;
-    let subject = TokenSubject {
-        user_id: opened.user.id,
-        session_id: opened.session_id,
-    };
-    let pair = token_pair(
-        &state,
-        Some(opened.user),
-        subject,
-        opened.refresh_token,
-        opened.now,
-    )?;
+    let pair = opened.tokens(&state)?;
     Ok(HttpResponse::Ok().json(pair))
 }
 
