@@ -24,7 +24,7 @@ use diesel::Connection;
 use sync_core::running::{Goal, Tz, ValidGoal};
 use uuid::Uuid;
 
-use backend::{pg, sqlite, with_conn, Backend};
+use backend::{pg, sqlite, with_conn, with_write_conn, Backend};
 pub use error::StoreError;
 use pulse::Pulse;
 pub use records::{
@@ -157,7 +157,7 @@ impl Store {
             BackendKind::Sqlite => {
                 let pool = sqlite::connect(target, options)?;
                 sqlite::migrate(&mut *pool.get()?)?;
-                Backend::Sqlite(pool)
+                Backend::Sqlite(pool, sqlite::Writer::new(options.lock_wait))
             }
             BackendKind::Postgres => {
                 // A dedicated connection: migrating lifts the pool's statement timeouts.
@@ -192,7 +192,7 @@ impl Store {
     /// The connection pool's state.
     pub fn pool_state(&self) -> PoolState {
         let (state, max_size) = match &self.backend {
-            Backend::Sqlite(p) => (p.state(), p.max_size()),
+            Backend::Sqlite(p, _) => (p.state(), p.max_size()),
             Backend::Pg(p, _) => (p.state(), p.max_size()),
         };
         PoolState {
@@ -227,7 +227,7 @@ impl Store {
         time_zone: Tz,
         session: &NewSession,
     ) -> Result<User, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::register(
+        with_write_conn!(self, |conn, queries| queries::auth::register(
             conn,
             email,
             password_hash,
@@ -244,7 +244,7 @@ impl Store {
         time_zone: Tz,
         now: DateTime<Utc>,
     ) -> Result<Option<TimeZoneChange>, StoreError> {
-        with_conn!(self, |conn, queries| queries::calendar::set_time_zone(
+        with_write_conn!(self, |conn, queries| queries::calendar::set_time_zone(
             conn, user_id, time_zone, now
         ))
     }
@@ -267,7 +267,7 @@ impl Store {
     /// Stores the account under `email` from now on (an account found by an older spelling
     /// moves to the identity form); `false`, changing nothing, when another account has it.
     pub fn change_email(&self, user_id: Uuid, email: &str) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::change_email(
+        with_write_conn!(self, |conn, queries| queries::auth::change_email(
             conn, user_id, email
         ))
     }
@@ -279,7 +279,7 @@ impl Store {
 
     /// Opens a session after a successful login.
     pub fn open_session(&self, user_id: Uuid, session: &NewSession) -> Result<(), StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::open_session(
+        with_write_conn!(self, |conn, queries| queries::auth::open_session(
             conn, user_id, session
         ))
     }
@@ -294,7 +294,7 @@ impl Store {
         now: DateTime<Utc>,
         idle_reset: chrono::Duration,
     ) -> Result<LoginAttempt, StoreError> {
-        with_conn!(self, |conn, queries| queries::login::reserve(
+        with_write_conn!(self, |conn, queries| queries::login::reserve(
             conn, budgets, now, idle_reset
         ))
     }
@@ -307,7 +307,7 @@ impl Store {
         now: DateTime<Utc>,
         lock_for: chrono::Duration,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        with_conn!(self, |conn, queries| queries::login::fail(
+        with_write_conn!(self, |conn, queries| queries::login::fail(
             conn,
             reservation,
             now,
@@ -317,7 +317,7 @@ impl Store {
 
     /// After a successful login: these budgets start afresh.
     pub fn clear_login_budgets(&self, keys: &[String]) -> Result<(), StoreError> {
-        with_conn!(self, |conn, queries| queries::login::clear(conn, keys))
+        with_write_conn!(self, |conn, queries| queries::login::clear(conn, keys))
     }
 
     /// A session by id (active or not).
@@ -351,7 +351,7 @@ impl Store {
         if !records::touch_due(session, now) {
             return Ok(());
         }
-        with_conn!(self, |conn, queries| queries::auth::touch_session(
+        with_write_conn!(self, |conn, queries| queries::auth::touch_session(
             conn, session, now
         ))
     }
@@ -374,7 +374,7 @@ impl Store {
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::revoke_session(
+        with_write_conn!(self, |conn, queries| queries::auth::revoke_session(
             conn, user_id, session_id, now
         ))
     }
@@ -386,7 +386,7 @@ impl Store {
         next_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::rotate_refresh(
+        with_write_conn!(self, |conn, queries| queries::auth::rotate_refresh(
             conn,
             presented_hash,
             next_hash,
@@ -396,7 +396,7 @@ impl Store {
 
     /// Applies one sync in one transaction (see the crate documentation).
     pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
-        with_conn!(self, |conn, queries| queries::sync::apply(
+        with_write_conn!(self, |conn, queries| queries::sync::apply(
             conn,
             command,
             self.goal_default_target
@@ -448,7 +448,7 @@ impl Store {
     /// Erases the account and everything it owns in one transaction (see
     /// `docs/architecture.md`); `false` when there was no such account.
     pub fn delete_account(&self, user_id: Uuid) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::auth::delete_account(
+        with_write_conn!(self, |conn, queries| queries::auth::delete_account(
             conn, user_id
         ))
     }
@@ -459,7 +459,7 @@ impl Store {
         user_id: Uuid,
         token: &NewIngestToken,
     ) -> Result<TokenCreation, StoreError> {
-        with_conn!(self, |conn, queries| queries::ingest::create(
+        with_write_conn!(self, |conn, queries| queries::ingest::create(
             conn,
             user_id,
             token,
@@ -478,7 +478,7 @@ impl Store {
 
     /// Deletes one of the user's ingest tokens; `false` when it is not theirs.
     pub fn revoke_ingest_token(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::ingest::revoke(
+        with_write_conn!(self, |conn, queries| queries::ingest::revoke(
             conn, user_id, id
         ))
     }
@@ -489,7 +489,7 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<IngestToken>, StoreError> {
-        with_conn!(self, |conn, queries| queries::ingest::authenticate(
+        with_write_conn!(self, |conn, queries| queries::ingest::authenticate(
             conn, token_hash, now
         ))
     }
@@ -560,7 +560,7 @@ impl Store {
         now: DateTime<Utc>,
         edit: impl FnOnce(&sync_core::StoredWorkout) -> Result<Option<sync_core::StoredWorkout>, E>,
     ) -> Result<EditOutcome<E>, StoreError> {
-        with_conn!(self, |conn, queries| queries::workouts::edit(
+        with_write_conn!(self, |conn, queries| queries::workouts::edit(
             conn,
             user_id,
             id,
@@ -584,7 +584,7 @@ impl Store {
         goal: ValidGoal,
         now: DateTime<Utc>,
     ) -> Result<Goal, StoreError> {
-        with_conn!(self, |conn, queries| queries::running::put_goal(
+        with_write_conn!(self, |conn, queries| queries::running::put_goal(
             conn,
             user_id,
             goal,
@@ -596,7 +596,7 @@ impl Store {
     /// Removes the user's goal for `year`; `false` when there was none.
     pub fn delete_goal(&self, user_id: Uuid, year: i32) -> Result<bool, StoreError> {
         let now = chrono::Utc::now();
-        with_conn!(self, |conn, queries| queries::running::delete_goal(
+        with_write_conn!(self, |conn, queries| queries::running::delete_goal(
             conn,
             user_id,
             year,
@@ -646,14 +646,14 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<usize, StoreError> {
-        with_conn!(self, |conn, queries| queries::login::purge(
+        with_write_conn!(self, |conn, queries| queries::login::purge(
             conn, idle_since, now, limit
         ))
     }
 
     /// Deletes idempotency records created before `cutoff`; returns how many.
     pub fn purge_idempotency(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
-        with_conn!(self, |conn, queries| {
+        with_write_conn!(self, |conn, queries| {
             queries::maintenance::purge_idempotency(conn, cutoff)
         })
     }

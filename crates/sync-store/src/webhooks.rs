@@ -10,7 +10,7 @@ use sync_core::webhooks::EventSet;
 use sync_core::wire::EventBody;
 use uuid::Uuid;
 
-use crate::backend::with_conn;
+use crate::backend::{with_conn, with_write_conn};
 use crate::{Store, StoreError};
 
 /// Most subscriptions one account may have.
@@ -153,7 +153,7 @@ impl Store {
         webhook: &NewWebhook,
         now: DateTime<Utc>,
     ) -> Result<CreateWebhookOutcome, StoreError> {
-        with_conn!(self, |conn, queries| queries::webhooks::create(
+        with_write_conn!(self, |conn, queries| queries::webhooks::create(
             conn, user_id, webhook, now
         ))
     }
@@ -173,7 +173,7 @@ impl Store {
     /// Deletes one of the account's subscriptions with its deliveries and attempts; `false`
     /// when absent or another account's.
     pub fn delete_webhook(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::webhooks::delete(
+        with_write_conn!(self, |conn, queries| queries::webhooks::delete(
             conn, user_id, id
         ))
     }
@@ -186,7 +186,7 @@ impl Store {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<EventBody>, StoreError> {
-        with_conn!(self, |conn, queries| queries::webhooks::queue_test(
+        with_write_conn!(self, |conn, queries| queries::webhooks::queue_test(
             conn, user_id, id, now
         ))
     }
@@ -216,7 +216,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let limit = limit.clamp(1, MAX_CLAIM);
-        with_conn!(self, |conn, queries| queries::webhooks::claim(
+        with_write_conn!(self, |conn, queries| queries::webhooks::claim(
             conn, now, lease, limit
         ))
     }
@@ -229,7 +229,7 @@ impl Store {
         delivery: &ClaimedDelivery,
         result: &AttemptResult,
     ) -> Result<bool, StoreError> {
-        with_conn!(self, |conn, queries| queries::webhooks::record_attempt(
+        with_write_conn!(self, |conn, queries| queries::webhooks::record_attempt(
             conn, delivery, result
         ))
     }
@@ -241,7 +241,7 @@ impl Store {
         claim_token: Uuid,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        with_conn!(self, |conn, queries| queries::webhooks::release(
+        with_write_conn!(self, |conn, queries| queries::webhooks::release(
             conn,
             claim_token,
             now

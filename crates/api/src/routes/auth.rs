@@ -105,7 +105,13 @@ impl Opened {
             user_id: self.user.id,
             session_id: self.session_id,
         };
-        token_pair(state, Some(self.user), subject, self.refresh_token, self.now)
+        token_pair(
+            state,
+            Some(self.user),
+            subject,
+            self.refresh_token,
+            self.now,
+        )
     }
 }
 

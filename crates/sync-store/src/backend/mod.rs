@@ -12,9 +12,10 @@ use diesel_migrations::MigrationHarness;
 
 use crate::{StoreError, StoreOptions};
 
-/// The connection pool of whichever backend the URL selected (PostgreSQL's with its heartbeat).
+/// The connection pool of whichever backend the URL selected (SQLite's with its one writer,
+/// PostgreSQL's with its heartbeat).
 pub(crate) enum Backend {
-    Sqlite(sqlite::SqlitePool),
+    Sqlite(sqlite::SqlitePool, sqlite::Writer),
     Pg(pg::PgPool, crate::pulse::Pulse),
 }
 
@@ -22,15 +23,18 @@ pub(crate) enum Backend {
 macro_rules! with_conn {
     ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
-            $crate::backend::Backend::Sqlite(pool) => {
+            $crate::backend::Backend::Sqlite(pool, _) => {
                 $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $body)
             }
             $crate::backend::Backend::Pg(pool, pulse) => {
-                $crate::watch::reaching_for(pulse);
-                $crate::backend::with_conn!(@on pool, pg, |$conn, $queries| $body)
+                $crate::backend::with_conn!(@pg pool, pulse, |$conn, $queries| $body)
             }
         }
     };
+    (@pg $pool:ident, $pulse:ident, |$conn:ident, $queries:ident| $body:expr) => {{
+        $crate::watch::reaching_for($pulse);
+        $crate::backend::with_conn!(@on $pool, pg, |$conn, $queries| $body)
+    }};
     (@on $pool:ident, $backend:ident, |$conn:ident, $queries:ident| $body:expr) => {{
         let mut pooled = $pool.get()?;
         let $conn = &mut *pooled;
@@ -40,6 +44,25 @@ macro_rules! with_conn {
     }};
 }
 pub(crate) use with_conn;
+
+/// [`with_conn`] for a method that writes. On SQLite it first waits its turn at the store's one
+/// writer, in order and up to the lock wait, so that writers queue in the process instead of
+/// sleeping and retrying in SQLite's busy handler (which stays as the last resort against a
+/// second process). PostgreSQL's writers lock rows of their own and take no turn.
+macro_rules! with_write_conn {
+    ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::backend::Backend::Sqlite(pool, writer) => {
+                let _turn = writer.turn()?;
+                $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $body)
+            }
+            $crate::backend::Backend::Pg(pool, pulse) => {
+                $crate::backend::with_conn!(@pg pool, pulse, |$conn, $queries| $body)
+            }
+        }
+    };
+}
+pub(crate) use with_write_conn;
 
 /// The pool settings both backends share.
 fn pool_builder<M: ManageConnection>(options: &StoreOptions) -> Builder<M> {

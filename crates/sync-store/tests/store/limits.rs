@@ -101,6 +101,34 @@ per_backend!(
     }
 );
 
+/// SQLite only: writers take their turn in the process, first come first served, instead of
+/// sleeping in the busy handler and waking in whatever order its back-off gives them.
+/// (PostgreSQL promises no such order among waiters for one row, nor does the service need it.)
+#[test]
+fn sqlite_writers_waiting_on_the_lock_commit_in_the_order_they_arrived() {
+    let b = Backend::from(sync_store::testing::TestDatabase::sqlite());
+    let n = b.name;
+    let (user, _) = register(&b, "queue@example.com");
+    const WRITERS: usize = 6;
+    let holder = LockHolder::take(&b, user.id);
+    thread::scope(|scope| {
+        let store = &b.store;
+        for i in 0..WRITERS {
+            scope.spawn(move || {
+                let body = json!({"workouts": workouts(&format!("arrival{i}"), 1)});
+                applied(n, sync(store, user.id, body, t0()))
+            });
+            // Each writer is waiting before the next one arrives.
+            thread::sleep(StdDuration::from_millis(100));
+        }
+        holder.release();
+    });
+    let page = b.store.changes(user.id, 0, 100).expect("changes");
+    let order: Vec<&str> = page.changes.iter().map(|w| w.client_id.as_str()).collect();
+    let arrivals: Vec<String> = (0..WRITERS).map(|i| format!("arrival{i}-0")).collect();
+    assert_eq!(order, arrivals, "committed in arrival order");
+}
+
 per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
     let n = b.name;
     let (user, _) = register(&b, "pool@example.com");
