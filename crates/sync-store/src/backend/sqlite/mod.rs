@@ -34,6 +34,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
             "PRAGMA busy_timeout = {};
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
+             PRAGMA wal_autocheckpoint = 0;
              PRAGMA foreign_keys = ON;",
             self.busy_timeout_ms
         ))
@@ -60,10 +61,23 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
 /// taken here, the others sleep in the busy handler and retry on a back-off, so a writer that
 /// arrived first can wake last (the tail of `docs/benchmarks.md`). A fair mutex hands the turn
 /// over in arrival order instead. Readers take no turn: under WAL they never wait for a writer.
+///
+/// Checkpoints (copying the WAL back into the database file) happen outside the turn too:
+/// SQLite's automatic one runs inside the COMMIT of whichever writer crosses 1,000 pages, which
+/// would hold up every writer queued behind it, so the pooled connections turn it off and a
+/// writer, its turn ended, runs a passive checkpoint (one that waits for nobody) at most every
+/// [`CHECKPOINT_EVERY`].
 pub(crate) struct Writer {
     turn: parking_lot::FairMutex<()>,
     wait: std::time::Duration,
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last checkpoint.
+    last_checkpoint_ms: std::sync::atomic::AtomicU64,
 }
+
+/// Most time between two checkpoints while writes go on; it bounds the WAL to what is written
+/// in that time.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
     /// A writer whose turn is waited for at most `wait` (`DB_LOCK_WAIT_MS`).
@@ -71,6 +85,28 @@ impl Writer {
         Writer {
             turn: parking_lot::FairMutex::new(()),
             wait,
+            started: std::time::Instant::now(),
+            last_checkpoint_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// After a write, with the turn given up: a passive checkpoint when one is due (and no
+    /// other writer has just claimed it).
+    pub(crate) fn checkpoint_if_due(&self, conn: &mut Conn) {
+        use std::sync::atomic::Ordering;
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_checkpoint_ms.load(Ordering::Acquire);
+        let every = u64::try_from(CHECKPOINT_EVERY.as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(last) < every
+            || self
+                .last_checkpoint_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            log::warn!("SQLite checkpoint failed (the next write tries again): {e}");
         }
     }
 
