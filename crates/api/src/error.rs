@@ -330,11 +330,11 @@ where
             _ = check.tick() => {
                 if let Some(silence) = watch.database_silence() {
                     watch.give_up();
-                    log::warn!(
-                        "gave up waiting on the database after {} ms without a heartbeat",
+                    return Err(StoreError::Unavailable(format!(
+                        "gave up waiting after {} ms without a heartbeat",
                         silence.as_millis()
-                    );
-                    return Err(ApiError::Unavailable { retry_after: 2 });
+                    ))
+                    .into());
                 }
             }
         }

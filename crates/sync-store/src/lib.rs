@@ -10,6 +10,7 @@
 
 mod backend;
 mod error;
+mod moment;
 mod pulse;
 mod records;
 pub mod testing;

@@ -8,13 +8,15 @@
 //! where the kernel sees unacknowledged data; a proxy or load balancer in between that accepts
 //! and then stops forwarding hides that, and so does a stuck server. The heartbeat sees both.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+
+use crate::moment::Moment;
 
 /// How often the heartbeat asks.
 const BEAT: Duration = Duration::from_millis(250);
@@ -26,9 +28,7 @@ pub(crate) struct Pulse {
 
 /// What the heartbeat thread and every watcher share.
 pub(crate) struct PulseState {
-    started: Instant,
-    /// Milliseconds after `started` of the last answer.
-    last_answer_ms: AtomicU64,
+    last_answer: Moment,
     timeout: Duration,
     stopped: AtomicBool,
     /// Whether the silence now going on has been logged (once at its start, once at its end).
@@ -41,7 +41,7 @@ impl PulseState {
         if self.stopped.load(Ordering::Acquire) {
             return None;
         }
-        let quiet = self.quiet();
+        let quiet = self.last_answer.ago();
         if quiet <= self.timeout {
             return None;
         }
@@ -55,20 +55,14 @@ impl PulseState {
         Some(quiet)
     }
 
-    fn quiet(&self) -> Duration {
-        let last = Duration::from_millis(self.last_answer_ms.load(Ordering::Acquire));
-        self.started.elapsed().saturating_sub(last)
-    }
-
     fn answered(&self) {
         if self.reported.swap(false, Ordering::AcqRel) {
             log::info!(
                 "the database answers again after {} ms without an answer",
-                self.quiet().as_millis()
+                self.last_answer.ago().as_millis()
             );
         }
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_answer_ms.store(now, Ordering::Release);
+        self.last_answer.set_now();
     }
 }
 
@@ -77,8 +71,7 @@ impl Pulse {
     /// answering from the start: the store has just connected.
     pub(crate) fn start(url: String, timeout: Duration) -> Pulse {
         let state = Arc::new(PulseState {
-            started: Instant::now(),
-            last_answer_ms: AtomicU64::new(0),
+            last_answer: Moment::now(),
             timeout,
             stopped: AtomicBool::new(false),
             reported: AtomicBool::new(false),

@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::pulse::{Pulse, PulseState};
@@ -23,7 +23,7 @@ pub struct Watch {
 struct Shared {
     given_up: AtomicBool,
     /// The heartbeat of the database the work reached for, once it has.
-    pulse: Mutex<Option<Arc<PulseState>>>,
+    pulse: OnceLock<Arc<PulseState>>,
 }
 
 thread_local! {
@@ -54,13 +54,7 @@ impl Watch {
     /// past the store's heartbeat timeout; `None` while it answers, on SQLite, and before the
     /// work has reached for a connection.
     pub fn database_silence(&self) -> Option<Duration> {
-        let pulse = self
-            .shared
-            .pulse
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        pulse.and_then(|pulse| pulse.silence())
+        self.shared.pulse.get().and_then(|pulse| pulse.silence())
     }
 
     /// Gives up on the work: a write transaction it has not yet committed rolls back.
@@ -73,11 +67,8 @@ impl Watch {
 pub(crate) fn reaching_for(pulse: &Pulse) {
     CURRENT.with(|current| {
         if let Some(watch) = current.borrow().as_ref() {
-            *watch
-                .shared
-                .pulse
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(pulse.state().clone());
+            // Work reaches one store; a second `set` (the same store again) changes nothing.
+            let _ = watch.shared.pulse.set(pulse.state().clone());
         }
     });
 }

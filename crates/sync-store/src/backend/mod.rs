@@ -53,18 +53,13 @@ macro_rules! with_write_conn {
     ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
             $crate::backend::Backend::Sqlite(pool, writer) => {
-                // The turn before the connection: a writer waiting in line holds none that a
-                // reader could use.
-                let turn = writer.turn()?;
-                let mut pooled = pool.get()?;
                 let written = {
-                    let $conn = &mut *pooled;
-                    #[allow(unused_imports)]
-                    use $crate::backend::sqlite::queries as $queries;
-                    $body
+                    // The turn before the connection: a writer waiting in line holds none that
+                    // a reader could use.
+                    let _turn = writer.turn()?;
+                    $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $body)
                 };
-                drop(turn);
-                writer.checkpoint_if_due(&mut pooled);
+                writer.checkpoint_if_due(pool);
                 written
             }
             $crate::backend::Backend::Pg(pool, pulse) => {

@@ -70,9 +70,7 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
 pub(crate) struct Writer {
     turn: parking_lot::FairMutex<()>,
     wait: std::time::Duration,
-    started: std::time::Instant,
-    /// Milliseconds after `started` of the last checkpoint.
-    last_checkpoint_ms: std::sync::atomic::AtomicU64,
+    last_checkpoint: crate::moment::Moment,
 }
 
 /// Most time between two checkpoints while writes go on; it bounds the WAL to what is written
@@ -85,27 +83,21 @@ impl Writer {
         Writer {
             turn: parking_lot::FairMutex::new(()),
             wait,
-            started: std::time::Instant::now(),
-            last_checkpoint_ms: std::sync::atomic::AtomicU64::new(0),
+            last_checkpoint: crate::moment::Moment::now(),
         }
     }
 
-    /// After a write, with the turn given up: a passive checkpoint when one is due (and no
-    /// other writer has just claimed it).
-    pub(crate) fn checkpoint_if_due(&self, conn: &mut Conn) {
-        use std::sync::atomic::Ordering;
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last = self.last_checkpoint_ms.load(Ordering::Acquire);
-        let every = u64::try_from(CHECKPOINT_EVERY.as_millis()).unwrap_or(u64::MAX);
-        if now.saturating_sub(last) < every
-            || self
-                .last_checkpoint_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+    /// After a write, with the turn given up: a passive checkpoint on a pooled connection when
+    /// one is due (and no other writer has just claimed it).
+    pub(crate) fn checkpoint_if_due(&self, pool: &SqlitePool) {
+        if !self.last_checkpoint.claim_after(CHECKPOINT_EVERY) {
             return;
         }
-        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+        let checkpoint = pool
+            .get()
+            .map_err(StoreError::from)
+            .and_then(|mut conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?));
+        if let Err(e) = checkpoint {
             log::warn!("SQLite checkpoint failed (the next write tries again): {e}");
         }
     }
