@@ -30,10 +30,12 @@
 //!    next span of dates whose running days (distinct `date`s of live workouts, dates only)
 //!    the rules still need: the dates before the streak through 1 January of Y, after the
 //!    streak through 31 December, and before the current streak, when those streaks reach the
-//!    edge of what is known. Each span is at most [`STREAK_FETCH_DAYS`] long and the store
-//!    answers with [`YearData::add_running_days`]; [`YearData::fill_running_days`] runs that
-//!    loop with a fetch closure. A runner without a streak at those edges costs no extra
-//!    query; a streak of n days beyond them costs about n ÷ 366 small queries of dates.
+//!    edge of what is known. Each span is as long as its streak is known to be, from
+//!    [`STREAK_FETCH_DAYS`] to [`STREAK_FETCH_MAX_DAYS`], and the store answers with
+//!    [`YearData::add_running_days`]; [`YearData::fill_running_days`] runs that loop with a
+//!    fetch closure. A runner without a streak at those edges costs no extra query; a streak
+//!    of n days beyond them costs about log2(n ÷ 366) small queries of dates (a ten-year
+//!    streak, four), each of at most eight years of dates.
 //!
 //! The rules never guess: a date outside what was fetched is not a running day for them, so a
 //! caller that skips step 2 gets streaks that may be short. [`goal_with_progress`] needs only
@@ -110,7 +112,7 @@ pub use goal::{
     validate_goal, validate_year, Goal, GoalError, TargetOutOfRange, ValidGoal, YearOutOfRange,
     DEFAULT_TARGET_DAYS, MAX_YEAR, MIN_YEAR,
 };
-pub use model::{RunFact, YearData, STREAK_FETCH_DAYS};
+pub use model::{RunFact, YearData, STREAK_FETCH_DAYS, STREAK_FETCH_MAX_DAYS};
 pub use progress::{pace_metrics, progress, PaceMetrics, Progress};
 pub use series::{
     chart_data, monthly_data, pace_data, weekly_data, ChartPoint, MonthlyEntry, PacePoint,

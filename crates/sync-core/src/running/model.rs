@@ -11,8 +11,13 @@ use super::calendar::{days_after, days_before, merge_spans, DateSpan};
 use super::days::{chain_end, chain_start, current_anchor, weekly_window};
 use super::goal::{validate_year, YearOutOfRange};
 
-/// The most days [`YearData::missing_days`] asks for at once: one year of dates.
+/// The fewest days [`YearData::missing_days`] asks for at once: one year of dates.
 pub const STREAK_FETCH_DAYS: u64 = 366;
+
+/// The most days [`YearData::missing_days`] asks for at once: eight years of dates. Between the
+/// two, a span is as long as the streak it follows is known to be, so a streak of n days costs
+/// about log2(n ÷ 366) reads of dates instead of n ÷ 366, each still bounded.
+pub const STREAK_FETCH_MAX_DAYS: u64 = 8 * STREAK_FETCH_DAYS;
 
 /// One live (not deleted) workout, as the rules need it.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,8 +155,9 @@ impl YearData {
 
     /// The next span of days whose running days the rules still need, or `None` once every
     /// streak that matters is whole: the streak through 1 January of Y (backwards), the streak
-    /// through 31 December of Y (forwards) and the current streak (backwards). A span is at
-    /// most [`STREAK_FETCH_DAYS`] long and never overlaps what is already known.
+    /// through 31 December of Y (forwards) and the current streak (backwards). A span is as long
+    /// as the streak it follows is known to be, from [`STREAK_FETCH_DAYS`] to
+    /// [`STREAK_FETCH_MAX_DAYS`], and never overlaps what is already known.
     pub fn missing_days(&self) -> Option<DateSpan> {
         let days = &self.running_days;
         let backward_anchors = [
@@ -160,15 +166,17 @@ impl YearData {
             current_anchor(days, self.today),
         ];
         for anchor in backward_anchors.into_iter().flatten() {
-            let before = chain_start(days, anchor).pred_opt();
-            if let Some(before) = before.filter(|day| !self.knows(*day)) {
-                return Some(self.unknown_span_ending(before));
+            let start = chain_start(days, anchor);
+            if let Some(before) = start.pred_opt().filter(|day| !self.knows(*day)) {
+                let reach = fetch_reach(start, chain_end(days, anchor));
+                return Some(self.unknown_span_ending(before, reach));
             }
         }
         if days.contains(&self.span.last()) {
-            let after = chain_end(days, self.span.last()).succ_opt();
-            if let Some(after) = after.filter(|day| !self.knows(*day)) {
-                return Some(self.unknown_span_starting(after));
+            let end = chain_end(days, self.span.last());
+            if let Some(after) = end.succ_opt().filter(|day| !self.knows(*day)) {
+                let reach = fetch_reach(chain_start(days, self.span.last()), end);
+                return Some(self.unknown_span_starting(after, reach));
             }
         }
         None
@@ -256,29 +264,36 @@ impl YearData {
         self.known.iter().any(|span| span.contains(day))
     }
 
-    /// Up to [`STREAK_FETCH_DAYS`] unknown days ending with `day`.
-    fn unknown_span_ending(&self, day: NaiveDate) -> DateSpan {
+    /// Up to `reach` unknown days ending with `day`.
+    fn unknown_span_ending(&self, day: NaiveDate, reach: u64) -> DateSpan {
         let known_before = self
             .known
             .iter()
             .filter(|span| span.last() < day)
             .map(|span| days_after(span.last(), 1))
             .max();
-        let earliest = days_before(day, STREAK_FETCH_DAYS - 1);
+        let earliest = days_before(day, reach - 1);
         DateSpan::new(known_before.map_or(earliest, |k| k.max(earliest)), day)
     }
 
-    /// Up to [`STREAK_FETCH_DAYS`] unknown days starting with `day`.
-    fn unknown_span_starting(&self, day: NaiveDate) -> DateSpan {
+    /// Up to `reach` unknown days starting with `day`.
+    fn unknown_span_starting(&self, day: NaiveDate, reach: u64) -> DateSpan {
         let known_after = self
             .known
             .iter()
             .filter(|span| span.first() > day)
             .map(|span| days_before(span.first(), 1))
             .min();
-        let latest = days_after(day, STREAK_FETCH_DAYS - 1);
+        let latest = days_after(day, reach - 1);
         DateSpan::new(day, known_after.map_or(latest, |k| k.min(latest)))
     }
+}
+
+/// How many days to ask for next beyond the streak known to run from `first` to `last`: as
+/// many as it already has, within [`STREAK_FETCH_DAYS`]..=[`STREAK_FETCH_MAX_DAYS`].
+fn fetch_reach(first: NaiveDate, last: NaiveDate) -> u64 {
+    let known = DateSpan::new(first, last).len_days();
+    known.clamp(STREAK_FETCH_DAYS, STREAK_FETCH_MAX_DAYS)
 }
 
 fn year_span(year: i32) -> Result<DateSpan, YearOutOfRange> {
@@ -309,7 +324,7 @@ fn day_totals(runs: &[RunFact]) -> Vec<DayTotals> {
 mod tests {
     use super::*;
     use crate::running::test_date as date;
-    use chrono::TimeZone;
+    use chrono::{Datelike, TimeZone};
 
     fn run(day: NaiveDate, hour: u32, meters: f64) -> RunFact {
         RunFact {
@@ -363,22 +378,68 @@ mod tests {
     }
 
     #[test]
-    fn a_streak_through_new_year_is_followed_back_a_year_at_a_time() {
+    fn a_streak_through_new_year_is_followed_back_in_spans_as_long_as_it_is_known() {
         let today = date(2024, 6, 12);
         let mut data = YearData::new(2024, today, [run(date(2024, 1, 1), 7, 5000.0)]).unwrap();
         let first = data.missing_days().unwrap();
         assert_eq!(first, DateSpan::new(date(2022, 12, 31), date(2023, 12, 31)));
-        // Every day of that span was a running day: the streak goes on further back.
+        assert_eq!(first.len_days(), STREAK_FETCH_DAYS);
+        // Every day of that span was a running day: the streak goes on further back, and the
+        // next span is as long as the 367 days now known of it.
         let every_day: Vec<NaiveDate> = first.first().iter_days().take(366).collect();
         data.add_running_days(first, every_day);
         let second = data.missing_days().unwrap();
         assert_eq!(
             second,
-            DateSpan::new(date(2021, 12, 30), date(2022, 12, 30))
+            DateSpan::new(date(2021, 12, 29), date(2022, 12, 30))
         );
-        assert_eq!(second.len_days(), STREAK_FETCH_DAYS);
+        assert_eq!(second.len_days(), 367);
         data.add_running_days(second, [date(2022, 12, 30)]);
         assert_eq!(data.missing_days(), None);
+    }
+
+    #[test]
+    fn a_ten_year_streak_is_read_whole_in_four_bounded_spans() {
+        let today = date(2026, 12, 2);
+        let history: Vec<NaiveDate> = date(2017, 1, 1)
+            .iter_days()
+            .take_while(|day| *day <= today)
+            .collect();
+        let this_year = history.iter().filter(|day| day.year() == 2026);
+        let runs = this_year.map(|day| run(*day, 7, 5000.0));
+        let mut data = YearData::new(2026, today, runs).unwrap();
+        let mut asked = Vec::new();
+        data.fill_running_days(|span| {
+            asked.push(span);
+            let days = history
+                .iter()
+                .copied()
+                .filter(move |day| span.contains(*day));
+            Ok::<_, std::convert::Infallible>(days)
+        })
+        .unwrap();
+        let lengths: Vec<u64> = asked.iter().map(DateSpan::len_days).collect();
+        // 2026 up to today is known from the workouts (336 days); each span doubles what is
+        // known, up to the bound.
+        assert_eq!(lengths, [366, 702, 1404, 2808]);
+        assert!(lengths.iter().all(|&days| days <= STREAK_FETCH_MAX_DAYS));
+        let streaks = crate::running::streaks(&data);
+        assert_eq!(streaks.current as usize, history.len());
+    }
+
+    #[test]
+    fn a_streak_longer_than_the_bound_is_asked_for_in_spans_of_the_bound() {
+        let today = date(2026, 12, 2);
+        let known_since = date(2005, 1, 1);
+        let mut data = YearData::new(2026, today, [run(today, 7, 5000.0)]).unwrap();
+        let every_day: Vec<NaiveDate> = known_since
+            .iter_days()
+            .take_while(|day| *day <= today)
+            .collect();
+        data.add_running_days(DateSpan::new(known_since, today), every_day);
+        let next = data.missing_days().unwrap();
+        assert_eq!(next.last(), date(2004, 12, 31));
+        assert_eq!(next.len_days(), STREAK_FETCH_MAX_DAYS);
     }
 
     #[test]
