@@ -253,6 +253,9 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable { retry_after: 2 }
             }
             StoreError::NotFound => ApiError::NotFound("not found"),
+            StoreError::SessionEnded => {
+                ApiError::Unauthorized("the session has ended; log in again")
+            }
             StoreError::EmailTaken => ApiError::Conflict {
                 code: "email_taken",
                 message: "An account with this email already exists.".into(),

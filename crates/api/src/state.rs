@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use sync_store::{Store, StoreError};
+use uuid::Uuid;
 
 use crate::auth::tokens::TokenKeys;
+use crate::auth::Caller;
 use crate::config::Config;
 use crate::error::{blocking, ApiError};
 
@@ -37,5 +40,21 @@ impl AppState {
     {
         let store = self.store.clone();
         blocking(move || Ok(call(&store)?)).await
+    }
+
+    /// [`AppState::query`] for `caller`: when its session is not checked yet, the check runs
+    /// first in the same hand-off, and `call` only once it holds.
+    pub async fn query_as<T, F>(&self, caller: Caller, call: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Store, Uuid) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.query(move |store| {
+            if let Some(claim) = caller.unchecked() {
+                store.check_session(claim, Utc::now())?;
+            }
+            call(store, caller.user_id())
+        })
+        .await
     }
 }

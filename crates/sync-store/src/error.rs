@@ -17,6 +17,10 @@ pub enum StoreError {
     /// The object does not exist (or belongs to someone else).
     #[error("not found")]
     NotFound,
+    /// The session a request's access token belongs to is absent, revoked or expired, or is
+    /// another user's: the caller must log in again (HTTP 401). Nothing was written.
+    #[error("the session has ended")]
+    SessionEnded,
     /// Registration with an email that already has an account.
     #[error("an account with this email already exists")]
     EmailTaken,

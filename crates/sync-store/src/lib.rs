@@ -30,9 +30,9 @@ pub use error::StoreError;
 use pulse::Pulse;
 pub use records::{
     ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, LoginBudget, NewIngestToken,
-    NewSession, Reservation, RunningState, RunningYear, Session, SyncCommand, SyncOutcome,
-    SyncRecord, SyncStatus, TimeZoneChange, TokenCreation, User, WorkoutPage, WorkoutQuery,
-    YearRead,
+    NewSession, Reservation, RunningState, RunningYear, Session, SessionClaim, SyncCommand,
+    SyncOutcome, SyncRecord, SyncStatus, TimeZoneChange, TokenCreation, User, WorkoutPage,
+    WorkoutQuery, YearRead,
 };
 pub use watch::Watch;
 pub use webhooks::{
@@ -345,15 +345,25 @@ impl Store {
         }
     }
 
+    /// Checks a request's claim to its session at `now` as [`Store::live_session`] does:
+    /// [`StoreError::SessionEnded`] unless the session is the claimed user's and active.
+    pub fn check_session(&self, claim: SessionClaim, now: DateTime<Utc>) -> Result<(), StoreError> {
+        match self.live_session(claim.session_id, now)? {
+            Some(session) if session.user_id == claim.user_id => Ok(()),
+            _ => Err(StoreError::SessionEnded),
+        }
+    }
+
     /// Records that a session was used (to the minute).
     pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
         // Decided before taking a connection: most requests write nothing, and a pool checkout
         // is a database round trip when it tests the connection.
-        if !records::touch_due(session, now) {
+        let used = session.use_of();
+        if !used.touch_due(now) {
             return Ok(());
         }
         with_write_conn!(self, |conn, queries| queries::auth::touch_session(
-            conn, session, now
+            conn, session.id, &used, now
         ))
     }
 
@@ -395,7 +405,8 @@ impl Store {
         ))
     }
 
-    /// Applies one sync in one transaction (see the crate documentation).
+    /// Applies one sync in one transaction (see the crate documentation), checking
+    /// `command.session` in the same statements when it is given.
     pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
         with_write_conn!(self, |conn, queries| queries::sync::apply(
             conn,

@@ -72,17 +72,53 @@ pub struct Session {
 impl Session {
     /// Whether tokens of this session are still accepted at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.use_of().is_active(now)
+    }
+
+    /// What a request's check of this session reads.
+    pub(crate) fn use_of(&self) -> SessionUse {
+        SessionUse {
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            last_used_at: self.last_used_at,
+        }
+    }
+}
+
+/// A session as a request's access token claims it: the token's signature and expiry are
+/// checked, the session's revocation and expiry not yet. The store call it is handed to checks
+/// those in its own statements ([`Store::check_session`](crate::Store::check_session), or the
+/// sync's user lock), so the request pays no separate hand-off or round trip for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionClaim {
+    /// The account the token names.
+    pub user_id: Uuid,
+    /// The session the token belongs to.
+    pub session_id: Uuid,
+}
+
+/// The columns of a session that a request's check of it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionUse {
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl SessionUse {
+    /// Whether tokens of the session are still accepted at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
+    }
+
+    /// Whether a request at `now` should record its use of the session (at most once a minute).
+    pub fn touch_due(&self, now: DateTime<Utc>) -> bool {
+        now - self.last_used_at >= Duration::seconds(TOUCH_GRANULARITY_SECS)
     }
 }
 
 /// `last_used_at` is kept to this precision, so most authenticated requests write nothing.
 const TOUCH_GRANULARITY_SECS: i64 = 60;
-
-/// Whether a request at `now` should record its use of the session (at most once a minute).
-pub(crate) fn touch_due(session: &Session, now: DateTime<Utc>) -> bool {
-    now - session.last_used_at >= Duration::seconds(TOUCH_GRANULARITY_SECS)
-}
 
 /// Whether a use at `now` of something last used at `last_used` should be recorded (at most
 /// once a minute, so most requests only read).
@@ -135,6 +171,12 @@ pub enum TokenCreation {
 pub struct SyncCommand<'a> {
     /// The authenticated user.
     pub user_id: Uuid,
+    /// The session of `user_id` the request came in, when its access token was not checked
+    /// against it yet: the sync checks it in its own statements (the user lock reads it) and
+    /// ends with [`StoreError::SessionEnded`](crate::StoreError::SessionEnded), nothing
+    /// written, when it is absent, revoked or expired. `None` for a caller authenticated
+    /// otherwise (an ingest token, a checked session).
+    pub session: Option<Uuid>,
     /// The checked request.
     pub request: &'a PreparedSync,
     /// The server's clock for this sync (whole seconds).

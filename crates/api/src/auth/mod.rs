@@ -6,7 +6,7 @@ pub mod lockout;
 pub mod password;
 pub mod tokens;
 
-pub use extractor::AuthUser;
+pub use extractor::{AuthUser, Caller, Claim};
 pub use ingest::IngestUser;
 
 use actix_web::dev::ServiceRequest;

@@ -44,7 +44,7 @@ pub async fn get(
     let year = path.year()?;
     // Progress needs only the workouts dated in the year.
     let read = YearRead::YEAR_ONLY;
-    let numbers = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
+    let numbers = read_year(&state, auth.into(), Some(year), Utc::now(), read).await?;
     Ok(HttpResponse::Ok().json(goal_with_progress(&numbers.year.data, &numbers.goal)))
 }
 
@@ -136,6 +136,6 @@ pub async fn progress(
 ) -> Result<HttpResponse, ApiError> {
     let year = path.year()?;
     let read = YearRead::WITH_STREAKS;
-    let numbers = read_year(&state, auth.user_id, Some(year), Utc::now(), read).await?;
+    let numbers = read_year(&state, auth.into(), Some(year), Utc::now(), read).await?;
     Ok(HttpResponse::Ok().json(goal_progress(&numbers.year.data, &numbers.goal)))
 }

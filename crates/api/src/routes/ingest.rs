@@ -210,6 +210,7 @@ pub async fn health_auto_export(
         let prepared = prepare_ingest(export, &limits, now)?;
         let command = SyncCommand {
             user_id,
+            session: None,
             request: &prepared.sync,
             now,
             idempotency_ttl: ttl,

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sync_core::running::Goal;
 use sync_store::{RunningState, RunningYear, YearRead};
-use uuid::Uuid;
 
 use super::params;
-use crate::error::{blocking, ApiError};
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `{year}` of the goal paths, parsed by [`params::running_year`] (so that a year that is not
@@ -44,18 +44,17 @@ const NUMBERS_VERSION: &str = "running-days-1";
 /// The runner's `year` (their current year when `None`) at `now`, as much as `read` asks.
 pub async fn read_year(
     state: &AppState,
-    user_id: Uuid,
+    caller: Caller,
     year: Option<i32>,
     now: DateTime<Utc>,
     read: YearRead,
 ) -> Result<YearNumbers, ApiError> {
-    let store = state.store.clone();
-    let year = blocking(move || {
-        store
-            .running_year(user_id, year, now, read)?
-            .ok_or(ApiError::NotFound("user not found"))
-    })
-    .await?;
+    let year = state
+        .query_as(caller, move |store, user_id| {
+            store.running_year(user_id, year, now, read)
+        })
+        .await?
+        .ok_or(ApiError::NotFound("user not found"))?;
     Ok(YearNumbers {
         goal: goal_of(state, &year.state),
         year,

@@ -14,8 +14,8 @@ use sync_store::YearRead;
 
 use super::params;
 use super::running::{client_has, numbers_etag, read_year, YearNumbers};
-use crate::auth::AuthUser;
-use crate::error::{blocking, ApiError};
+use crate::auth::{Caller, Claim};
+use crate::error::ApiError;
 use crate::openapi::{BadRequest, CommonErrors, NotModified, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
@@ -45,7 +45,7 @@ impl YearParams {
 pub async fn dashboard(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
     let read = YearRead {
@@ -55,7 +55,7 @@ pub async fn dashboard(
     numbers(
         &req,
         &state,
-        &auth,
+        auth.into(),
         query.year()?,
         read,
         "dashboard",
@@ -78,14 +78,14 @@ pub async fn dashboard(
 pub async fn insights(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
     let read = YearRead::WITH_STREAKS;
     numbers(
         &req,
         &state,
-        &auth,
+        auth.into(),
         query.year()?,
         read,
         "insights",
@@ -95,11 +95,12 @@ pub async fn insights(
 }
 
 /// A numbers read: a 304 when the client's `If-None-Match` names the current numbers (checked
-/// from the runner's state alone), else the body `render` makes with its `ETag`.
+/// from the runner's state alone), else the body `render` makes with its `ETag`. The caller's
+/// session is checked in the same hand-off as the read.
 async fn numbers<B: Serialize>(
     req: &HttpRequest,
     state: &AppState,
-    auth: &AuthUser,
+    caller: Caller,
     year: Option<i32>,
     read: YearRead,
     endpoint: &str,
@@ -108,20 +109,18 @@ async fn numbers<B: Serialize>(
     let now: DateTime<Utc> = Utc::now();
     let if_none_match = req.get_header::<IfNoneMatch>();
     if if_none_match.is_some() {
-        let store = state.store.clone();
-        let user_id = auth.user_id;
-        let current = blocking(move || {
-            store
-                .running_state(user_id, year, now)?
-                .ok_or(ApiError::NotFound("user not found"))
-        })
-        .await?;
+        let current = state
+            .query_as(caller, move |store, user_id| {
+                store.running_state(user_id, year, now)
+            })
+            .await?
+            .ok_or(ApiError::NotFound("user not found"))?;
         let etag = numbers_etag(endpoint, state, &current);
         if client_has(if_none_match.as_ref(), &etag) {
             return Ok(with_validators(HttpResponse::NotModified(), etag).finish());
         }
     }
-    let numbers = read_year(state, auth.user_id, year, now, read).await?;
+    let numbers = read_year(state, caller, year, now, read).await?;
     let etag = numbers_etag(endpoint, state, &numbers.year.state);
     Ok(with_validators(HttpResponse::Ok(), etag).json(render(&numbers)))
 }

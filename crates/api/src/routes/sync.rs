@@ -9,7 +9,7 @@ use sync_core::wire::{ErrorBody, SyncRequest};
 use sync_core::{prepare_sync, SyncLimits, SyncRequestBody};
 use sync_store::{StoreError, SyncCommand, SyncOutcome};
 
-use crate::auth::AuthUser;
+use crate::auth::Claim;
 use crate::error::{blocking, ApiError};
 use crate::metrics::Metrics;
 use crate::openapi::{BadRequest, CommonErrors, TooLarge, Unauthorized, Unprocessable};
@@ -72,7 +72,7 @@ async fn read_body(
 pub async fn sync(
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
-    auth: AuthUser,
+    auth: Claim,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -100,10 +100,13 @@ pub async fn sync(
     let ttl = state.config.idempotency_ttl;
 
     let store = state.store.clone();
-    let user_id = auth.user_id;
+    // The session is checked by the sync's own user lock, not in a hand-off of its own.
+    let claim = auth.unchecked();
+    let user_id = claim.user_id;
     let (prepared, outcome) = blocking(move || {
         let command = SyncCommand {
             user_id,
+            session: Some(claim.session_id),
             request: &prepared,
             now,
             idempotency_ttl: ttl,

@@ -1,11 +1,12 @@
 //! Accounts, sessions and refresh-token families.
 
 use chrono::Duration;
+use serde_json::json;
 use sync_store::testing::per_backend;
-use sync_store::{RefreshOutcome, StoreError};
+use sync_store::{RefreshOutcome, StoreError, SyncCommand, SyncOutcome};
 use uuid::Uuid;
 
-use crate::{new_session, register, t0, Backend};
+use crate::{new_session, prepare, register, t0, ttl, workout, Backend};
 
 per_backend!(
     refresh_tokens_rotate_and_reuse_revokes_the_session,
@@ -259,3 +260,80 @@ per_backend!(registering_an_existing_email_is_refused, |b: Backend| {
     );
     assert_eq!(b.store.user(Uuid::new_v4()).unwrap(), None, "{n}");
 });
+
+per_backend!(
+    a_sync_that_names_its_session_runs_only_in_the_users_live_session,
+    |b: Backend| {
+        let n = b.name;
+        let (user, session) = register(&b, "claimed@example.com");
+        let (_, other_users) = register(&b, "other@example.com");
+        let body = |key: &str, client_id: &str| json!({"idempotency_key": key, "workouts": [workout(client_id, 5000.0)]});
+        let run = |key: &str, client_id: &str, session_id: Uuid, now| {
+            let request = prepare(body(key, client_id), now);
+            b.store.sync(&SyncCommand {
+                user_id: user.id,
+                session: Some(session_id),
+                request: &request,
+                now,
+                idempotency_ttl: ttl(),
+            })
+        };
+        let stored = || {
+            let status = b.store.sync_status(user.id).unwrap().expect("status");
+            (status.total_workouts, status.change_seq)
+        };
+
+        // In its own live session: applied, and the use recorded (to the minute).
+        let t1 = t0() + Duration::minutes(5);
+        let applied = run("k-1", "a", session.id, t1).unwrap();
+        assert!(matches!(applied, SyncOutcome::Applied { .. }), "{n}");
+        let used = b.store.session(session.id).unwrap().expect("session");
+        assert_eq!(used.last_used_at, t1, "{n}: the sync recorded the use");
+        assert_eq!(stored(), (1, 1), "{n}");
+
+        // Another user's session, or one that does not exist: refused, nothing written.
+        for claimed in [other_users.id, Uuid::new_v4()] {
+            let refused = run("k-2", "b", claimed, t1);
+            assert!(
+                matches!(refused, Err(StoreError::SessionEnded)),
+                "{n}: {refused:?}"
+            );
+        }
+        assert_eq!(stored(), (1, 1), "{n}: a refused sync wrote nothing");
+
+        // Revoked: neither a new sync nor the replay of an applied one answers.
+        assert!(b.store.revoke_session(user.id, session.id, t1).unwrap());
+        let t2 = t1 + Duration::minutes(1);
+        let fresh = run("k-3", "c", session.id, t2);
+        assert!(
+            matches!(fresh, Err(StoreError::SessionEnded)),
+            "{n}: {fresh:?}"
+        );
+        let replay = run("k-1", "a", session.id, t2);
+        assert!(
+            matches!(replay, Err(StoreError::SessionEnded)),
+            "{n}: {replay:?}"
+        );
+        assert_eq!(stored(), (1, 1), "{n}: a revoked session wrote nothing");
+
+        // Expired: refused at its end, as a checked session is.
+        let later = new_session("hash-later", t0());
+        b.store.open_session(user.id, &later).unwrap();
+        let expired = run("k-4", "d", later.id, later.expires_at);
+        assert!(
+            matches!(expired, Err(StoreError::SessionEnded)),
+            "{n}: {expired:?}"
+        );
+        let live = run(
+            "k-4",
+            "d",
+            later.id,
+            later.expires_at - Duration::seconds(1),
+        );
+        assert!(
+            matches!(live, Ok(SyncOutcome::Applied { .. })),
+            "{n}: {live:?}"
+        );
+        assert_eq!(stored(), (2, 2), "{n}");
+    }
+);

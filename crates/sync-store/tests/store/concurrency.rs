@@ -38,6 +38,7 @@ per_backend!(concurrent_syncs_with_one_key_apply_once, |b: Backend| {
                 barrier.wait();
                 store.sync(&SyncCommand {
                     user_id: user.id,
+                    session: None,
                     request: &request,
                     now: t0(),
                     idempotency_ttl: ttl(),
@@ -112,6 +113,7 @@ per_backend!(
                         barrier.wait();
                         let command = SyncCommand {
                             user_id: user.id,
+                            session: None,
                             request: &request,
                             now: t0(),
                             idempotency_ttl: ttl(),

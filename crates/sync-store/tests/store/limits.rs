@@ -67,6 +67,7 @@ per_backend!(
         let request = prepare(body.clone(), t0());
         let command = SyncCommand {
             user_id: user.id,
+            session: None,
             request: &request,
             now: t0(),
             idempotency_ttl: ttl(),
@@ -141,6 +142,7 @@ per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
         let waiting = scope.spawn(|| {
             store.sync(&SyncCommand {
                 user_id: user.id,
+                session: None,
                 request: &request,
                 now: t0(),
                 idempotency_ttl: ttl(),

@@ -96,6 +96,7 @@ pub fn sync_with(
     store
         .sync(&SyncCommand {
             user_id,
+            session: None,
             request: &request,
             now,
             idempotency_ttl,

@@ -363,6 +363,7 @@ per_backend!(
         let request = prepare(json!({"workouts": [workout("a", 1.0)]}), t0());
         let result = b.store.sync(&sync_store::SyncCommand {
             user_id: Uuid::new_v4(),
+            session: None,
             request: &request,
             now: t0(),
             idempotency_ttl: ttl(),

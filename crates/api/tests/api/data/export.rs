@@ -191,6 +191,7 @@ fn seed(database_url: &str, user_id: Uuid) {
         let prepared = prepare_sync(body, None, &SyncLimits::default(), now).expect("prepare");
         let command = SyncCommand {
             user_id,
+            session: None,
             request: &prepared,
             now,
             idempotency_ttl: chrono::Duration::hours(1),

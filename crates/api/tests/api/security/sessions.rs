@@ -11,6 +11,9 @@ async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
     let b = app.backend;
     let user = app.register().await;
     assert_eq!(me(&app, &user.access_token).await.status(), StatusCode::OK);
+    // Synced before: its replay must not answer after the logout either.
+    let applied = json!({"idempotency_key": "before-logout", "workouts": [workout("a")]});
+    app.sync_ok(&user, &applied).await;
     let response = app.logout(&user.access_token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] logout");
     assert_unauthorized(
@@ -18,8 +21,40 @@ async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
         &format!("[{b}] access after logout"),
     )
     .await;
+    // The sync and the stats reads check the session in their own store call, not in the
+    // extractor: each still refuses a logged-out token, and the sync writes nothing.
     let sync = app.sync(&user, &json!({"workouts": [workout("x")]})).await;
     assert_unauthorized(sync, &format!("[{b}] sync after logout")).await;
+    let replay = app.sync(&user, &applied).await;
+    assert_unauthorized(replay, &format!("[{b}] replay after logout")).await;
+    for path in ["/stats/dashboard", "/stats/insights"] {
+        let read = app.get(&user, path, &[]).await;
+        assert_unauthorized(read, &format!("[{b}] {path} after logout")).await;
+        let revalidated = app
+            .client
+            .get(app.api(path))
+            .bearer_auth(&user.access_token)
+            .header("If-None-Match", "\"any\"")
+            .send()
+            .await
+            .expect("GET with If-None-Match");
+        assert_unauthorized(
+            revalidated,
+            &format!("[{b}] {path} revalidated after logout"),
+        )
+        .await;
+    }
+    let again = app.new_session(&user).await;
+    let stored = app.list_all(&again, &[]).await;
+    let ids: Vec<&str> = stored
+        .iter()
+        .map(|w| w["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["a"],
+        "[{b}] only the sync before the logout was stored"
+    );
     assert_unauthorized(
         app.refresh(&user.refresh_token).await,
         &format!("[{b}] refresh after logout"),

@@ -7,12 +7,13 @@
 //! | `write_transaction` | runs a closure in a write transaction | read committed | writers of different users proceed in parallel; a user's writes are serialised by `lock_user` (SQLite: `BEGIN IMMEDIATE`, one writer at a time) |
 //! | `read_transaction` | runs a closure on one consistent snapshot | repeatable read, read only | the numbers of a year come from a few statements that must agree with each other and with the `ETag` made from them (SQLite: a deferred `BEGIN`) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
+//! | `lock_user_in_session` | `lock_user`, reading the caller's session in the same statement | `LOCK_IN_SESSION_SQL`: the user row left-joined to the session, `FOR UPDATE OF users` | the session check costs no round trip of its own, and only the user row is locked: a session row locked too could deadlock with a writer that takes the two in the other order (SQLite: the same join, a plain read) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
 //! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | `RECORD_SYNC_SQL`: one write CTE | one round trip instead of three (SQLite: three statements) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | `SELECT … FOR UPDATE SKIP LOCKED`, oldest due first | instances claiming at once lock different rows and none waits for another (SQLite: a plain read in the immediate transaction) |
 //!
-//! The three statements are raw SQL of fixed text (`super::statement`), each for a reason
+//! The four statements are raw SQL of fixed text (`super::statement`), each for a reason
 //! measured in docs/benchmarks.md. No compiler checks their column lists against `schema`: the
 //! test in `super::raw_sql_columns` does.
 
@@ -24,10 +25,11 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
-use super::queries::rows::{SyncBookkeeping, UserLock, WorkoutRow};
+use super::queries::rows::{session_use, SyncBookkeeping, UserLock, WorkoutRow};
 use super::schema::{users, webhook_deliveries};
 use super::statement::{cached_statement, push_statement, unbound_parameter};
 use super::Conn;
+use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -66,6 +68,69 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         })
         .optional()?
         .ok_or(StoreError::NotFound)
+}
+
+/// The user lock of a sync whose caller's session is checked in the same statement.
+pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.time_zone, \
+     sessions.expires_at, sessions.revoked_at, sessions.last_used_at FROM users \
+     LEFT JOIN sessions ON sessions.id = $1 AND sessions.user_id = users.id \
+     WHERE users.id = $2 FOR UPDATE OF users";
+
+/// `LOCK_IN_SESSION_SQL` with its parameters.
+struct LockInSession<'a> {
+    session: &'a DbUuid,
+    user: &'a DbUuid,
+}
+
+impl QueryFragment<Pg> for LockInSession<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(&mut out, LOCK_IN_SESSION_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<SqlUuid, _>(self.session),
+            2 => out.push_bind_param::<SqlUuid, _>(self.user),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(LockInSession);
+
+/// A row of `LOCK_IN_SESSION_SQL`.
+#[derive(QueryableByName)]
+struct LockedInSession {
+    #[diesel(sql_type = BigInt)]
+    change_seq: i64,
+    #[diesel(sql_type = Text)]
+    time_zone: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    expires_at: Option<DbTime>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    revoked_at: Option<DbTime>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    last_used_at: Option<DbTime>,
+}
+
+/// [`lock_user`], reading in the same statement the user's session `session_id` (`None` when
+/// it is not theirs), by `LOCK_IN_SESSION_SQL`.
+pub(super) fn lock_user_in_session(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<(UserLock, Option<SessionUse>), StoreError> {
+    let row: LockedInSession = LockInSession {
+        session: &DbUuid(session_id),
+        user: &DbUuid(user_id),
+    }
+    .get_result(conn)
+    .optional()?
+    .ok_or(StoreError::NotFound)?;
+    let session = row
+        .expires_at
+        .zip(row.last_used_at)
+        .map(|(expires_at, last_used_at)| (expires_at, row.revoked_at, last_used_at));
+    let lock = UserLock {
+        change_seq: row.change_seq,
+        time_zone: row.time_zone,
+    };
+    Ok((lock, session_use(session)))
 }
 
 /// The batch lookup, one unique-index probe per client id. `user_id = $1 AND client_id =

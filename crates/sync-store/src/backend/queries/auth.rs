@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::rows::{SessionRow, UserRow};
 use super::schema::{refresh_tokens, sessions, users};
 use super::{hooks, Conn};
-use crate::records::{Credentials, NewSession, Session, User};
+use crate::records::{Credentials, NewSession, Session, SessionClaim, SessionUse, User};
 use crate::types::{DbTime, DbUuid};
 use crate::{RefreshOutcome, StoreError};
 
@@ -142,19 +142,33 @@ pub(crate) fn session(conn: &mut Conn, session_id: Uuid) -> Result<Option<Sessio
     Ok(row.map(Session::from))
 }
 
-/// Records use of a session, at most once per `TOUCH_GRANULARITY_SECS`.
+/// Records use of a session at `now`, at most once per `TOUCH_GRANULARITY_SECS`.
 pub(crate) fn touch_session(
     conn: &mut Conn,
-    session: &Session,
+    session_id: Uuid,
+    used: &SessionUse,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if !crate::records::touch_due(session, now) {
+    if !used.touch_due(now) {
         return Ok(());
     }
-    diesel::update(sessions::table.find(DbUuid(session.id)))
+    diesel::update(sessions::table.find(DbUuid(session_id)))
         .set(sessions::last_used_at.eq(DbTime(now)))
         .execute(conn)?;
     Ok(())
+}
+
+/// `claim`'s session as a request's check reads it: [`StoreError::SessionEnded`] unless it is
+/// the claimed user's and active at `now`.
+pub(crate) fn claimed_session(
+    conn: &mut Conn,
+    claim: SessionClaim,
+    now: DateTime<Utc>,
+) -> Result<SessionUse, StoreError> {
+    match session(conn, claim.session_id)? {
+        Some(s) if s.user_id == claim.user_id && s.is_active(now) => Ok(s.use_of()),
+        _ => Err(StoreError::SessionEnded),
+    }
 }
 
 pub(crate) fn active_sessions(

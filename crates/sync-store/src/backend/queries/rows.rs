@@ -7,7 +7,7 @@ use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
 use super::schema::{goals, idempotency_records, ingest_tokens, sessions, syncs, users, workouts};
-use crate::records::{Credentials, IngestToken, Session, SyncRecord, User};
+use crate::records::{Credentials, IngestToken, Session, SessionUse, SyncRecord, User};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -223,6 +223,20 @@ pub(crate) struct SyncBookkeeping {
 pub(crate) struct UserLock {
     pub change_seq: i64,
     pub time_zone: String,
+}
+
+/// A session's columns as the user lock reads them beside the user row (`expires_at`,
+/// `revoked_at`, `last_used_at`), left-joined: `None` when the claimed session is not the
+/// user's.
+pub(crate) type SessionColumns = Option<(DbTime, Option<DbTime>, DbTime)>;
+
+/// What a request's check of its session needs from [`SessionColumns`].
+pub(crate) fn session_use(columns: SessionColumns) -> Option<SessionUse> {
+    columns.map(|(expires_at, revoked_at, last_used_at)| SessionUse {
+        expires_at: expires_at.0,
+        revoked_at: revoked_at.map(|t| t.0),
+        last_used_at: last_used_at.0,
+    })
 }
 
 impl UserLock {

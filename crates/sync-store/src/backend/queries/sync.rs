@@ -2,6 +2,7 @@
 //! in `sync-core`, write the plan in bulk, record the sync and the response, commit. The lock,
 //! the lookup, the bulk write and the bookkeeping are the backend's `hooks`.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sync_core::webhooks::EventType;
 use sync_core::wire::{SyncCompletedData, SyncView};
@@ -11,12 +12,12 @@ use sync_core::{
 };
 use uuid::Uuid;
 
-use super::hooks;
-use super::rows::{count_column, IdempotencyRow, SyncBookkeeping, SyncRow, WorkoutRow};
+use super::rows::{count_column, IdempotencyRow, SyncBookkeeping, SyncRow, UserLock, WorkoutRow};
 use super::schema::{idempotency_records, syncs};
 use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::Conn;
-use crate::records::{SyncCommand, SyncOutcome};
+use super::{auth, hooks};
+use crate::records::{SessionClaim, SessionUse, SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -72,20 +73,29 @@ pub(crate) fn apply(
     // once per key.
     if let Some(key) = &cmd.request.idempotency_key {
         if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
+            // A replay answers a live session only, as the sync it repeats did.
+            if let Some(session_id) = cmd.session {
+                let claim = SessionClaim {
+                    user_id: cmd.user_id,
+                    session_id,
+                };
+                let used = auth::claimed_session(conn, claim, cmd.now)?;
+                record_session_use(conn, session_id, &used, cmd.now);
+            }
             return Ok(outcome);
         }
     }
-    hooks::write_transaction(conn, |conn| {
-        let user = DbUuid(cmd.user_id);
-        let lock = hooks::lock_user(conn, cmd.user_id)?;
+    let (outcome, session_used) = hooks::write_transaction(conn, |conn| {
+        let (lock, session_used) = lock_user_and_session(conn, cmd)?;
         let (after_seq, zone) = (lock.change_seq, lock.zone()?);
         let request = cmd.request;
 
         if let Some(key) = &request.idempotency_key {
             if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
-                return Ok(outcome);
+                return Ok((outcome, session_used));
             }
         }
+        let user = DbUuid(cmd.user_id);
 
         let stored = load_by_client_ids(conn, cmd.user_id, &request.client_ids())?;
         let plan = plan_sync(
@@ -209,8 +219,38 @@ pub(crate) fn apply(
             }),
         };
         hooks::record_sync(conn, &bookkeeping)?;
-        Ok(SyncOutcome::Applied { body, counts })
-    })
+        Ok((SyncOutcome::Applied { body, counts }, session_used))
+    })?;
+    if let (Some(session_id), Some(used)) = (cmd.session, session_used) {
+        record_session_use(conn, session_id, &used, cmd.now);
+    }
+    Ok(outcome)
+}
+
+/// The user's lock, and when the command names its session, that session as the lock's own
+/// statement read it: [`StoreError::SessionEnded`] (the transaction rolls back) unless it is
+/// the user's and active. A user deleted since the token was issued ended the session too.
+fn lock_user_and_session(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+) -> Result<(UserLock, Option<SessionUse>), StoreError> {
+    let Some(session_id) = cmd.session else {
+        return Ok((hooks::lock_user(conn, cmd.user_id)?, None));
+    };
+    match hooks::lock_user_in_session(conn, cmd.user_id, session_id) {
+        Ok((lock, Some(used))) if used.is_active(cmd.now) => Ok((lock, Some(used))),
+        Ok(_) | Err(StoreError::NotFound) => Err(StoreError::SessionEnded),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records the session's use (to the minute) once the sync is decided, outside its
+/// transaction: the sync's answer stands whether or not this small write succeeds, and the
+/// sync never holds a session row's lock (see `hooks::lock_user_in_session`).
+fn record_session_use(conn: &mut Conn, session_id: Uuid, used: &SessionUse, now: DateTime<Utc>) {
+    if let Err(e) = auth::touch_session(conn, session_id, used, now) {
+        log::warn!("session {session_id}: its use could not be recorded: {e}");
+    }
 }
 
 /// The user's rows (live and tombstones) for these client ids, in one statement per

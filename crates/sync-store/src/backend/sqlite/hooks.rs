@@ -18,9 +18,12 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
-use super::queries::rows::{SyncBookkeeping, SyncRow, UserLock, WorkoutRow};
-use super::schema::{idempotency_records, syncs, users, webhook_deliveries, workouts};
+use super::queries::rows::{
+    session_use, SessionColumns, SyncBookkeeping, SyncRow, UserLock, WorkoutRow,
+};
+use super::schema::{idempotency_records, sessions, syncs, users, webhook_deliveries, workouts};
 use super::Conn;
+use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -57,6 +60,39 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         })
         .optional()?
         .ok_or(StoreError::NotFound)
+}
+
+/// [`lock_user`], reading in the same statement the user's session `session_id` (`None` when
+/// it is not theirs), so that a sync checks its caller's session without a statement of its own.
+pub(super) fn lock_user_in_session(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<(UserLock, Option<SessionUse>), StoreError> {
+    let session = sessions::id
+        .eq(DbUuid(session_id))
+        .and(sessions::user_id.eq(users::id));
+    let found: Option<(i64, String, SessionColumns)> = users::table
+        .left_join(sessions::table.on(session))
+        .filter(users::id.eq(DbUuid(user_id)))
+        .select((
+            users::change_seq,
+            users::time_zone,
+            (
+                sessions::expires_at,
+                sessions::revoked_at,
+                sessions::last_used_at,
+            )
+                .nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    let (change_seq, time_zone, session) = found.ok_or(StoreError::NotFound)?;
+    let lock = UserLock {
+        change_seq,
+        time_zone,
+    };
+    Ok((lock, session_use(session)))
 }
 
 /// The user's rows (live and tombstones) with these client ids: `client_id IN (…)`, one probe
