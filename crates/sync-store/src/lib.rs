@@ -158,7 +158,8 @@ impl Store {
             BackendKind::Sqlite => {
                 let pool = sqlite::connect(target, options)?;
                 sqlite::migrate(&mut *pool.get()?)?;
-                Backend::Sqlite(pool, sqlite::Writer::new(options.lock_wait))
+                let writer = sqlite::Writer::open(target, options)?;
+                Backend::Sqlite(pool, writer)
             }
             BackendKind::Postgres => {
                 // A dedicated connection: migrating lifts the pool's statement timeouts.

@@ -130,6 +130,10 @@ fn sqlite_writers_waiting_on_the_lock_commit_in_the_order_they_arrived() {
     assert_eq!(order, arrivals, "committed in arrival order");
 }
 
+/// PostgreSQL: a sync waiting for its user's row lock holds a pooled connection, here the
+/// only one, and a request that needs one is told 503 within the pool timeout, not left
+/// hanging. SQLite: a writer waits on the writer's own connection, so the readers' only one
+/// stays free and answers at once.
 per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
     let n = b.name;
     let (user, _) = register(&b, "pool@example.com");
@@ -138,7 +142,6 @@ per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
 
     let holder = LockHolder::take(&b, user.id);
     let outcome = thread::scope(|scope| {
-        // This sync holds the pool's only connection while it waits for the lock.
         let waiting = scope.spawn(|| {
             store.sync(&SyncCommand {
                 user_id: user.id,
@@ -152,10 +155,13 @@ per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
         let started = Instant::now();
         let ready = store.ready();
         let waited = started.elapsed();
-        assert!(
-            matches!(ready, Err(StoreError::Unavailable(_))),
-            "{n}: {ready:?}"
-        );
+        match store.kind() {
+            BackendKind::Postgres => assert!(
+                matches!(ready, Err(StoreError::Unavailable(_))),
+                "{n}: {ready:?}"
+            ),
+            BackendKind::Sqlite => assert!(ready.is_ok(), "{n}: {ready:?}"),
+        }
         assert!(
             waited < StdDuration::from_secs(1),
             "{n}: waited {waited:?} for the pool"

@@ -42,7 +42,12 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
+/// The readers' pool: `DB_POOL_SIZE` connections to the file at `path`.
 pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, StoreError> {
+    pool_of(path, options, options.pool_size)
+}
+
+fn pool_of(path: &str, options: &StoreOptions, size: u32) -> Result<SqlitePool, StoreError> {
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent)
@@ -50,6 +55,7 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
         }
     }
     let pool = pool_builder(options)
+        .max_size(size)
         .connection_customizer(Box::new(Pragmas {
             busy_timeout_ms: options.lock_wait.as_millis(),
         }))
@@ -62,13 +68,21 @@ pub(crate) fn connect(path: &str, options: &StoreOptions) -> Result<SqlitePool, 
 /// arrived first can wake last (the tail of `docs/benchmarks.md`). A fair mutex hands the turn
 /// over in arrival order instead. Readers take no turn: under WAL they never wait for a writer.
 ///
+/// Every write runs on the writer's own connection (a pool of one, so that r2d2 replaces it
+/// when it breaks), not on the readers' pool. A connection's page cache is dropped whenever
+/// another connection has written since its last transaction, so writes spread over the pool
+/// each started cold, and each of its connections filled a cache of its own (2 MiB) with the
+/// pages a 1,000-workout sync touches; the one writer keeps the hot index pages and its
+/// prepared statements from one write to the next.
+///
 /// Checkpoints (copying the WAL back into the database file) happen outside the turn too:
 /// SQLite's automatic one runs inside the COMMIT of whichever writer crosses 1,000 pages, which
-/// would hold up every writer queued behind it, so the pooled connections turn it off and a
-/// writer, its turn ended, runs a passive checkpoint (one that waits for nobody) at most every
-/// [`CHECKPOINT_EVERY`].
+/// would hold up every writer queued behind it, so the connections turn it off and a writer,
+/// its turn ended, runs a passive checkpoint (one that waits for nobody) on a reader's
+/// connection at most every [`CHECKPOINT_EVERY`].
 pub(crate) struct Writer {
     turn: parking_lot::FairMutex<()>,
+    connection: SqlitePool,
     wait: std::time::Duration,
     last_checkpoint: crate::moment::Moment,
 }
@@ -78,13 +92,19 @@ pub(crate) struct Writer {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
-    /// A writer whose turn is waited for at most `wait` (`DB_LOCK_WAIT_MS`).
-    pub(crate) fn new(wait: std::time::Duration) -> Writer {
-        Writer {
+    /// The writer of the file at `path`, whose turn is waited for at most `DB_LOCK_WAIT_MS`.
+    pub(crate) fn open(path: &str, options: &StoreOptions) -> Result<Writer, StoreError> {
+        Ok(Writer {
             turn: parking_lot::FairMutex::new(()),
-            wait,
+            connection: pool_of(path, options, 1)?,
+            wait: options.lock_wait,
             last_checkpoint: crate::moment::Moment::now(),
-        }
+        })
+    }
+
+    /// The writer's connection, to take during the turn (no one else waits for it then).
+    pub(crate) fn connection(&self) -> &SqlitePool {
+        &self.connection
     }
 
     /// After a write, with the turn given up: a passive checkpoint on a pooled connection when
