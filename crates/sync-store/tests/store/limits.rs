@@ -130,10 +130,10 @@ fn sqlite_writers_waiting_on_the_lock_commit_in_the_order_they_arrived() {
     assert_eq!(order, arrivals, "committed in arrival order");
 }
 
-/// PostgreSQL: a sync waiting for its user's row lock holds a pooled connection, here the
-/// only one, and a request that needs one is told 503 within the pool timeout, not left
-/// hanging. SQLite: a writer waits on the writer's own connection, so the readers' only one
-/// stays free and answers at once.
+// PostgreSQL: a sync waiting for its user's row lock holds a pooled connection, here the
+// only one, and a request that needs one is told 503 within the pool timeout, not left
+// hanging. SQLite: a writer waits on the writer's own connection, so the readers' only one
+// stays free and answers at once.
 per_backend!(an_exhausted_pool_is_unavailable_promptly, |b: Backend| {
     let n = b.name;
     let (user, _) = register(&b, "pool@example.com");
