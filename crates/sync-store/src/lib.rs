@@ -193,14 +193,24 @@ impl Store {
 
     /// The connection pool's state.
     pub fn pool_state(&self) -> PoolState {
-        let (state, max_size) = match &self.backend {
-            Backend::Sqlite(p, _) => (p.state(), p.max_size()),
-            Backend::Pg(p, _) => (p.state(), p.max_size()),
-        };
-        PoolState {
-            connections: state.connections,
-            idle: state.idle_connections,
+        let of = |pool_state: r2d2::State, max_size| PoolState {
+            connections: pool_state.connections,
+            idle: pool_state.idle_connections,
             max_size,
+        };
+        match &self.backend {
+            // The readers' pool and the writer's connection together.
+            Backend::Sqlite(p, writer) => {
+                let (readers, own) = (p, writer.connection());
+                let r = of(readers.state(), readers.max_size());
+                let w = of(own.state(), own.max_size());
+                PoolState {
+                    connections: r.connections + w.connections,
+                    idle: r.idle + w.idle,
+                    max_size: r.max_size + w.max_size,
+                }
+            }
+            Backend::Pg(p, _) => of(p.state(), p.max_size()),
         }
     }
 
