@@ -141,6 +141,17 @@ pub struct PoolState {
     pub max_size: u32,
 }
 
+impl PoolState {
+    fn of<M: diesel::r2d2::ManageConnection>(pool: &diesel::r2d2::Pool<M>) -> PoolState {
+        let state = pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size: pool.max_size(),
+        }
+    }
+}
+
 /// The database: a connection pool and every query the service makes.
 pub struct Store {
     backend: Backend,
@@ -193,24 +204,17 @@ impl Store {
 
     /// The connection pool's state.
     pub fn pool_state(&self) -> PoolState {
-        let of = |pool_state: r2d2::State, max_size| PoolState {
-            connections: pool_state.connections,
-            idle: pool_state.idle_connections,
-            max_size,
-        };
         match &self.backend {
             // The readers' pool and the writer's connection together.
-            Backend::Sqlite(p, writer) => {
-                let (readers, own) = (p, writer.connection());
-                let r = of(readers.state(), readers.max_size());
-                let w = of(own.state(), own.max_size());
+            Backend::Sqlite(readers, writer) => {
+                let (r, w) = (PoolState::of(readers), PoolState::of(writer.connection()));
                 PoolState {
                     connections: r.connections + w.connections,
                     idle: r.idle + w.idle,
                     max_size: r.max_size + w.max_size,
                 }
             }
-            Backend::Pg(p, _) => of(p.state(), p.max_size()),
+            Backend::Pg(pool, _) => PoolState::of(pool),
         }
     }
 
@@ -356,25 +360,34 @@ impl Store {
         }
     }
 
-    /// Checks a request's claim to its session at `now` as [`Store::live_session`] does:
-    /// [`StoreError::SessionEnded`] unless the session is the claimed user's and active.
+    /// Checks a request's claim to its session at `now`, recording the use as
+    /// [`Store::live_session`] does: [`StoreError::SessionEnded`] unless the session is the
+    /// claimed user's and active.
     pub fn check_session(&self, claim: SessionClaim, now: DateTime<Utc>) -> Result<(), StoreError> {
-        match self.live_session(claim.session_id, now)? {
-            Some(session) if session.user_id == claim.user_id => Ok(()),
-            _ => Err(StoreError::SessionEnded),
-        }
+        let used = with_conn!(self, |conn, queries| queries::auth::claimed_session(
+            conn, claim, now
+        ))?;
+        self.record_use(claim.session_id, &used, now)
     }
 
     /// Records that a session was used (to the minute).
     pub fn touch_session(&self, session: &Session, now: DateTime<Utc>) -> Result<(), StoreError> {
-        // Decided before taking a connection: most requests write nothing, and a pool checkout
-        // is a database round trip when it tests the connection.
-        let used = session.use_of();
+        self.record_use(session.id, &session.use_of(), now)
+    }
+
+    fn record_use(
+        &self,
+        session_id: Uuid,
+        used: &records::SessionUse,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Decided before taking a connection: most requests write nothing, and on SQLite a
+        // write waits for the writer's turn.
         if !used.touch_due(now) {
             return Ok(());
         }
         with_write_conn!(self, |conn, queries| queries::auth::touch_session(
-            conn, session.id, &used, now
+            conn, session_id, used, now
         ))
     }
 

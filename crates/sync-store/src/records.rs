@@ -113,7 +113,7 @@ impl SessionUse {
 
     /// Whether a request at `now` should record its use of the session (at most once a minute).
     pub fn touch_due(&self, now: DateTime<Utc>) -> bool {
-        now - self.last_used_at >= Duration::seconds(TOUCH_GRANULARITY_SECS)
+        use_due(Some(self.last_used_at), now)
     }
 }
 

@@ -32,8 +32,8 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let claim = Claim::of(&req)?.0;
             let state = AppState::of(&req)?;
+            let claim = Claim::of(&req, &state)?.0;
             state
                 .query(move |store| store.check_session(claim, Utc::now()))
                 .await?;
@@ -53,8 +53,7 @@ impl FromRequest for AuthUser {
 pub struct Claim(SessionClaim);
 
 impl Claim {
-    fn of(req: &HttpRequest) -> Result<Claim, ApiError> {
-        let state = AppState::of(req)?;
+    fn of(req: &HttpRequest, state: &AppState) -> Result<Claim, ApiError> {
         let subject = request_subject(req, &state.tokens)?;
         Ok(Claim(SessionClaim {
             user_id: subject.user_id,
@@ -74,7 +73,7 @@ impl FromRequest for Claim {
     type Future = Ready<Result<Claim, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Claim::of(req))
+        ready(AppState::of(req).and_then(|state| Claim::of(req, &state)))
     }
 }
 
@@ -94,6 +93,18 @@ impl Caller {
         match self {
             Caller::Checked(user) => user.user_id,
             Caller::Claimed(claim) => claim.0.user_id,
+        }
+    }
+
+    /// The same caller once a store call for it has succeeded: its session is checked, and
+    /// the request's further calls need not check it again.
+    pub(crate) fn checked(self) -> Caller {
+        match self {
+            Caller::Claimed(Claim(claim)) => Caller::Checked(AuthUser {
+                user_id: claim.user_id,
+                session_id: claim.session_id,
+            }),
+            checked => checked,
         }
     }
 

@@ -96,11 +96,11 @@ pub async fn insights(
 
 /// A numbers read: a 304 when the client's `If-None-Match` names the current numbers (checked
 /// from the runner's state alone), else the body `render` makes with its `ETag`. The caller's
-/// session is checked in the same hand-off as the read.
+/// session is checked in the same hand-off as the first read.
 async fn numbers<B: Serialize>(
     req: &HttpRequest,
     state: &AppState,
-    caller: Caller,
+    mut caller: Caller,
     year: Option<i32>,
     read: YearRead,
     endpoint: &str,
@@ -119,6 +119,7 @@ async fn numbers<B: Serialize>(
         if client_has(if_none_match.as_ref(), &etag) {
             return Ok(with_validators(HttpResponse::NotModified(), etag).finish());
         }
+        caller = caller.checked();
     }
     let numbers = read_year(state, caller, year, now, read).await?;
     let etag = numbers_etag(endpoint, state, &numbers.year.state);

@@ -48,7 +48,8 @@ pub(crate) use with_conn;
 /// [`with_conn`] for a method that writes. On SQLite it first waits its turn at the store's one
 /// writer, in order and up to the lock wait, so that writers queue in the process instead of
 /// sleeping and retrying in SQLite's busy handler (which stays as the last resort against a
-/// second process), then writes on the writer's own connection (`sqlite::Writer`). PostgreSQL's writers lock rows of their own and take no turn.
+/// second process), then writes on the writer's own connection (`sqlite::Writer`).
+/// PostgreSQL's writers lock rows of their own and take no turn.
 macro_rules! with_write_conn {
     ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
