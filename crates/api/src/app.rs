@@ -25,6 +25,7 @@ use crate::ratelimit::{self, RateLimiter};
 use crate::request_id;
 use crate::routes::{self, RouteTable};
 use crate::state::AppState;
+use crate::sync_budget::SyncBudget;
 use crate::webhooks;
 
 /// Largest JSON body accepted by the small endpoints (auth).
@@ -76,6 +77,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             tokens: TokenKeys::new(&config),
+            sync_budget: SyncBudget::new(config.sync_budget_bytes, config.sync_budget_wait),
             config,
         });
         let dashboard = web::Data::new(dashboard::context(state.clone()));

@@ -130,6 +130,11 @@ pub struct Config {
     /// `MAX_PENDING_BODIES`: request bodies one instance awaits at once; a request with a body
     /// past that is answered 503 before any of it is read. Default 512.
     pub max_pending_bodies: usize,
+    /// `SYNC_BUDGET_BYTES`: the bytes of sync bodies parsed and applied at once; a sync whose
+    /// body does not fit waits its turn (`crate::sync_budget`). Default 1 MiB.
+    pub sync_budget_bytes: usize,
+    /// `SYNC_BUDGET_WAIT_MS`: how long a sync may wait for its turn before a 503. Default 10000.
+    pub sync_budget_wait: Duration,
     /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
     /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
     pub goal_default_target: u16,
@@ -332,6 +337,9 @@ impl Config {
             body_read_timeout: seconds("BODY_READ_TIMEOUT_SECS", 30)?,
             max_pending_bodies: usize::try_from(positive("MAX_PENDING_BODIES", 512)?)
                 .unwrap_or(usize::MAX),
+            sync_budget_bytes: usize::try_from(positive("SYNC_BUDGET_BYTES", 1024 * 1024)?)
+                .unwrap_or(usize::MAX),
+            sync_budget_wait: millis("SYNC_BUDGET_WAIT_MS", Duration::from_secs(10))?,
             goal_default_target: match positive(
                 "GOAL_DEFAULT_TARGET_DAYS",
                 DEFAULT_TARGET_DAYS.into(),
@@ -480,6 +488,8 @@ mod tests {
         assert_eq!(c.ingest_max_body_bytes, 32 * 1024 * 1024);
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.trusted_proxy_hops, 0);
+        assert_eq!(c.sync_budget_bytes, 1024 * 1024);
+        assert_eq!(c.sync_budget_wait, Duration::from_secs(10));
         // The generated secret is kept: a second start reads the same one.
         let again = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
         assert_eq!(c.jwt_secret.expose(), again.jwt_secret.expose());
@@ -494,6 +504,8 @@ mod tests {
         assert!(err.to_string().starts_with("MAX_BATCH_SIZE"));
         let err = config(&[("JWT_SECRET", &secret), ("INGEST_MAX_BODY_BYTES", "0")]).unwrap_err();
         assert!(err.to_string().starts_with("INGEST_MAX_BODY_BYTES"));
+        let err = config(&[("JWT_SECRET", &secret), ("SYNC_BUDGET_BYTES", "0")]).unwrap_err();
+        assert!(err.to_string().starts_with("SYNC_BUDGET_BYTES"));
         let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();
@@ -534,6 +546,7 @@ mod tests {
             "LOGIN_LOCKOUT_SECS",
             "SHUTDOWN_TIMEOUT_SECS",
             "DB_STATEMENT_TIMEOUT_MS",
+            "SYNC_BUDGET_WAIT_MS",
         ] {
             let err = config(&[("JWT_SECRET", &secret), (name, &forever)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod sync_budget;
 pub mod webhooks;
 
 pub use app::{Application, StartupError};

@@ -11,6 +11,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::auth::Caller;
 use crate::config::Config;
 use crate::error::{blocking, ApiError};
+use crate::sync_budget::SyncBudget;
 
 /// Shared application state (held in `web::Data`).
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub config: Config,
     /// Access-token keys.
     pub tokens: TokenKeys,
+    /// The sync work done at once (`SYNC_BUDGET_BYTES`).
+    pub sync_budget: SyncBudget,
 }
 
 impl AppState {

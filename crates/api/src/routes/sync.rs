@@ -77,12 +77,16 @@ pub async fn sync(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let bytes = read_body(&req, payload, state.config.max_body_bytes).await?;
+    // Held until the response is made: what the body becomes is most of a sync's memory.
+    let _turn = state.sync_budget.take_turn(bytes.len()).await?;
     let body = SyncRequestBody::from_json(&bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_json",
             format!("The request body is not a valid sync request: {e}"),
         )
     })?;
+    // The parsed body is all that is read from here on.
+    drop(bytes);
     let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {

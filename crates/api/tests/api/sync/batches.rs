@@ -186,3 +186,33 @@ async fn the_seed_example_request_is_accepted_verbatim(app: TestApp) {
     assert_eq!(body["rejected"], json!([]), "[{b}] {body}");
     assert!(body["next_cursor"].is_string(), "[{b}] {body}");
 }
+
+per_backend!(
+    syncs_larger_than_the_sync_budget_take_turns_and_all_apply,
+    [("SYNC_BUDGET_BYTES", "1024")]
+);
+async fn syncs_larger_than_the_sync_budget_take_turns_and_all_apply(app: TestApp) {
+    let b = app.backend;
+    // Each body is far over the 1 KiB budget: it takes all of it, so the four run one at a
+    // time, and each waits for its turn instead of being refused.
+    let users = [
+        app.register().await,
+        app.register().await,
+        app.register().await,
+        app.register().await,
+    ];
+    let batch = |user: usize| -> Value {
+        let workouts: Vec<Value> = (0..40).map(|i| workout(&format!("u{user}-w{i}"))).collect();
+        json!({"workouts": workouts, "mode": "full"})
+    };
+    let bodies = [batch(0), batch(1), batch(2), batch(3)];
+    let (a, c, d, e) = tokio::join!(
+        app.sync_ok(&users[0], &bodies[0]),
+        app.sync_ok(&users[1], &bodies[1]),
+        app.sync_ok(&users[2], &bodies[2]),
+        app.sync_ok(&users[3], &bodies[3]),
+    );
+    for body in [a, c, d, e] {
+        assert_eq!(Counts::of(&body).created, 40, "[{b}] {body}");
+    }
+}
