@@ -169,7 +169,7 @@ impl Store {
             BackendKind::Sqlite => {
                 let pool = sqlite::connect(target, options)?;
                 sqlite::migrate(&mut *pool.get()?)?;
-                let writer = sqlite::Writer::open(target, options)?;
+                let writer = sqlite::Writer::open(target, options, &pool)?;
                 Backend::Sqlite(pool, writer)
             }
             BackendKind::Postgres => {

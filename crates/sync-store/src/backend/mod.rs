@@ -53,13 +53,13 @@ pub(crate) use with_conn;
 macro_rules! with_write_conn {
     ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
-            $crate::backend::Backend::Sqlite(pool, writer) => {
+            $crate::backend::Backend::Sqlite(_, writer) => {
                 let written = {
                     let _turn = writer.turn()?;
                     let own = writer.connection();
                     $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $body)
                 };
-                writer.checkpoint_if_due(pool);
+                writer.checkpoint_if_due();
                 written
             }
             $crate::backend::Backend::Pg(pool, pulse) => {
