@@ -1,10 +1,13 @@
 //! The CPU cost of the rules per workout: validation, fingerprinting, and planning a batch of
-//! 1, 100 and 1,000 workouts against a stored snapshot. `cargo bench -p sync-core`.
+//! 1, 100 and 1,000 workouts against a stored snapshot; and of the running-days numbers of a
+//! ten-year daily runner, from the rows a store reads to the dashboard and insights bodies.
+//! `cargo bench -p sync-core`.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 use sync_core::request::fingerprint_request;
+use sync_core::running::{dashboard, insights, Goal, RunFact, YearData};
 use sync_core::{plan_sync, prepare_sync, validate_workout, SyncLimits, SyncMode, SyncRequestBody};
 
 fn now() -> DateTime<Utc> {
@@ -118,5 +121,52 @@ fn preparing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, validation, fingerprinting, planning, preparing);
+/// A runner who ran every day for ten years, seen on 2 December 2026: the year's 336 workouts,
+/// then the streak's 3,650 days in the spans the rules ask for, then each body. What a stats
+/// read costs the server beside its queries.
+fn running_days(c: &mut Criterion) {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(2016, 12, 13).unwrap();
+    let history: Vec<chrono::NaiveDate> = first.iter_days().take_while(|d| *d <= today).collect();
+    let run = |i: usize, day: chrono::NaiveDate| RunFact {
+        id: uuid::Uuid::from_u128(i as u128),
+        start_time: Utc.from_utc_datetime(&day.and_hms_opt(6, 30, 0).unwrap()),
+        date: day,
+        distance_meters: 6000.0 + (i % 7) as f64 * 1000.0,
+        duration_seconds: 2400,
+    };
+    let read = || {
+        let spans = YearData::workout_spans(2026, today).unwrap();
+        let runs = history
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| spans.iter().any(|s| s.contains(**d)))
+            .map(|(i, d)| run(i, *d));
+        let mut data = YearData::new(2026, today, runs).unwrap();
+        data.fill_running_days(|span| {
+            let days = history.iter().copied().filter(move |d| span.contains(*d));
+            Ok::<_, std::convert::Infallible>(days)
+        })
+        .unwrap();
+        data
+    };
+    let goal = Goal::default_for(2026, 300);
+    let mut group = c.benchmark_group("running_days_ten_year_runner");
+    group.bench_function("read", |b| b.iter(read));
+    let data = read();
+    group.bench_function("dashboard", |b| {
+        b.iter(|| dashboard(black_box(&data), &goal, Vec::new()))
+    });
+    group.bench_function("insights", |b| b.iter(|| insights(black_box(&data), &goal)));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    validation,
+    fingerprinting,
+    planning,
+    preparing,
+    running_days
+);
 criterion_main!(benches);

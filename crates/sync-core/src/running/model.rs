@@ -2,13 +2,13 @@
 //! days further out that finish the streaks touching Y (see the [module docs](super) for what a
 //! store fetches and why it stays bounded).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::calendar::{days_after, days_before, merge_spans, DateSpan};
-use super::days::{chain_end, chain_start, current_anchor, weekly_window};
+use super::days::{chain_end, chain_start, current_anchor, weekly_window, DaySet};
 use super::goal::{validate_year, YearOutOfRange};
 
 /// The fewest days [`YearData::missing_days`] asks for at once: one year of dates.
@@ -105,7 +105,7 @@ pub struct YearData {
     /// The running days of Y, in date order.
     year_days: Vec<DayTotals>,
     /// Every running day known, in Y or not.
-    running_days: BTreeSet<NaiveDate>,
+    running_days: DaySet,
     /// Spans whose running days are all in `running_days`: merged, sorted.
     known: Vec<DateSpan>,
 }
@@ -161,7 +161,7 @@ impl YearData {
     pub fn missing_days(&self) -> Option<DateSpan> {
         let days = &self.running_days;
         let backward_anchors = [
-            days.contains(&self.span.first())
+            days.contains(self.span.first())
                 .then_some(self.span.first()),
             current_anchor(days, self.today),
         ];
@@ -172,7 +172,7 @@ impl YearData {
                 return Some(self.unknown_span_ending(before, reach));
             }
         }
-        if days.contains(&self.span.last()) {
+        if days.contains(self.span.last()) {
             let end = chain_end(days, self.span.last());
             if let Some(after) = end.succ_opt().filter(|day| !self.knows(*day)) {
                 let reach = fetch_reach(chain_start(days, self.span.last()), end);
@@ -231,7 +231,7 @@ impl YearData {
 
     /// Whether `date` is known to be a running day.
     pub fn is_running_day(&self, date: NaiveDate) -> bool {
-        self.running_days.contains(&date)
+        self.running_days.contains(date)
     }
 
     /// Whether [`YearData::missing_days`] has nothing more to ask: the streaks are exact.
@@ -251,7 +251,7 @@ impl YearData {
     }
 
     /// Every running day known.
-    pub(crate) fn running_days(&self) -> &BTreeSet<NaiveDate> {
+    pub(crate) fn running_days(&self) -> &DaySet {
         &self.running_days
     }
 

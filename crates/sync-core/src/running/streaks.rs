@@ -1,12 +1,10 @@
 //! Streaks: runs of consecutive running days, and the running days of this week and last.
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{days_before, DateSpan};
-use super::days::{chain_start, count, current_anchor};
+use super::days::{count, current_anchor, DaySet};
 use super::model::YearData;
 
 /// `streaks` of the goal-progress, dashboard and insights responses.
@@ -42,48 +40,29 @@ pub fn streaks(data: &YearData) -> Streaks {
 }
 
 /// The length of the streak ending on the running day `day`.
-fn chain_length(days: &BTreeSet<NaiveDate>, day: NaiveDate) -> u32 {
-    let start = chain_start(days, day);
-    count(days.range(start..=day).count())
+fn chain_length(days: &DaySet, day: NaiveDate) -> u32 {
+    days.run_of(day)
+        .map_or(0, |run| count(DateSpan::new(run.first(), day).len_days()))
 }
 
 /// The longest streak with at least one day in `year`, counted whole.
-fn longest_touching(days: &BTreeSet<NaiveDate>, year: DateSpan) -> u32 {
-    let from = if days.contains(&year.first()) {
-        chain_start(days, year.first())
-    } else {
-        year.first()
-    };
-    let mut longest = 0;
-    let mut length = 0;
-    let mut previous: Option<NaiveDate> = None;
-    for &day in days.range(from..) {
-        let continues = previous.and_then(|p| p.succ_opt()) == Some(day);
-        if !continues {
-            if day > year.last() {
-                break;
-            }
-            length = 0;
-        }
-        length += 1;
-        longest = longest.max(length);
-        previous = Some(day);
-    }
-    count(longest)
+fn longest_touching(days: &DaySet, year: DateSpan) -> u32 {
+    let longest = days.runs_touching(year).map(|run| run.len_days()).max();
+    count(longest.unwrap_or(0))
 }
 
 /// The running days within `span`.
-fn days_in(days: &BTreeSet<NaiveDate>, span: DateSpan) -> u32 {
-    count(days.range(span.first()..=span.last()).count())
+fn days_in(days: &DaySet, span: DateSpan) -> u32 {
+    count(days.count_in(span))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::running::days::chain_end;
+    use crate::running::days::{chain_end, chain_start};
     use crate::running::test_date as date;
 
-    fn set(days: &[NaiveDate]) -> BTreeSet<NaiveDate> {
+    fn set(days: &[NaiveDate]) -> DaySet {
         days.iter().copied().collect()
     }
 
