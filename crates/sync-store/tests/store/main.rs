@@ -11,6 +11,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod login;
+mod running;
 mod sync;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
