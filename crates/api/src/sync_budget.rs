@@ -33,7 +33,9 @@ pub struct SyncBudget {
 
 /// A sync's share of the budget, given back when dropped.
 #[derive(Debug)]
-pub struct SyncTurn(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct SyncTurn {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl SyncBudget {
     /// A budget of `bytes` (at least one unit), waited for at most `wait`.
@@ -60,7 +62,7 @@ impl SyncBudget {
     pub async fn take_turn(&self, bytes: usize) -> Result<SyncTurn, ApiError> {
         let units = self.units_for(bytes);
         match tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(units)).await {
-            Ok(Ok(permit)) => Ok(SyncTurn(permit)),
+            Ok(Ok(permit)) => Ok(SyncTurn { _permit: permit }),
             // The semaphore is never closed; a closed one would mean the server is stopping.
             Ok(Err(_)) => Err(ApiError::Overloaded {
                 retry_after: RETRY_AFTER_SECS,
