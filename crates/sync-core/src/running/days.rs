@@ -16,24 +16,11 @@ pub(crate) struct DaySet {
 }
 
 impl DaySet {
-    /// Adds `days`, in any order, repeats allowed.
+    /// Adds `days`, in any order, repeats allowed: each becomes a one-day run, and
+    /// `merge_spans` joins the runs that overlap or touch.
     pub(crate) fn extend(&mut self, days: impl IntoIterator<Item = NaiveDate>) {
-        let mut days: Vec<NaiveDate> = days.into_iter().collect();
-        if days.is_empty() {
-            return;
-        }
-        days.sort_unstable();
         let mut runs = std::mem::take(&mut self.runs);
-        let mut run = DateSpan::new(days[0], days[0]);
-        for &day in &days[1..] {
-            if day <= days_after(run.last(), 1) {
-                run = DateSpan::new(run.first(), run.last().max(day));
-            } else {
-                runs.push(run);
-                run = DateSpan::new(day, day);
-            }
-        }
-        runs.push(run);
+        runs.extend(days.into_iter().map(|day| DateSpan::new(day, day)));
         self.runs = merge_spans(runs);
     }
 
