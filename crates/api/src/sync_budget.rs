@@ -61,27 +61,25 @@ impl SyncBudget {
     /// budget's wait.
     pub async fn take_turn(&self, bytes: usize) -> Result<SyncTurn, ApiError> {
         let units = self.units_for(bytes);
-        match tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(units)).await {
-            Ok(Ok(permit)) => Ok(SyncTurn { _permit: permit }),
-            // The semaphore is never closed; a closed one would mean the server is stopping.
-            Ok(Err(_)) => Err(ApiError::Overloaded {
-                retry_after: RETRY_AFTER_SECS,
-            }),
-            Err(_) => {
-                log::warn!(
-                    "a sync of {bytes} bytes waited {} ms for SYNC_BUDGET_BYTES without its \
-                     turn; answering 503",
-                    self.wait.as_millis()
-                );
-                Err(ApiError::Overloaded {
-                    retry_after: RETRY_AFTER_SECS,
-                })
-            }
+        let turn = tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(units));
+        match turn.await {
+            Ok(Ok(permit)) => return Ok(SyncTurn { _permit: permit }),
+            // Never closed; a closed semaphore would mean the server is stopping.
+            Ok(Err(_closed)) => {}
+            Err(_elapsed) => log::warn!(
+                "a sync of {bytes} bytes waited {} ms for SYNC_BUDGET_BYTES without its turn; \
+                 answering 503",
+                self.wait.as_millis()
+            ),
         }
+        Err(ApiError::Overloaded {
+            retry_after: RETRY_AFTER_SECS,
+        })
     }
 
-    /// Bytes of the budget free now (for tests and metrics).
-    pub fn available_bytes(&self) -> usize {
+    /// Bytes of the budget free now.
+    #[cfg(test)]
+    fn available_bytes(&self) -> usize {
         self.units.available_permits() * UNIT_BYTES
     }
 }
