@@ -103,12 +103,15 @@ fn pool_of(
 /// turn ended, asks the [`Checkpointer`] for one at most every [`CHECKPOINT_EVERY`], and goes
 /// on with its request.
 pub(crate) struct Writer {
-    turn: std::sync::Arc<parking_lot::FairMutex<()>>,
+    turn: Turn,
     connection: SqlitePool,
     wait: std::time::Duration,
     last_checkpoint: crate::moment::Moment,
     checkpointer: Checkpointer,
 }
+
+/// The writer's turn, handed over in arrival order; the checkpointer shares it.
+type Turn = std::sync::Arc<parking_lot::FairMutex<()>>;
 
 /// Runs the checkpoints on a thread of its own, on a reader's connection. Run by the writer
 /// that found one due, a checkpoint added its time (tens of milliseconds after a few large
@@ -126,7 +129,7 @@ struct Checkpointer {
 impl Checkpointer {
     fn start(
         readers: SqlitePool,
-        turn: std::sync::Arc<parking_lot::FairMutex<()>>,
+        turn: Turn,
         wait: std::time::Duration,
     ) -> Result<Checkpointer, StoreError> {
         // One request pending is enough: a checkpoint copies whatever the WAL holds by then.
@@ -214,7 +217,7 @@ impl Writer {
         options: &StoreOptions,
         readers: &SqlitePool,
     ) -> Result<Writer, StoreError> {
-        let turn = std::sync::Arc::new(parking_lot::FairMutex::new(()));
+        let turn = Turn::default();
         Ok(Writer {
             checkpointer: Checkpointer::start(readers.clone(), turn.clone(), options.lock_wait)?,
             turn,
