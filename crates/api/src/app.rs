@@ -20,6 +20,7 @@ use crate::dashboard;
 use crate::edge;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::numbers_cache::NumbersCache;
 use crate::openapi::{ApiDoc, ApiDocument};
 use crate::ratelimit::{self, RateLimiter};
 use crate::request_id;
@@ -78,6 +79,7 @@ impl Application {
             store,
             tokens: TokenKeys::new(&config),
             sync_budget: SyncBudget::new(config.sync_budget_bytes, config.sync_budget_wait),
+            numbers_cache: NumbersCache::new(config.stats_cache_bytes),
             config,
         });
         let dashboard = web::Data::new(dashboard::context(state.clone()));

@@ -135,6 +135,9 @@ pub struct Config {
     pub sync_budget_bytes: usize,
     /// `SYNC_BUDGET_WAIT_MS`: how long a sync may wait for its turn before a 503. Default 10000.
     pub sync_budget_wait: Duration,
+    /// `STATS_CACHE_BYTES`: the bytes of rendered stats bodies this instance keeps under their
+    /// `ETag`s (`crate::numbers_cache`); 0 keeps none. Default 4 MiB.
+    pub stats_cache_bytes: u64,
     /// `GOAL_DEFAULT_TARGET_DAYS`: the target of a year without a goal, 1 to 366 (kept within
     /// the days of each year). Default [`DEFAULT_TARGET_DAYS`] (300).
     pub goal_default_target: u16,
@@ -340,6 +343,7 @@ impl Config {
             sync_budget_bytes: usize::try_from(positive("SYNC_BUDGET_BYTES", 1024 * 1024)?)
                 .unwrap_or(usize::MAX),
             sync_budget_wait: millis("SYNC_BUDGET_WAIT_MS", Duration::from_secs(10))?,
+            stats_cache_bytes: number("STATS_CACHE_BYTES", 4 * 1024 * 1024)?,
             goal_default_target: match positive(
                 "GOAL_DEFAULT_TARGET_DAYS",
                 DEFAULT_TARGET_DAYS.into(),
@@ -490,6 +494,7 @@ mod tests {
         assert_eq!(c.trusted_proxy_hops, 0);
         assert_eq!(c.sync_budget_bytes, 1024 * 1024);
         assert_eq!(c.sync_budget_wait, Duration::from_secs(10));
+        assert_eq!(c.stats_cache_bytes, 4 * 1024 * 1024);
         // The generated secret is kept: a second start reads the same one.
         let again = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
         assert_eq!(c.jwt_secret.expose(), again.jwt_secret.expose());
@@ -506,6 +511,11 @@ mod tests {
         assert!(err.to_string().starts_with("INGEST_MAX_BODY_BYTES"));
         let err = config(&[("JWT_SECRET", &secret), ("SYNC_BUDGET_BYTES", "0")]).unwrap_err();
         assert!(err.to_string().starts_with("SYNC_BUDGET_BYTES"));
+        let err = config(&[("JWT_SECRET", &secret), ("STATS_CACHE_BYTES", "4M")]).unwrap_err();
+        assert!(err.to_string().starts_with("STATS_CACHE_BYTES"));
+        // 0 is a setting of its own: keep no stats bodies.
+        let c = config(&[("JWT_SECRET", &secret), ("STATS_CACHE_BYTES", "0")]).unwrap();
+        assert_eq!(c.stats_cache_bytes, 0);
         let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();

@@ -15,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod logging;
 pub mod metrics;
+pub mod numbers_cache;
 pub mod openapi;
 pub mod ratelimit;
 pub mod request_id;

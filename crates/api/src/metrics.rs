@@ -38,6 +38,7 @@ const REPLAYS: &str = "sync_idempotent_replays_total";
 const KEYS_REUSED: &str = "sync_idempotency_key_reused_total";
 const PURGED: &str = "idempotency_records_purged_total";
 const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";
+const NUMBERS_CACHE: &str = "stats_cache_reads_total";
 const POOL_CONNECTIONS: &str = "db_pool_connections";
 const POOL_IN_USE: &str = "db_pool_in_use";
 const POOL_IDLE: &str = "db_pool_idle";
@@ -51,7 +52,7 @@ enum Kind {
 }
 
 /// Every family, its type and its HELP line.
-const FAMILIES: [(&str, Kind, &str); 11] = [
+const FAMILIES: [(&str, Kind, &str); 12] = [
     (
         HTTP_REQUESTS,
         Kind::Counter,
@@ -83,6 +84,11 @@ const FAMILIES: [(&str, Kind, &str); 11] = [
         Kind::Counter,
         "Webhook delivery attempts made by this instance, by outcome (delivered, retrying, failed).",
     ),
+    (
+        NUMBERS_CACHE,
+        Kind::Counter,
+        "Stats reads not answered 304, by whether this instance kept their body (hit) or read the year (miss).",
+    ),
     (POOL_CONNECTIONS, Kind::Gauge, "Open database connections."),
     (
         POOL_IN_USE,
@@ -105,6 +111,10 @@ static OUTCOME_DELETED: [Label; 1] = [Label::from_static_parts("outcome", "delet
 static WEBHOOK_DELIVERED: [Label; 1] = [Label::from_static_parts("outcome", "delivered")];
 static WEBHOOK_RETRYING: [Label; 1] = [Label::from_static_parts("outcome", "retrying")];
 static WEBHOOK_FAILED: [Label; 1] = [Label::from_static_parts("outcome", "failed")];
+
+/// The `result` label of `stats_cache_reads_total`.
+static NUMBERS_CACHE_HIT: [Label; 1] = [Label::from_static_parts("result", "hit")];
+static NUMBERS_CACHE_MISS: [Label; 1] = [Label::from_static_parts("result", "miss")];
 
 /// Methods whose label needs no allocation; any other is labelled by its own name.
 const STANDARD_METHODS: [&str; 9] = [
@@ -141,6 +151,8 @@ pub struct Metrics {
     purged: Counter,
     /// `webhook_attempts_total` by outcome: delivered, retrying, failed.
     webhook_attempts: [Counter; 3],
+    /// `stats_cache_reads_total` by result: hit, miss.
+    numbers_cache: [Counter; 2],
     pool: PoolGauges,
 }
 
@@ -186,6 +198,10 @@ impl Metrics {
             counter(WEBHOOK_ATTEMPTS, &WEBHOOK_RETRYING),
             counter(WEBHOOK_ATTEMPTS, &WEBHOOK_FAILED),
         ];
+        let numbers_cache = [
+            counter(NUMBERS_CACHE, &NUMBERS_CACHE_HIT),
+            counter(NUMBERS_CACHE, &NUMBERS_CACHE_MISS),
+        ];
         let pool = PoolGauges {
             connections: gauge(POOL_CONNECTIONS),
             in_use: gauge(POOL_IN_USE),
@@ -200,6 +216,7 @@ impl Metrics {
             keys_reused,
             purged,
             webhook_attempts,
+            numbers_cache,
             pool,
         }
     }
@@ -239,6 +256,11 @@ impl Metrics {
         ] {
             counter.increment(n as u64);
         }
+    }
+
+    /// Records a stats read that was not a 304: answered from a kept body, or not.
+    pub fn observe_numbers_cache(&self, hit: bool) {
+        self.numbers_cache[usize::from(!hit)].increment(1);
     }
 
     /// Records a replayed sync response.

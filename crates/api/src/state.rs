@@ -11,6 +11,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::auth::Caller;
 use crate::config::Config;
 use crate::error::{blocking, ApiError};
+use crate::numbers_cache::NumbersCache;
 use crate::sync_budget::SyncBudget;
 
 /// Shared application state (held in `web::Data`).
@@ -23,6 +24,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// The sync work done at once (`SYNC_BUDGET_BYTES`).
     pub sync_budget: SyncBudget,
+    /// The stats bodies kept under their `ETag`s (`STATS_CACHE_BYTES`).
+    pub numbers_cache: NumbersCache,
 }
 
 impl AppState {

@@ -1,9 +1,13 @@
 //! The runner's numbers for a year: `GET /stats/dashboard` and `GET /stats/insights`, the most
 //! frequent reads (the app opens on the dashboard and its widget refreshes it every 30
 //! minutes). Both carry an `ETag`; `If-None-Match` with the current one is a 304 decided from
-//! one small read, before any workout is read.
+//! one small read, before any workout is read, and a body this instance made under the
+//! current `ETag` is served from that same read ([`crate::numbers_cache`]).
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag, IfNoneMatch};
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, ContentType, EntityTag, IfNoneMatch,
+};
+use actix_web::web::Bytes;
 use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +20,8 @@ use super::params;
 use super::running::{client_has, numbers_etag, read_year, YearNumbers};
 use crate::auth::{Caller, Claim};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::numbers_cache::NumbersRead;
 use crate::openapi::{BadRequest, CommonErrors, NotModified, Unauthorized, Unprocessable};
 use crate::state::AppState;
 
@@ -45,6 +51,7 @@ impl YearParams {
 pub async fn dashboard(
     req: HttpRequest,
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -55,10 +62,11 @@ pub async fn dashboard(
     numbers(
         &req,
         &state,
+        &metrics,
         auth.into(),
         query.year()?,
         read,
-        "dashboard",
+        NumbersRead::Dashboard,
         |numbers| {
             let recent = numbers.year.recent_runs.iter().map(WorkoutView::from);
             dashboard_body(&numbers.year.data, &numbers.goal, recent.collect())
@@ -78,6 +86,7 @@ pub async fn dashboard(
 pub async fn insights(
     req: HttpRequest,
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -85,45 +94,73 @@ pub async fn insights(
     numbers(
         &req,
         &state,
+        &metrics,
         auth.into(),
         query.year()?,
         read,
-        "insights",
+        NumbersRead::Insights,
         |numbers| insights_body(&numbers.year.data, &numbers.goal),
     )
     .await
 }
 
-/// A numbers read: a 304 when the client's `If-None-Match` names the current numbers (checked
-/// from the runner's state alone), else the body `render` makes with its `ETag`. The caller's
-/// session is checked in the same hand-off as the first read.
+/// A numbers read. When the client's `If-None-Match` names the current numbers, or this
+/// instance keeps their body ([`crate::numbers_cache`]), the answer is decided from the
+/// runner's state alone: a 304, or the kept body. Otherwise the year is read and `render`
+/// makes the body, which is kept under its `ETag`. The caller's session is checked in the
+/// same hand-off as the first read.
 async fn numbers<B: Serialize>(
     req: &HttpRequest,
     state: &AppState,
+    metrics: &Metrics,
     mut caller: Caller,
     year: Option<i32>,
     read: YearRead,
-    endpoint: &str,
+    which: NumbersRead,
     render: impl FnOnce(&YearNumbers) -> B,
 ) -> Result<HttpResponse, ApiError> {
     let now: DateTime<Utc> = Utc::now();
     let if_none_match = req.get_header::<IfNoneMatch>();
-    if if_none_match.is_some() {
+    let cache = &state.numbers_cache;
+    if if_none_match.is_some() || cache.is_enabled() {
         let current = state
             .query_as(caller, move |store, user_id| {
                 store.running_state(user_id, year, now)
             })
             .await?
             .ok_or(ApiError::NotFound("user not found"))?;
-        let etag = numbers_etag(endpoint, state, &current);
+        let etag = numbers_etag(which.name(), state, &current);
         if client_has(if_none_match.as_ref(), &etag) {
             return Ok(with_validators(HttpResponse::NotModified(), etag).finish());
+        }
+        let kept = cache.get(caller.user_id(), which, current.year, &etag);
+        metrics.observe_numbers_cache(kept.is_some());
+        if let Some(body) = kept {
+            return Ok(json(etag, body));
         }
         caller = caller.checked();
     }
     let numbers = read_year(state, caller, year, now, read).await?;
-    let etag = numbers_etag(endpoint, state, &numbers.year.state);
-    Ok(with_validators(HttpResponse::Ok(), etag).json(render(&numbers)))
+    let running = &numbers.year.state;
+    let etag = numbers_etag(which.name(), state, running);
+    let body = serde_json::to_vec(&render(&numbers))
+        .map_err(|e| ApiError::Internal(format!("{} body: {e}", which.name())))?;
+    let body = Bytes::from(body);
+    cache.put(
+        caller.user_id(),
+        which,
+        running.year,
+        etag.clone(),
+        body.clone(),
+    );
+    Ok(json(etag, body))
+}
+
+/// A 200 of a numbers body with its validators.
+fn json(etag: EntityTag, body: Bytes) -> HttpResponse {
+    with_validators(HttpResponse::Ok(), etag)
+        .content_type(ContentType::json())
+        .body(body)
 }
 
 /// `ETag` and `Cache-Control: private, no-cache`: a shared cache must not keep one runner's

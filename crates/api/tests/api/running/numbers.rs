@@ -1,6 +1,7 @@
 //! The numbers through HTTP, on hand-worked cases: a streak that survives while today has no
 //! run yet, an achievement that locks again when its workout is deleted, New Year in a zone far
-//! from UTC, a past and a future year, and the `ETag`/304 of the two stats reads.
+//! from UTC, a past and a future year, the `ETag`/304 of the two stats reads, and the bodies an
+//! instance keeps under their `ETag`s.
 
 use chrono::{Datelike, Days, NaiveDate};
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
@@ -287,4 +288,113 @@ async fn the_stats_reads_answer_304_until_the_numbers_change(app: TestApp) {
         .await;
     assert_eq!(dashboard["recent_runs"], listed["workouts"], "[{b}]");
     assert_eq!(dashboard["goal"]["target_days"], json!(100), "[{b}]");
+}
+
+/// A stats read without `If-None-Match`: its `ETag` and the bytes of its body.
+async fn read_raw(app: &TestApp, user: &TestUser, path: &str) -> (String, Vec<u8>) {
+    let response = app.get(user, path, &[]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "[{}] {path}",
+        app.backend
+    );
+    let tag = response.headers()[ETAG].to_str().expect("ETag").to_owned();
+    let body = response.bytes().await.expect("body").to_vec();
+    (tag, body)
+}
+
+/// The stats reads this instance answered from a kept body (`result="hit"`) or by reading
+/// the year (`result="miss"`).
+async fn kept_body_reads(app: &TestApp, result: &str) -> f64 {
+    let series = format!("stats_cache_reads_total{{result=\"{result}\"}}");
+    app.metric(&series)
+        .await
+        .expect("the series is there from the start")
+}
+
+per_backend!(a_kept_body_is_served_byte_for_byte_until_the_numbers_change);
+async fn a_kept_body_is_served_byte_for_byte_until_the_numbers_change(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    sync_runs(
+        &app,
+        &user,
+        vec![run("june", "2025-06-01T07:00:00Z", 30, 5000.0)],
+    )
+    .await;
+    let dashboard = "/stats/dashboard?year=2025";
+    let first = read_raw(&app, &user, dashboard).await;
+    for path in [dashboard, "/stats/insights?year=2025"] {
+        let made = read_raw(&app, &user, path).await;
+        let hits = kept_body_reads(&app, "hit").await;
+        let again = read_raw(&app, &user, path).await;
+        assert_eq!(
+            again, made,
+            "[{b}] {path}: the same bytes under the same ETag"
+        );
+        assert_eq!(
+            kept_body_reads(&app, "hit").await - hits,
+            1.0,
+            "[{b}] {path}: the second read was answered from the kept body"
+        );
+    }
+
+    // Another runner's numbers of the same year are their own.
+    let other = app.register().await;
+    let theirs = app
+        .get_ok(&other, "/stats/dashboard", &[("year", "2025")])
+        .await;
+    assert_eq!(
+        theirs["progress"]["days_completed"],
+        json!(0),
+        "[{b}] {theirs}"
+    );
+
+    // A new run moves the ETag: the kept body is not served, the next read counts the run.
+    sync_runs(
+        &app,
+        &user,
+        vec![run("july", "2025-07-01T07:00:00Z", 30, 5000.0)],
+    )
+    .await;
+    let misses = kept_body_reads(&app, "miss").await;
+    let (tag, bytes) = read_raw(&app, &user, dashboard).await;
+    assert_ne!(tag, first.0, "[{b}] a new run changes the numbers");
+    let body: Value = serde_json::from_slice(&bytes).expect("dashboard");
+    assert_eq!(body["progress"]["days_completed"], json!(2), "[{b}] {body}");
+    assert_eq!(kept_body_reads(&app, "miss").await - misses, 1.0, "[{b}]");
+    // And that body is kept in turn.
+    assert_eq!(
+        read_raw(&app, &user, dashboard).await,
+        (tag, bytes),
+        "[{b}]"
+    );
+}
+
+per_backend!(
+    with_no_stats_cache_every_read_is_made_again,
+    [("STATS_CACHE_BYTES", "0")]
+);
+async fn with_no_stats_cache_every_read_is_made_again(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    sync_runs(
+        &app,
+        &user,
+        vec![run("june", "2025-06-01T07:00:00Z", 30, 5000.0)],
+    )
+    .await;
+    let path = "/stats/dashboard?year=2025";
+    let first = read_raw(&app, &user, path).await;
+    assert_eq!(read_raw(&app, &user, path).await, first, "[{b}]");
+    for result in ["hit", "miss"] {
+        assert_eq!(kept_body_reads(&app, result).await, 0.0, "[{b}] {result}");
+    }
+    let (status, _) = revalidate(&app, &user, path, &first.0).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_MODIFIED,
+        "[{b}] the 304 needs no cache"
+    );
 }

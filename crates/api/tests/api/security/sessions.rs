@@ -14,6 +14,11 @@ async fn logout_kills_the_access_and_refresh_token_at_once(app: TestApp) {
     // Synced before: its replay must not answer after the logout either.
     let applied = json!({"idempotency_key": "before-logout", "workouts": [workout("a")]});
     app.sync_ok(&user, &applied).await;
+    // Read before: this instance keeps the bodies, which must not answer after the logout.
+    for path in ["/stats/dashboard", "/stats/insights"] {
+        let read = app.get(&user, path, &[]).await;
+        assert_eq!(read.status(), StatusCode::OK, "[{b}] {path} before logout");
+    }
     let response = app.logout(&user.access_token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT, "[{b}] logout");
     assert_unauthorized(
