@@ -486,3 +486,33 @@ per_backend!(stored_workouts_round_trip_exactly, |b: Backend| {
     b.applied(user.id, json!({"workouts": [newer]}), t)
         .assert_counts(n, [0, 1, 0, 0, 0, 0]);
 });
+
+// New workouts get time-ordered ids (UUIDv7), so that a batch's rows are neighbours in the
+// primary-key index: random ids dirtied a leaf page per new row (docs/benchmarks.md, 18). The
+// sync's own id is time-ordered for the same reason.
+per_backend!(new_workouts_and_syncs_get_time_ordered_ids, |b: Backend| {
+    let n = b.name;
+    let (user, _) = register(&b, "ordered@example.com");
+    let first = b.applied(user.id, json!({"workouts": workouts("early", 50)}), t0());
+    let t = t0() + Duration::seconds(1);
+    let second = b.applied(user.id, json!({"workouts": workouts("late", 50)}), t);
+    let page = b.store.changes(user.id, 0, 200).expect("changes");
+    let ids: Vec<Uuid> = page.changes.iter().map(|w| w.id).collect();
+    assert_eq!(ids.len(), 100, "{n}");
+    assert!(
+        ids.iter().all(|id| id.get_version_num() == 7),
+        "{n}: {ids:?}"
+    );
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "{n}: in the order they were made, across both syncs: {ids:?}"
+    );
+    let syncs = [
+        uuid_of(&first.json["sync_id"]),
+        uuid_of(&second.json["sync_id"]),
+    ];
+    assert!(
+        syncs.iter().all(|id| id.get_version_num() == 7) && syncs[0] < syncs[1],
+        "{n}: {syncs:?}"
+    );
+});
