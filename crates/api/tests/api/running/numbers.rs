@@ -388,13 +388,16 @@ async fn with_no_stats_cache_every_read_is_made_again(app: TestApp) {
     let path = "/stats/dashboard?year=2025";
     let first = read_raw(&app, &user, path).await;
     assert_eq!(read_raw(&app, &user, path).await, first, "[{b}]");
-    for result in ["hit", "miss"] {
-        assert_eq!(kept_body_reads(&app, result).await, 0.0, "[{b}] {result}");
-    }
     let (status, _) = revalidate(&app, &user, path, &first.0).await;
     assert_eq!(
         status,
         StatusCode::NOT_MODIFIED,
         "[{b}] the 304 needs no cache"
     );
+    // A tag the client no longer should hold: the full read, and nothing counted as kept.
+    let (status, tag) = revalidate(&app, &user, path, "\"stale\"").await;
+    assert_eq!((status, &tag), (StatusCode::OK, &first.0), "[{b}]");
+    for result in ["hit", "miss"] {
+        assert_eq!(kept_body_reads(&app, result).await, 0.0, "[{b}] {result}");
+    }
 }
