@@ -55,17 +55,12 @@ pub async fn dashboard(
     auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let read = YearRead {
-        recent_runs: RECENT_RUNS,
-        ..YearRead::WITH_STREAKS
-    };
     numbers(
         &req,
         &state,
         &metrics,
         auth.into(),
         query.year()?,
-        read,
         NumbersRead::Dashboard,
         |numbers| {
             let recent = numbers.year.recent_runs.iter().map(WorkoutView::from);
@@ -90,14 +85,12 @@ pub async fn insights(
     auth: Claim,
     query: web::Query<YearParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let read = YearRead::WITH_STREAKS;
     numbers(
         &req,
         &state,
         &metrics,
         auth.into(),
         query.year()?,
-        read,
         NumbersRead::Insights,
         |numbers| insights_body(&numbers.year.data, &numbers.goal),
     )
@@ -115,7 +108,6 @@ async fn numbers<B: Serialize>(
     metrics: &Metrics,
     mut caller: Caller,
     year: Option<i32>,
-    read: YearRead,
     which: NumbersRead,
     render: impl FnOnce(&YearNumbers) -> B,
 ) -> Result<HttpResponse, ApiError> {
@@ -142,7 +134,7 @@ async fn numbers<B: Serialize>(
         }
         caller = caller.checked();
     }
-    let numbers = read_year(state, caller, year, now, read).await?;
+    let numbers = read_year(state, caller, year, now, year_read(which)).await?;
     let running = &numbers.year.state;
     let etag = numbers_etag(which.name(), state, running);
     let body = serde_json::to_vec(&render(&numbers))
@@ -156,6 +148,18 @@ async fn numbers<B: Serialize>(
         body.clone(),
     );
     Ok(json(etag, body))
+}
+
+/// What each body is made from: both follow the streaks; the dashboard also lists the year's
+/// newest runs.
+fn year_read(which: NumbersRead) -> YearRead {
+    match which {
+        NumbersRead::Dashboard => YearRead {
+            recent_runs: RECENT_RUNS,
+            ..YearRead::WITH_STREAKS
+        },
+        NumbersRead::Insights => YearRead::WITH_STREAKS,
+    }
 }
 
 /// A 200 of a numbers body with its validators.
