@@ -14,6 +14,8 @@
 //! it. Each instance keeps its own, bounded by `STATS_CACHE_BYTES`; several instances need no
 //! coordination, since each checks the database's current state on every request.
 
+use std::sync::Arc;
+
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
 use quick_cache::sync::Cache;
@@ -55,7 +57,6 @@ struct Key {
 }
 
 /// A body and the `ETag` it was made under.
-#[derive(Clone)]
 struct Kept {
     etag: EntityTag,
     body: Bytes,
@@ -65,8 +66,8 @@ struct Kept {
 #[derive(Clone)]
 struct ByBytes;
 
-impl Weighter<Key, Kept> for ByBytes {
-    fn weight(&self, _key: &Key, kept: &Kept) -> u64 {
+impl Weighter<Key, Arc<Kept>> for ByBytes {
+    fn weight(&self, _key: &Key, kept: &Arc<Kept>) -> u64 {
         kept.body.len() as u64 + kept.etag.tag().len() as u64 + ENTRY_OVERHEAD_BYTES
     }
 }
@@ -74,7 +75,8 @@ impl Weighter<Key, Kept> for ByBytes {
 /// The kept bodies of this instance (shared by every worker through `AppState`). With a
 /// budget of 0 bytes it keeps nothing and every read is a full read.
 pub struct NumbersCache {
-    bodies: Option<Cache<Key, Kept, ByBytes>>,
+    /// Shared entries: a hit clones a pointer, not the `ETag`'s text.
+    bodies: Option<Cache<Key, Arc<Kept>, ByBytes>>,
 }
 
 impl NumbersCache {
@@ -108,7 +110,7 @@ impl NumbersCache {
             year,
         })?;
         // Strong comparison: the body is byte-for-byte the one this `ETag` names.
-        kept.etag.strong_eq(etag).then_some(kept.body)
+        kept.etag.strong_eq(etag).then(|| kept.body.clone())
     }
 
     /// Keeps `body`, made under `etag`, in place of any earlier body of the same read. A
@@ -120,7 +122,7 @@ impl NumbersCache {
                 read,
                 year,
             };
-            bodies.insert(key, Kept { etag, body });
+            bodies.insert(key, Arc::new(Kept { etag, body }));
         }
     }
 

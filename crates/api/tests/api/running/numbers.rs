@@ -313,16 +313,23 @@ async fn kept_body_reads(app: &TestApp, result: &str) -> f64 {
         .expect("the series is there from the start")
 }
 
-per_backend!(a_kept_body_is_served_byte_for_byte_until_the_numbers_change);
-async fn a_kept_body_is_served_byte_for_byte_until_the_numbers_change(app: TestApp) {
-    let b = app.backend;
+/// A fresh runner with one run, on 1 June 2025: a past year, so that the numbers do not move
+/// with today.
+async fn runner_of_one_day_in_2025(app: &TestApp) -> TestUser {
     let user = app.register().await;
     sync_runs(
-        &app,
+        app,
         &user,
         vec![run("june", "2025-06-01T07:00:00Z", 30, 5000.0)],
     )
     .await;
+    user
+}
+
+per_backend!(a_kept_body_is_served_byte_for_byte_until_the_numbers_change);
+async fn a_kept_body_is_served_byte_for_byte_until_the_numbers_change(app: TestApp) {
+    let b = app.backend;
+    let user = runner_of_one_day_in_2025(&app).await;
     let dashboard = "/stats/dashboard?year=2025";
     let first = read_raw(&app, &user, dashboard).await;
     for path in [dashboard, "/stats/insights?year=2025"] {
@@ -378,13 +385,7 @@ per_backend!(
 );
 async fn with_no_stats_cache_every_read_is_made_again(app: TestApp) {
     let b = app.backend;
-    let user = app.register().await;
-    sync_runs(
-        &app,
-        &user,
-        vec![run("june", "2025-06-01T07:00:00Z", 30, 5000.0)],
-    )
-    .await;
+    let user = runner_of_one_day_in_2025(&app).await;
     let path = "/stats/dashboard?year=2025";
     let first = read_raw(&app, &user, path).await;
     assert_eq!(read_raw(&app, &user, path).await, first, "[{b}]");
