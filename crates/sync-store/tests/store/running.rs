@@ -1,12 +1,12 @@
 //! A runner's year as the store reads it for the numbers: streaks longer than a year, which the
 //! store follows back in spans longer than a year and counts before it reads their dates.
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
-use sync_core::running::streaks;
+use sync_core::running::{streaks, Streaks};
 use sync_core::testing::incoming;
 use sync_store::testing::per_backend;
-use sync_store::YearRead;
+use sync_store::{WorkoutQuery, YearRead};
 
 use crate::{register, Backend};
 
@@ -37,15 +37,20 @@ fn run_daily(
     }
 }
 
-fn current_streak(b: &Backend, user: uuid::Uuid, today: NaiveDate) -> u32 {
+/// The streaks of `year` (the runner's current year when `None`) seen on `today`.
+fn streaks_of(b: &Backend, user: uuid::Uuid, year: Option<i32>, today: NaiveDate) -> Streaks {
     let now = Utc.from_utc_datetime(&today.and_hms_opt(20, 0, 0).unwrap());
     let year = b
         .store
-        .running_year(user, None, now, YearRead::WITH_STREAKS)
+        .running_year(user, year, now, YearRead::WITH_STREAKS)
         .unwrap_or_else(|e| panic!("{}: running_year: {e}", b.name))
         .expect("the user exists");
     assert!(year.data.is_complete(), "{}: the streaks are whole", b.name);
-    streaks(&year.data).current
+    streaks(&year.data)
+}
+
+fn current_streak(b: &Backend, user: uuid::Uuid, today: NaiveDate) -> u32 {
+    streaks_of(b, user, None, today).current
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -77,6 +82,114 @@ per_backend!(
             current_streak(&b, missed, today),
             1000,
             "{n}: since the day after {gap}"
+        );
+    }
+);
+
+per_backend!(
+    the_recent_runs_are_the_years_newest_workouts_as_the_list_serves_them,
+    |b: Backend| {
+        let n = b.name;
+        let user = register(&b, "recent@example.com").0.id;
+        let run = |id: &str, start: &str| -> Value {
+            let end = DateTime::parse_from_rfc3339(start).unwrap() + Duration::minutes(30);
+            incoming(id)
+                .start(start)
+                .end(&end.to_rfc3339())
+                .set("duration_seconds", 1800)
+                .into()
+        };
+        let workouts = vec![
+            run("may-1", "2026-05-01T07:00:00Z"),
+            run("may-2", "2026-05-02T07:00:00Z"),
+            run("may-3", "2026-05-03T07:00:00Z"),
+            // Two runs that start at the same instant: the list breaks the tie by id.
+            run("june-a", "2026-06-01T07:00:00Z"),
+            run("june-b", "2026-06-01T07:00:00Z"),
+            run("june-2", "2026-06-02T07:00:00Z"),
+            run("deleted", "2026-06-03T07:00:00Z"),
+            // The year's first day in Tokyo, still 2025 in UTC: a run of 2026.
+            run("new-year-tokyo", "2026-01-01T08:00:00+09:00"),
+            // 2025's last evening in New York, already 2026 in UTC: not a run of 2026.
+            run("old-year-new-york", "2025-12-31T20:00:00-05:00"),
+            run("last-year", "2025-06-01T07:00:00Z"),
+        ];
+        let now = Utc.with_ymd_and_hms(2026, 6, 30, 20, 0, 0).unwrap();
+        b.applied(user, json!({"workouts": workouts}), now);
+        b.applied(user, json!({"deleted_client_ids": ["deleted"]}), now);
+
+        for limit in [1, 2, 4, 20] {
+            let read = YearRead {
+                streaks: true,
+                recent_runs: limit,
+            };
+            let year = b
+                .store
+                .running_year(user, Some(2026), now, read)
+                .unwrap_or_else(|e| panic!("{n}: running_year: {e}"))
+                .expect("the user exists");
+            let listed = b
+                .store
+                .list_workouts(
+                    user,
+                    &WorkoutQuery {
+                        limit,
+                        cursor: None,
+                        since: None,
+                        until: None,
+                        year: Some(2026),
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{n}: list_workouts: {e}"));
+            assert_eq!(listed.workouts.len(), limit.min(7) as usize, "{n}");
+            assert_eq!(
+                year.recent_runs, listed.workouts,
+                "{n}: the newest {limit} of 2026, as listed"
+            );
+        }
+
+        let all = b
+            .store
+            .running_year(
+                user,
+                Some(2026),
+                now,
+                YearRead {
+                    streaks: false,
+                    recent_runs: 20,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{n}: running_year: {e}"))
+            .expect("the user exists");
+        let ids: Vec<&str> = all
+            .recent_runs
+            .iter()
+            .map(|w| w.client_id.as_str())
+            .collect();
+        // The two June runs that start together come in the list's order: the greater id first.
+        let tie = &all.recent_runs[1..3];
+        assert!(
+            tie[0].id > tie[1].id,
+            "{n}: a tie is broken by id, descending"
+        );
+        let (first, second) = (ids[1], ids[2]);
+        assert_eq!(
+            ids,
+            [
+                "june-2",
+                first,
+                second,
+                "may-3",
+                "may-2",
+                "may-1",
+                "new-year-tokyo"
+            ],
+            "{n}: newest first, live, dated in 2026"
+        );
+        assert_eq!(
+            [first.min(second), first.max(second)],
+            ["june-a", "june-b"],
+            "{n}: newest first, live, dated in 2026"
         );
     }
 );

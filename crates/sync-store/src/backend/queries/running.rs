@@ -15,9 +15,9 @@ use super::rows::GoalRow;
 use super::schema::{goals, users};
 use super::spans::{run_facts, running_days};
 use super::webhooks::{queue_goal_milestones, MilestoneContext, Outbox};
-use super::workouts::list;
+use super::workouts::newest_of;
 use super::{hooks, Conn};
-use crate::records::{RunningState, RunningYear, WorkoutQuery, YearRead};
+use crate::records::{RunningState, RunningYear, YearRead};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -193,8 +193,8 @@ pub(crate) fn running_state(
 
 /// A runner's year seen at `now`, on one snapshot: the state, then one bounded read per
 /// span of [`YearData::workout_spans`] (just the year without `read.streaks`), then the dates
-/// the streaks still need, then the year's newest workouts. `None` when the user does not
-/// exist.
+/// the streaks still need, then the year's newest workouts by primary key. `None` when the
+/// user does not exist.
 pub(crate) fn running_year(
     conn: &mut Conn,
     user_id: Uuid,
@@ -222,18 +222,16 @@ pub(crate) fn running_year(
         if read.streaks {
             data.fill_running_days(|span| running_days(conn, user_id, span))?;
         }
-        let recent_runs = if read.recent_runs > 0 {
-            let newest = WorkoutQuery {
-                limit: read.recent_runs,
-                cursor: None,
-                since: None,
-                until: None,
-                year: Some(year),
-            };
-            list(conn, user_id, &newest)?.workouts
-        } else {
-            Vec::new()
-        };
+        // The year's newest workouts are the last of its facts, which are in `(start_time,
+        // id)` order: their rows are read by primary key.
+        let newest: Vec<Uuid> = data
+            .year_runs()
+            .iter()
+            .rev()
+            .take(usize::try_from(read.recent_runs).unwrap_or(0))
+            .map(|run| run.id)
+            .collect();
+        let recent_runs = newest_of(conn, user_id, &newest)?;
         Ok(Some(RunningYear {
             state,
             data,

@@ -109,6 +109,30 @@ pub(crate) fn get(
     Ok(row.map(WorkoutRow::into_stored))
 }
 
+/// The user's live workouts among `ids`, newest first as [`list`] orders them: primary-key
+/// reads, for a caller that already knows which workouts a page holds. The stats read takes
+/// its recent runs this way from the year's facts. The year's range query in [`list`] would
+/// be planned once for all runners on PostgreSQL, and that plan reads the whole year through
+/// the date index and sorts it (docs/benchmarks.md, optimisation 19).
+pub(crate) fn newest_of(
+    conn: &mut Conn,
+    user_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<StoredWorkout>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<DbUuid> = ids.iter().copied().map(DbUuid).collect();
+    let rows: Vec<WorkoutRow> = workouts::table
+        .filter(workouts::id.eq_any(ids))
+        .filter(workouts::user_id.eq(DbUuid(user_id)))
+        .filter(workouts::deleted_at.is_null())
+        .order((workouts::start_time.desc(), workouts::id.desc()))
+        .select(WorkoutRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(WorkoutRow::into_stored).collect())
+}
+
 /// Changes after `after_seq`, in commit order, at most `limit`.
 pub(crate) fn changes(
     conn: &mut Conn,
