@@ -87,6 +87,37 @@ per_backend!(
 );
 
 per_backend!(
+    a_streak_that_starts_inside_a_counted_span_stops_at_its_first_day,
+    |b: Backend| {
+        let n = b.name;
+        let today = date(2026, 6, 30);
+        // Every day for 1,000 days: after a year of dates, the next span counted holds the
+        // streak's first day, with no running day before it.
+        let started = register(&b, "started@example.com").0.id;
+        run_daily(&b, started, today - Duration::days(999), today, &[]);
+        assert_eq!(current_streak(&b, started, today), 1000, "{n}");
+
+        // The same 1,000 days, after 200 days of running and 200 days off: the counted span
+        // holds both blocks, so its dates are read and the streak still stops at the gap.
+        let returned = register(&b, "returned@example.com").0.id;
+        let off: Vec<NaiveDate> = (1000..1200).map(|d| today - Duration::days(d)).collect();
+        run_daily(&b, returned, today - Duration::days(1399), today, &off);
+        assert_eq!(current_streak(&b, returned, today), 1000, "{n}");
+
+        // Forwards: 2022's longest streak runs on into 2025, where it stops on 31 March; the
+        // span counted after the first year of dates holds its last day.
+        let past = register(&b, "past@example.com").0.id;
+        run_daily(&b, past, date(2022, 6, 1), date(2025, 3, 31), &[]);
+        let of_2022 = streaks_of(&b, past, Some(2022), today);
+        assert_eq!(
+            (of_2022.longest, of_2022.current),
+            (1035, 0),
+            "{n}: 1 June 2022 to 31 March 2025"
+        );
+    }
+);
+
+per_backend!(
     the_recent_runs_are_the_years_newest_workouts_as_the_list_serves_them,
     |b: Backend| {
         let n = b.name;
