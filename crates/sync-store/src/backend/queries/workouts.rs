@@ -114,6 +114,10 @@ pub(crate) fn get(
 /// its recent runs this way from the year's facts. The year's range query in [`list`] would
 /// be planned once for all runners on PostgreSQL, and that plan reads the whole year through
 /// the date index and sorts it (docs/benchmarks.md, optimisation 19).
+///
+/// The statement names the ids alone. With the user, or an order, beside them, SQLite's
+/// planner preferred walking all of the user's workouts by an index on `user_id`. The owner
+/// and liveness are checked here instead, and the few rows are sorted here.
 pub(crate) fn newest_of(
     conn: &mut Conn,
     user_id: Uuid,
@@ -123,13 +127,12 @@ pub(crate) fn newest_of(
         return Ok(Vec::new());
     }
     let ids: Vec<DbUuid> = ids.iter().copied().map(DbUuid).collect();
-    let rows: Vec<WorkoutRow> = workouts::table
+    let mut rows: Vec<WorkoutRow> = workouts::table
         .filter(workouts::id.eq_any(ids))
-        .filter(workouts::user_id.eq(DbUuid(user_id)))
-        .filter(workouts::deleted_at.is_null())
-        .order((workouts::start_time.desc(), workouts::id.desc()))
         .select(WorkoutRow::as_select())
         .load(conn)?;
+    rows.retain(|row| row.user_id.0 == user_id && row.deleted_at.is_none());
+    rows.sort_unstable_by_key(|row| std::cmp::Reverse((row.start_time.0, row.id.0)));
     Ok(rows.into_iter().map(WorkoutRow::into_stored).collect())
 }
 
