@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
-use sync_core::running::{streaks, Streaks};
-use sync_core::testing::incoming;
+use sync_core::running::{parse_time_zone, streaks, validate_goal, Streaks};
+use sync_core::testing::{incoming, utc};
 use sync_store::testing::per_backend;
 use sync_store::{WorkoutQuery, YearRead};
 
-use crate::{register, Backend};
+use crate::{new_session, register, t0, Backend};
 
 /// Syncs one 40-minute run at 06:30 UTC on every day from `first` to `last` except `skipped`.
 fn run_daily(
@@ -221,6 +221,93 @@ per_backend!(
             [first.min(second), first.max(second)],
             ["june-a", "june-b"],
             "{n}: newest first, live, dated in 2026"
+        );
+    }
+);
+
+per_backend!(
+    the_current_year_and_its_goal_follow_the_runners_zone_at_new_year,
+    |b: Backend| {
+        let n = b.name;
+        let set_goal = |user: uuid::Uuid, year: i64, target: i64| {
+            let goal = validate_goal(year, target).unwrap();
+            b.store
+                .put_goal(user, goal, t0())
+                .unwrap_or_else(|e| panic!("{n}: put_goal: {e}"));
+        };
+        let state_at = |user: uuid::Uuid, year: Option<i32>, now: &str| {
+            b.store
+                .running_state(user, year, utc(now))
+                .unwrap_or_else(|e| panic!("{n}: running_state: {e}"))
+                .expect("the user exists")
+        };
+        let target = |state: &sync_store::RunningState| state.goal.as_ref().map(|g| g.target_days);
+
+        // UTC+14 sees 2027 first; UTC-11 is still in 2026 when UTC is not.
+        let zones = [
+            ("Pacific/Kiritimati", "kiritimati"),
+            ("Pacific/Pago_Pago", "pago"),
+        ];
+        for (zone, name) in zones {
+            let session = new_session(&format!("hash-{name}"), t0());
+            let user = b
+                .store
+                .register_in_zone(
+                    &format!("{name}@example.com"),
+                    "hash",
+                    parse_time_zone(zone).unwrap(),
+                    &session,
+                )
+                .unwrap_or_else(|e| panic!("{n}: register: {e}"))
+                .id;
+            set_goal(user, 2025, 100);
+            set_goal(user, 2026, 200);
+            set_goal(user, 2027, 300);
+
+            // 31 December, 12:00 UTC: 1 January 2027 in Kiritimati, 31 December in Pago Pago.
+            let state = state_at(user, None, "2026-12-31T12:00:00Z");
+            let expected = if name == "kiritimati" {
+                (2027, 300)
+            } else {
+                (2026, 200)
+            };
+            assert_eq!(
+                (state.year, target(&state)),
+                (expected.0, Some(expected.1)),
+                "{n}: {zone}"
+            );
+            // 1 January, 05:00 UTC: 2027 in Kiritimati, still 31 December in Pago Pago.
+            let state = state_at(user, None, "2027-01-01T05:00:00Z");
+            let expected = if name == "kiritimati" {
+                (2027, 300)
+            } else {
+                (2026, 200)
+            };
+            assert_eq!(
+                (state.year, target(&state)),
+                (expected.0, Some(expected.1)),
+                "{n}: {zone}"
+            );
+            // A year asked for gets its own goal, and a year without one gets none.
+            let state = state_at(user, Some(2025), "2027-01-01T05:00:00Z");
+            assert_eq!(
+                (state.year, target(&state)),
+                (2025, Some(100)),
+                "{n}: {zone}"
+            );
+            let state = state_at(user, Some(2024), "2027-01-01T05:00:00Z");
+            assert_eq!((state.year, target(&state)), (2024, None), "{n}: {zone}");
+        }
+        // No goals at all: the user's row alone.
+        let plain = register(&b, "plain@example.com").0.id;
+        let state = state_at(plain, None, "2026-06-30T12:00:00Z");
+        assert_eq!((state.year, target(&state)), (2026, None), "{n}");
+        assert!(
+            b.store
+                .running_state(uuid::Uuid::new_v4(), None, utc("2026-06-30T12:00:00Z"))
+                .unwrap()
+                .is_none(),
+            "{n}: no such user"
         );
     }
 );

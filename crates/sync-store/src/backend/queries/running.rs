@@ -133,57 +133,62 @@ fn goal_change(
 }
 
 /// The user's zone, change-feed position and goal for `year` (the runner's current year when
-/// `None`) at `now`. With a year this is one indexed query, the user's row left-joined to at
-/// most one goal by primary key; without one the zone decides the year first, so it is two
-/// primary-key reads. `None` when the user does not exist.
+/// `None`) at `now`: one indexed query, the user's row left-joined by primary key to the goals
+/// it may need. Without a year, the zone decides the year after the read, and the runner's
+/// current year is at most one from the UTC one, so the goals of those three years come along
+/// (at most three rows). `None` when the user does not exist.
 pub(crate) fn running_state(
     conn: &mut Conn,
     user_id: Uuid,
     year: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<Option<RunningState>, StoreError> {
-    let user = users::id.eq(DbUuid(user_id));
-    type Found = (String, i64, Option<(i32, DbTime, DbTime)>);
-    let found: Option<Found> = match year {
-        Some(year) => users::table
-            .left_join(goals::table.on(goals::user_id.eq(users::id).and(goals::year.eq(year))))
-            .filter(user)
-            .select((
-                users::time_zone,
-                users::change_seq,
-                (goals::target_days, goals::created_at, goals::updated_at).nullable(),
-            ))
-            .first(conn)
-            .optional()?,
-        None => users::table
-            .filter(user)
-            .select((users::time_zone, users::change_seq))
-            .first(conn)
-            .optional()?
-            .map(|(zone, seq)| (zone, seq, None)),
+    let (earliest, latest) = match year {
+        Some(year) => (year, year),
+        None => (now.year() - 1, now.year() + 1),
     };
-    let Some((time_zone, change_seq, goal)) = found else {
+    type Found = (String, i64, Option<(i32, i32, DbTime, DbTime)>);
+    let found: Vec<Found> = users::table
+        .left_join(
+            goals::table.on(goals::user_id
+                .eq(users::id)
+                .and(goals::year.between(earliest, latest))),
+        )
+        .filter(users::id.eq(DbUuid(user_id)))
+        .select((
+            users::time_zone,
+            users::change_seq,
+            (
+                goals::year,
+                goals::target_days,
+                goals::created_at,
+                goals::updated_at,
+            )
+                .nullable(),
+        ))
+        .limit(i64::from(latest - earliest) + 1)
+        .load(conn)?;
+    let Some((time_zone, change_seq, _)) = found.first() else {
         return Ok(None);
     };
-    let time_zone = parse_time_zone(&time_zone)
+    let time_zone = parse_time_zone(time_zone)
         .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))?;
+    let change_seq = *change_seq;
     let today = today_in(time_zone, now);
-    let goal = match year {
-        Some(year) => goal.map(|(target_days, created_at, updated_at)| GoalRow {
+    let year = year.unwrap_or(today.year());
+    let goal = found
+        .into_iter()
+        .filter_map(|(_, _, goal)| goal)
+        .find(|(goal_year, ..)| *goal_year == year)
+        .map(|(year, target_days, created_at, updated_at)| GoalRow {
             user_id: DbUuid(user_id),
             year,
             target_days,
             created_at,
             updated_at,
-        }),
-        None => goals::table
-            .find((DbUuid(user_id), today.year()))
-            .select(GoalRow::as_select())
-            .first(conn)
-            .optional()?,
-    };
+        });
     Ok(Some(RunningState {
-        year: year.unwrap_or(today.year()),
+        year,
         today,
         time_zone,
         change_seq,
