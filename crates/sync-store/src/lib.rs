@@ -642,8 +642,8 @@ impl Store {
     }
 
     /// What the user's numbers for `year` (their current year when `None`) depend on at `now`
-    /// besides their workouts, in one or two primary-key reads: a caller can tell from it
-    /// whether a cached answer is current. `None` when the user does not exist.
+    /// besides their workouts, in one indexed read: a caller can tell from it whether a cached
+    /// answer is current. `None` when the user does not exist.
     pub fn running_state(
         &self,
         user_id: Uuid,

@@ -235,20 +235,22 @@ per_backend!(
                 .put_goal(user, goal, t0())
                 .unwrap_or_else(|e| panic!("{n}: put_goal: {e}"));
         };
+        // The year the state is about, and the target of its goal.
         let state_at = |user: uuid::Uuid, year: Option<i32>, now: &str| {
-            b.store
+            let state = b
+                .store
                 .running_state(user, year, utc(now))
                 .unwrap_or_else(|e| panic!("{n}: running_state: {e}"))
-                .expect("the user exists")
+                .expect("the user exists");
+            (state.year, state.goal.map(|g| g.target_days))
         };
-        let target = |state: &sync_store::RunningState| state.goal.as_ref().map(|g| g.target_days);
 
         // UTC+14 sees 2027 first; UTC-11 is still in 2026 when UTC is not.
         let zones = [
-            ("Pacific/Kiritimati", "kiritimati"),
-            ("Pacific/Pago_Pago", "pago"),
+            ("Pacific/Kiritimati", "kiritimati", (2027, Some(300))),
+            ("Pacific/Pago_Pago", "pago", (2026, Some(200))),
         ];
-        for (zone, name) in zones {
+        for (zone, name, current) in zones {
             let session = new_session(&format!("hash-{name}"), t0());
             let user = b
                 .store
@@ -264,44 +266,27 @@ per_backend!(
             set_goal(user, 2026, 200);
             set_goal(user, 2027, 300);
 
-            // 31 December, 12:00 UTC: 1 January 2027 in Kiritimati, 31 December in Pago Pago.
-            let state = state_at(user, None, "2026-12-31T12:00:00Z");
-            let expected = if name == "kiritimati" {
-                (2027, 300)
-            } else {
-                (2026, 200)
-            };
-            assert_eq!(
-                (state.year, target(&state)),
-                (expected.0, Some(expected.1)),
-                "{n}: {zone}"
-            );
-            // 1 January, 05:00 UTC: 2027 in Kiritimati, still 31 December in Pago Pago.
-            let state = state_at(user, None, "2027-01-01T05:00:00Z");
-            let expected = if name == "kiritimati" {
-                (2027, 300)
-            } else {
-                (2026, 200)
-            };
-            assert_eq!(
-                (state.year, target(&state)),
-                (expected.0, Some(expected.1)),
-                "{n}: {zone}"
-            );
+            // 31 December 12:00 UTC and 1 January 05:00 UTC: 1 January 2027 in Kiritimati,
+            // both times; 31 December 2026 in Pago Pago, both times.
+            for now in ["2026-12-31T12:00:00Z", "2027-01-01T05:00:00Z"] {
+                assert_eq!(state_at(user, None, now), current, "{n}: {zone} at {now}");
+            }
             // A year asked for gets its own goal, and a year without one gets none.
-            let state = state_at(user, Some(2025), "2027-01-01T05:00:00Z");
+            let now = "2027-01-01T05:00:00Z";
             assert_eq!(
-                (state.year, target(&state)),
+                state_at(user, Some(2025), now),
                 (2025, Some(100)),
                 "{n}: {zone}"
             );
-            let state = state_at(user, Some(2024), "2027-01-01T05:00:00Z");
-            assert_eq!((state.year, target(&state)), (2024, None), "{n}: {zone}");
+            assert_eq!(state_at(user, Some(2024), now), (2024, None), "{n}: {zone}");
         }
         // No goals at all: the user's row alone.
         let plain = register(&b, "plain@example.com").0.id;
-        let state = state_at(plain, None, "2026-06-30T12:00:00Z");
-        assert_eq!((state.year, target(&state)), (2026, None), "{n}");
+        assert_eq!(
+            state_at(plain, None, "2026-06-30T12:00:00Z"),
+            (2026, None),
+            "{n}"
+        );
         assert!(
             b.store
                 .running_state(uuid::Uuid::new_v4(), None, utc("2026-06-30T12:00:00Z"))
