@@ -218,8 +218,19 @@ impl Store {
         }
     }
 
-    /// Ok when the database answers and every migration is applied.
+    /// Ok when the database answers and every migration is applied. On PostgreSQL the
+    /// heartbeat must answer too: while it has not, requests waiting on the database are given
+    /// up with 503, so a pooled connection that answers is not yet readiness (after an outage
+    /// the pool can reconnect a moment before the heartbeat does).
     pub fn ready(&self) -> Result<(), StoreError> {
+        if let Backend::Pg(_, pulse) = &self.backend {
+            if let Some(quiet) = pulse.state().silence() {
+                return Err(StoreError::Unavailable(format!(
+                    "the database has not answered its heartbeat for {} ms",
+                    quiet.as_millis()
+                )));
+            }
+        }
         with_conn!(self, |conn, queries| queries::maintenance::ready(conn))
     }
 
