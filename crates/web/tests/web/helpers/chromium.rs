@@ -121,7 +121,7 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match page.tag_name().await {
-                Err(e) if e.is_stale_element_reference() => break,
+                Err(e) if e.is_stale_element_reference() || left_the_document(&e) => break,
                 Err(e) => panic!("waiting for the page after clicking {css}: {e}"),
                 Ok(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await
@@ -199,4 +199,13 @@ async fn wait_for_driver(url: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("chromedriver did not answer at {url}");
+}
+
+/// Whether `error` says the element's page has gone. Chromium answers so, instead of with a
+/// stale element reference, for an element asked about while its page is being replaced
+/// ("Node with given id does not belong to the document"); a CI run caught the difference.
+fn left_the_document(error: &fantoccini::error::CmdError) -> bool {
+    error
+        .to_string()
+        .contains("does not belong to the document")
 }
