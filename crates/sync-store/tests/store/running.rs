@@ -10,6 +10,16 @@ use sync_store::{WorkoutQuery, YearRead};
 
 use crate::{new_session, register, t0, Backend};
 
+/// A run sent with `start` as written (RFC 3339, any offset), lasting `minutes`.
+fn run(client_id: &str, start: &str, minutes: i64) -> Value {
+    let end = DateTime::parse_from_rfc3339(start).unwrap() + Duration::minutes(minutes);
+    incoming(client_id)
+        .start(start)
+        .end(&end.to_rfc3339())
+        .set("duration_seconds", minutes * 60)
+        .into()
+}
+
 /// Syncs one 40-minute run at 06:30 UTC on every day from `first` to `last` except `skipped`.
 fn run_daily(
     b: &Backend,
@@ -24,11 +34,7 @@ fn run_daily(
         .filter(|day| !skipped.contains(day))
         .map(|day| {
             let start = Utc.from_utc_datetime(&day.and_hms_opt(6, 30, 0).unwrap());
-            incoming(&format!("run-{day}"))
-                .start(&start.to_rfc3339())
-                .end(&(start + Duration::minutes(40)).to_rfc3339())
-                .set("duration_seconds", 2400)
-                .into()
+            run(&format!("run-{day}"), &start.to_rfc3339(), 40)
         })
         .collect();
     let now = Utc.from_utc_datetime(&last.and_hms_opt(20, 0, 0).unwrap());
@@ -122,28 +128,21 @@ per_backend!(
     |b: Backend| {
         let n = b.name;
         let user = register(&b, "recent@example.com").0.id;
-        let run = |id: &str, start: &str| -> Value {
-            let end = DateTime::parse_from_rfc3339(start).unwrap() + Duration::minutes(30);
-            incoming(id)
-                .start(start)
-                .end(&end.to_rfc3339())
-                .set("duration_seconds", 1800)
-                .into()
-        };
+        let half_hour = |id: &str, start: &str| run(id, start, 30);
         let workouts = vec![
-            run("may-1", "2026-05-01T07:00:00Z"),
-            run("may-2", "2026-05-02T07:00:00Z"),
-            run("may-3", "2026-05-03T07:00:00Z"),
+            half_hour("may-1", "2026-05-01T07:00:00Z"),
+            half_hour("may-2", "2026-05-02T07:00:00Z"),
+            half_hour("may-3", "2026-05-03T07:00:00Z"),
             // Two runs that start at the same instant: the list breaks the tie by id.
-            run("june-a", "2026-06-01T07:00:00Z"),
-            run("june-b", "2026-06-01T07:00:00Z"),
-            run("june-2", "2026-06-02T07:00:00Z"),
-            run("deleted", "2026-06-03T07:00:00Z"),
+            half_hour("june-a", "2026-06-01T07:00:00Z"),
+            half_hour("june-b", "2026-06-01T07:00:00Z"),
+            half_hour("june-2", "2026-06-02T07:00:00Z"),
+            half_hour("deleted", "2026-06-03T07:00:00Z"),
             // The year's first day in Tokyo, still 2025 in UTC: a run of 2026.
-            run("new-year-tokyo", "2026-01-01T08:00:00+09:00"),
+            half_hour("new-year-tokyo", "2026-01-01T08:00:00+09:00"),
             // 2025's last evening in New York, already 2026 in UTC: not a run of 2026.
-            run("old-year-new-york", "2025-12-31T20:00:00-05:00"),
-            run("last-year", "2025-06-01T07:00:00Z"),
+            half_hour("old-year-new-york", "2025-12-31T20:00:00-05:00"),
+            half_hour("last-year", "2025-06-01T07:00:00Z"),
         ];
         let now = Utc.with_ymd_and_hms(2026, 6, 30, 20, 0, 0).unwrap();
         b.applied(user, json!({"workouts": workouts}), now);
