@@ -10,6 +10,7 @@
 
 mod backend;
 mod error;
+mod history;
 mod moment;
 mod pulse;
 mod records;
@@ -27,6 +28,8 @@ use uuid::Uuid;
 
 use backend::{pg, sqlite, with_conn, with_write_conn, Backend};
 pub use error::StoreError;
+use history::HistoryCache;
+pub use history::HistoryReads;
 use pulse::Pulse;
 pub use records::{
     ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, LoginBudget, NewIngestToken,
@@ -67,6 +70,9 @@ pub struct StoreOptions {
     /// How long PostgreSQL may leave its heartbeat unanswered before it counts as silent and
     /// work waiting on it may be given up (see [`Watch`]).
     pub heartbeat_timeout: Duration,
+    /// Most bytes of settled running days this instance keeps, so that the streaks of a long
+    /// history are read once rather than on every read of the numbers; 0 keeps none.
+    pub history_cache_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +83,7 @@ impl Default for StoreOptions {
             lock_wait: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(2),
+            history_cache_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -158,6 +165,8 @@ pub struct Store {
     kind: BackendKind,
     /// The target of a year without a goal, for working out `goal.reached`.
     goal_default_target: u16,
+    /// The settled running days this instance has read (`history`).
+    history: HistoryCache,
 }
 
 impl Store {
@@ -185,6 +194,7 @@ impl Store {
             backend,
             kind,
             goal_default_target: sync_core::running::DEFAULT_TARGET_DAYS,
+            history: HistoryCache::new(options.history_cache_bytes),
         })
     }
 
@@ -666,6 +676,12 @@ impl Store {
         ))
     }
 
+    /// How many spans of settled running days this instance's reads took from memory and how
+    /// many they read from the database, since it opened.
+    pub fn history_reads(&self) -> HistoryReads {
+        self.history.reads()
+    }
+
     /// The user's `year` (2000 to 2100; their current year when `None`) seen at `now`, read on
     /// one snapshot and bounded by the year (see `sync_core::running` for what is read and
     /// why). `None` when the user does not exist.
@@ -681,7 +697,12 @@ impl Store {
             ..read
         };
         with_conn!(self, |conn, queries| queries::running::running_year(
-            conn, user_id, year, now, read
+            conn,
+            &self.history,
+            user_id,
+            year,
+            now,
+            read
         ))
     }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use sync_core::running::{parse_time_zone, streaks, validate_goal, Streaks};
 use sync_core::testing::{incoming, utc};
 use sync_store::testing::per_backend;
-use sync_store::{WorkoutQuery, YearRead};
+use sync_store::{EditOutcome, WorkoutQuery, YearRead};
 
 use crate::{new_session, register, t0, Backend};
 
@@ -292,6 +292,119 @@ per_backend!(
                 .unwrap()
                 .is_none(),
             "{n}: no such user"
+        );
+    }
+);
+
+per_backend!(
+    settled_days_are_read_once_and_again_after_a_change_to_one_of_them,
+    |b: Backend| {
+        let n = b.name;
+        let today = date(2026, 6, 30);
+        let at = |day: NaiveDate| Utc.from_utc_datetime(&day.and_hms_opt(20, 0, 0).unwrap());
+        let runner = register(&b, "settled@example.com").0.id;
+        let first = today - Duration::days(1499);
+        run_daily(&b, runner, first, today, &[]);
+        assert_eq!(current_streak(&b, runner, today), 1500, "{n}");
+        let cold = b.store.history_reads();
+        assert!(
+            cold.read > 0,
+            "{n}: the first read counts the streak: {cold:?}"
+        );
+
+        // Nothing changed: the streak's settled days come from memory, none from the database.
+        assert_eq!(current_streak(&b, runner, today), 1500, "{n}");
+        let warm = b.store.history_reads();
+        assert_eq!(warm.read, cold.read, "{n}: no settled span read again");
+        assert!(warm.kept > cold.kept, "{n}: {warm:?}");
+
+        // Tomorrow's run changes a recent day only: the settled days stand. The streak is a
+        // day longer, so the first read of the day asks a day further back of each span;
+        // only those days are read, and the next read of the day reads none.
+        let tomorrow = today + Duration::days(1);
+        run_daily(&b, runner, tomorrow, tomorrow, &[]);
+        assert_eq!(current_streak(&b, runner, tomorrow), 1501, "{n}");
+        let next_day = b.store.history_reads();
+        assert_eq!(current_streak(&b, runner, tomorrow), 1501, "{n}");
+        assert_eq!(
+            b.store.history_reads().read,
+            next_day.read,
+            "{n}: {tomorrow}"
+        );
+
+        // An old run deleted: the streak stops at the day after it, on the next read.
+        let gap = first + Duration::days(100);
+        let deleted = json!({"deleted_client_ids": [format!("run-{gap}")]});
+        b.applied(runner, deleted, at(tomorrow));
+        assert_eq!(
+            current_streak(&b, runner, tomorrow),
+            1400,
+            "{n}: since {gap}"
+        );
+        let after_delete = b.store.history_reads();
+        assert!(
+            after_delete.read > cold.read,
+            "{n}: read again after the change"
+        );
+
+        // Backfilled by another run that day: the streak is whole again.
+        let gap_run = run("backfill", &format!("{gap}T18:00:00Z"), 30);
+        b.applied(runner, json!({"workouts": [gap_run]}), at(tomorrow));
+        let backfilled = Utc.from_utc_datetime(&tomorrow.and_hms_opt(21, 0, 0).unwrap());
+        let year = b
+            .store
+            .running_year(runner, None, backfilled, YearRead::WITH_STREAKS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(streaks(&year.data).current, 1501, "{n}: {gap} backfilled");
+
+        // A new zone moves every run at 06:30 UTC a day back (23:30 in Los Angeles), but not
+        // the backfill at 18:00 UTC: the day before the gap now has no run, and the streak
+        // starts at the gap again.
+        let before_zone = b.store.history_reads();
+        let zone = parse_time_zone("America/Los_Angeles").unwrap();
+        let change = b
+            .store
+            .set_time_zone(runner, zone, at(tomorrow))
+            .unwrap()
+            .unwrap();
+        assert_eq!(change.redated, 1500, "{n}: every run at 06:30 moved");
+        assert_eq!(
+            current_streak(&b, runner, tomorrow),
+            1400,
+            "{n}: in Los Angeles"
+        );
+        assert!(
+            b.store.history_reads().read > before_zone.read,
+            "{n}: read again after re-dating"
+        );
+
+        // An edit of an old run's distance changes no running day: still from memory.
+        let kept = b.store.history_reads();
+        let before_first_year = WorkoutQuery {
+            limit: 1,
+            cursor: None,
+            since: None,
+            until: Some(at(first + Duration::days(200))),
+            year: None,
+        };
+        let old = b
+            .store
+            .list_workouts(runner, &before_first_year)
+            .unwrap()
+            .workouts;
+        let old = old.first().expect("a run of the first year");
+        let edited = b.store.edit_workout(runner, old.id, at(tomorrow), |w| {
+            let mut longer = w.clone();
+            longer.content.distance_meters += 1.0;
+            Ok::<_, std::convert::Infallible>(Some(longer))
+        });
+        assert!(matches!(edited, Ok(EditOutcome::Written(_))), "{n}: edited");
+        assert_eq!(current_streak(&b, runner, tomorrow), 1400, "{n}");
+        assert_eq!(
+            b.store.history_reads().read,
+            kept.read,
+            "{n}: a distance is no running day"
         );
     }
 );

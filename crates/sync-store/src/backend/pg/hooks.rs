@@ -29,6 +29,7 @@ use super::queries::rows::{session_use, SyncBookkeeping, UserLock, WorkoutRow};
 use super::schema::{users, webhook_deliveries};
 use super::statement::{cached_statement, push_statement, unbound_parameter};
 use super::Conn;
+use crate::history::HistoryMark;
 use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -59,12 +60,18 @@ pub(super) fn read_transaction<T>(
 pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, StoreError> {
     users::table
         .find(DbUuid(user_id))
-        .select((users::change_seq, users::time_zone))
+        .select((
+            users::change_seq,
+            users::time_zone,
+            users::history_version,
+            users::history_floor,
+        ))
         .for_update()
         .first(conn)
-        .map(|(change_seq, time_zone)| UserLock {
+        .map(|(change_seq, time_zone, version, floor)| UserLock {
             change_seq,
             time_zone,
+            history: HistoryMark { version, floor },
         })
         .optional()?
         .ok_or(StoreError::NotFound)
@@ -72,7 +79,7 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
 
 /// The user lock of a sync whose caller's session is checked in the same statement.
 pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.time_zone, \
-     sessions.expires_at, sessions.revoked_at, sessions.last_used_at FROM users \
+     users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, sessions.last_used_at FROM users \
      LEFT JOIN sessions ON sessions.id = $1 AND sessions.user_id = users.id \
      WHERE users.id = $2 FOR UPDATE OF users";
 
@@ -100,6 +107,10 @@ struct LockedInSession {
     change_seq: i64,
     #[diesel(sql_type = Text)]
     time_zone: String,
+    #[diesel(sql_type = BigInt)]
+    history_version: i64,
+    #[diesel(sql_type = Nullable<Date>)]
+    history_floor: Option<chrono::NaiveDate>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     expires_at: Option<DbTime>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -129,6 +140,10 @@ pub(super) fn lock_user_in_session(
     let lock = UserLock {
         change_seq: row.change_seq,
         time_zone: row.time_zone,
+        history: HistoryMark {
+            version: row.history_version,
+            floor: row.history_floor,
+        },
     };
     Ok((lock, session_use(session)))
 }
@@ -305,10 +320,12 @@ pub(super) const RECORD_SYNC_SQL: &str =
         $7::text AS idempotency_key, $8::int4 AS created, $9::int4 AS updated, \
         $10::int4 AS unchanged, $11::int4 AS deleted, $12::int4 AS conflicts, \
         $13::int4 AS rejected, $14::timestamptz AS client_sync_timestamp, \
-        $15::text AS fingerprint, $16::text AS response_body), \
+        $15::text AS fingerprint, $16::text AS response_body, \
+        $17::int8 AS history_version, $18::date AS history_floor), \
      bumped AS (UPDATE users SET sync_count = users.sync_count + 1, \
         change_seq = p.new_seq, last_sync_at = p.now, \
-        workout_count = users.workout_count + p.live_delta \
+        workout_count = users.workout_count + p.live_delta, \
+        history_version = p.history_version, history_floor = p.history_floor \
         FROM p WHERE users.id = p.user_id RETURNING users.sync_count), \
      recorded AS (INSERT INTO syncs (id, user_id, seq, mode, idempotency_key, created, \
         updated, unchanged, deleted, conflicts, rejected, change_seq, \
@@ -352,6 +369,8 @@ impl QueryFragment<Pg> for RecordSync<'_> {
             14 => out.push_bind_param::<Nullable<Timestamptz>, _>(&s.client_sync_timestamp),
             15 => out.push_bind_param::<Nullable<Text>, _>(&self.fingerprint),
             16 => out.push_bind_param::<Nullable<Text>, _>(&self.response_body),
+            17 => out.push_bind_param::<BigInt, _>(&b.history.version),
+            18 => out.push_bind_param::<Nullable<Date>, _>(&b.history.floor),
             _ => Err(unbound_parameter(n)),
         })
     }

@@ -11,6 +11,8 @@ diesel::table! {
         last_sync_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         time_zone -> Text,
+        history_version -> BigInt,
+        history_floor -> Nullable<Date>,
     }
 }
 

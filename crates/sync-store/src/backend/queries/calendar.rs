@@ -7,7 +7,7 @@ use sync_core::running::{workout_date, Tz};
 use uuid::Uuid;
 
 use super::auth::user;
-use super::rows::WorkoutRow;
+use super::rows::{UserLock, WorkoutRow};
 use super::schema::{users, workouts};
 use super::sync::upsert_workouts;
 use super::{hooks, Conn};
@@ -35,7 +35,7 @@ pub(crate) fn set_time_zone(
             diesel::update(users::table.find(DbUuid(user_id)))
                 .set(users::time_zone.eq(zone.name()))
                 .execute(conn)?;
-            redated = redate_utc_workouts(conn, user_id, lock.change_seq, zone, now)?;
+            redated = redate_utc_workouts(conn, &lock, user_id, zone, now)?;
         }
         let user: Option<User> = user(conn, user_id)?;
         Ok(user.map(|user| TimeZoneChange { user, redated }))
@@ -46,11 +46,12 @@ pub(crate) fn set_time_zone(
 /// The moved ones take the change-feed positions after `after_seq`, in start order.
 fn redate_utc_workouts(
     conn: &mut Conn,
+    lock: &UserLock,
     user_id: Uuid,
-    after_seq: i64,
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    let after_seq = lock.change_seq;
     let sent_in_utc: Vec<WorkoutRow> = workouts::table
         .filter(workouts::user_id.eq(DbUuid(user_id)))
         .filter(workouts::deleted_at.is_null())
@@ -58,13 +59,17 @@ fn redate_utc_workouts(
         .order((workouts::start_time.asc(), workouts::id.asc()))
         .select(WorkoutRow::as_select())
         .load(conn)?;
+    let mut touched = Vec::new();
     let moved: Vec<WorkoutRow> = sent_in_utc
         .into_iter()
         .filter_map(|row| {
             let date = workout_date(row.start_time.0, 0, zone);
-            (date != row.start_date).then_some(WorkoutRow {
-                start_date: date,
-                ..row
+            (date != row.start_date).then(|| {
+                touched.extend([row.start_date, date]);
+                WorkoutRow {
+                    start_date: date,
+                    ..row
+                }
             })
         })
         .zip(after_seq + 1..)
@@ -80,8 +85,13 @@ fn redate_utc_workouts(
     }
     upsert_workouts(conn, &moved)?;
     let count = moved.len();
+    let history = lock.history.after_change(touched, now.date_naive());
     diesel::update(users::table.find(DbUuid(user_id)))
-        .set(users::change_seq.eq(after_seq + count as i64))
+        .set((
+            users::change_seq.eq(after_seq + count as i64),
+            users::history_version.eq(history.version),
+            users::history_floor.eq(history.floor),
+        ))
         .execute(conn)?;
     Ok(count)
 }

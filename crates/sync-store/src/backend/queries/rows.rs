@@ -7,6 +7,7 @@ use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
 use super::schema::{goals, idempotency_records, ingest_tokens, sessions, syncs, users, workouts};
+use crate::history::HistoryMark;
 use crate::records::{Credentials, IngestToken, Session, SessionUse, SyncRecord, User};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -216,6 +217,8 @@ pub(crate) struct SyncBookkeeping {
     /// The sync record; its `seq` is the user's sync count after the update.
     pub sync: SyncRow,
     pub idempotency: Option<IdempotencyRow>,
+    /// The user's settled-history mark after the sync.
+    pub history: HistoryMark,
 }
 
 /// The user row as a write transaction holds it (`hooks::lock_user`): their change-feed
@@ -223,6 +226,8 @@ pub(crate) struct SyncBookkeeping {
 pub(crate) struct UserLock {
     pub change_seq: i64,
     pub time_zone: String,
+    /// The settled history's mark, which the change writes back moved on (`crate::history`).
+    pub history: HistoryMark,
 }
 
 /// A session's columns as the user lock reads them beside the user row (`expires_at`,

@@ -2,7 +2,7 @@
 //! a year. Every read names the user and is bounded by the year: the year's workouts through
 //! the `(user_id, start_date)` index of live workouts, never the runner's whole history.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use sync_core::running::{
@@ -17,6 +17,7 @@ use super::spans::{run_facts, running_days};
 use super::webhooks::{queue_goal_milestones, MilestoneContext, Outbox};
 use super::workouts::newest_of;
 use super::{hooks, Conn};
+use crate::history::{HistoryCache, HistoryMark};
 use crate::records::{RunningState, RunningYear, YearRead};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -133,21 +134,37 @@ fn goal_change(
 }
 
 /// The user's zone, change-feed position and goal for `year` (the runner's current year when
-/// `None`) at `now`: one indexed query, the user's row left-joined by primary key to the goals
-/// it may need. Without a year, the zone decides the year after the read, and the runner's
-/// current year is at most one from the UTC one, so the goals of those three years come along
-/// (at most three rows). `None` when the user does not exist.
+/// `None`) at `now`. `None` when the user does not exist.
 pub(crate) fn running_state(
     conn: &mut Conn,
     user_id: Uuid,
     year: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<Option<RunningState>, StoreError> {
+    Ok(state_and_history(conn, user_id, year, now)?.map(|(state, _)| state))
+}
+
+/// [`running_state`] with the user's settled-history mark: one indexed query, the user's row
+/// left-joined by primary key to the goals it may need. Without a year, the zone decides the
+/// year after the read, and the runner's current year is at most one from the UTC one, so the
+/// goals of those three years come along (at most three rows).
+fn state_and_history(
+    conn: &mut Conn,
+    user_id: Uuid,
+    year: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<Option<(RunningState, HistoryMark)>, StoreError> {
     let (earliest, latest) = match year {
         Some(year) => (year, year),
         None => (now.year() - 1, now.year() + 1),
     };
-    type Found = (String, i64, Option<(i32, i32, DbTime, DbTime)>);
+    type Found = (
+        String,
+        i64,
+        i64,
+        Option<NaiveDate>,
+        Option<(i32, i32, DbTime, DbTime)>,
+    );
     let found: Vec<Found> = users::table
         .left_join(
             goals::table.on(goals::user_id
@@ -158,6 +175,8 @@ pub(crate) fn running_state(
         .select((
             users::time_zone,
             users::change_seq,
+            users::history_version,
+            users::history_floor,
             (
                 goals::year,
                 goals::target_days,
@@ -168,17 +187,21 @@ pub(crate) fn running_state(
         ))
         .limit(i64::from(latest - earliest) + 1)
         .load(conn)?;
-    let Some((time_zone, change_seq, _)) = found.first() else {
+    let Some((time_zone, change_seq, version, floor, _)) = found.first() else {
         return Ok(None);
     };
     let time_zone = parse_time_zone(time_zone)
         .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))?;
     let change_seq = *change_seq;
+    let history = HistoryMark {
+        version: *version,
+        floor: *floor,
+    };
     let today = today_in(time_zone, now);
     let year = year.unwrap_or(today.year());
     let goal = found
         .into_iter()
-        .filter_map(|(_, _, goal)| goal)
+        .filter_map(|(.., goal)| goal)
         .find(|(goal_year, ..)| *goal_year == year)
         .map(|(year, target_days, created_at, updated_at)| GoalRow {
             user_id: DbUuid(user_id),
@@ -187,28 +210,30 @@ pub(crate) fn running_state(
             created_at,
             updated_at,
         });
-    Ok(Some(RunningState {
+    let state = RunningState {
         year,
         today,
         time_zone,
         change_seq,
         goal: goal.map(GoalRow::into_goal).transpose()?,
-    }))
+    };
+    Ok(Some((state, history)))
 }
 
 /// A runner's year seen at `now`, on one snapshot: the state, then one bounded read per
 /// span of [`YearData::workout_spans`] (just the year without `read.streaks`), then the dates
-/// the streaks still need, then the year's newest workouts by primary key. `None` when the
-/// user does not exist.
+/// the streaks still need (those of settled days from `history` when it has them), then the
+/// year's newest workouts by primary key. `None` when the user does not exist.
 pub(crate) fn running_year(
     conn: &mut Conn,
+    history: &HistoryCache,
     user_id: Uuid,
     year: Option<i32>,
     now: DateTime<Utc>,
     read: YearRead,
 ) -> Result<Option<RunningYear>, StoreError> {
     hooks::read_transaction(conn, |conn| {
-        let Some(state) = running_state(conn, user_id, year, now)? else {
+        let Some((state, mark)) = state_and_history(conn, user_id, year, now)? else {
             return Ok(None);
         };
         let (year, today) = (state.year, state.today);
@@ -219,13 +244,34 @@ pub(crate) fn running_year(
                 year: i64::from(year),
             })?]
         };
+        // The settled days read here, the workouts' as well as the streaks', are kept once the
+        // read is whole, under the mark it saw: with the workouts' among them, what is kept
+        // reaches the floor, so a later read's spans fall inside it when its window moves.
+        let mut learned = Vec::new();
         let mut runs = Vec::new();
         for span in spans {
-            runs.extend(run_facts(conn, user_id, span)?);
+            let facts = run_facts(conn, user_id, span)?;
+            if let Some(settled) = mark.settled_part(span) {
+                let days = facts.iter().map(|run| run.date);
+                learned.push((settled, days.filter(|day| settled.contains(*day)).collect()));
+            }
+            runs.extend(facts);
         }
         let mut data = YearData::new(year, today, runs)?;
         if read.streaks {
-            data.fill_running_days(|span| running_days(conn, user_id, span))?;
+            data.fill_running_days(|span| {
+                if !mark.settles(span) {
+                    return running_days(conn, user_id, span);
+                }
+                let (mut days, unknown) = history.running_days(user_id, mark.version, span);
+                for part in unknown {
+                    let read = running_days(conn, user_id, part)?;
+                    days.extend_from_slice(&read);
+                    learned.push((part, read));
+                }
+                Ok(days)
+            })?;
+            history.learn(user_id, mark.version, &learned);
         }
         // The year's newest workouts are the last of its facts, which are in `(start_time,
         // id)` order: their rows are read by primary key.

@@ -17,6 +17,7 @@ use super::schema::{idempotency_records, syncs};
 use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::Conn;
 use super::{auth, hooks};
+use crate::history::{days_changed, live_day};
 use crate::records::{SessionClaim, SessionUse, SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -114,6 +115,14 @@ pub(crate) fn apply(
         upsert_workouts(conn, &rows)?;
 
         let new_seq = plan.seq_after(after_seq);
+        let touched = plan.writes.iter().zip(&written).flat_map(|(write, after)| {
+            let before = match write {
+                PlannedWrite::Create(_) => None,
+                PlannedWrite::Update { stored, .. } | PlannedWrite::Delete(stored) => Some(stored),
+            };
+            days_changed(before.map(live_day), live_day(after))
+        });
+        let history = lock.history.after_change(touched, cmd.now.date_naive());
         let sync_id = Uuid::now_v7();
         let counts = plan.counts;
 
@@ -219,6 +228,7 @@ pub(crate) fn apply(
                 sync_id: DbUuid(sync_id),
                 created_at: DbTime(cmd.now),
             }),
+            history,
         };
         hooks::record_sync(conn, &bookkeeping)?;
         Ok((SyncOutcome::Applied { body, counts }, session_used))

@@ -12,6 +12,7 @@ use super::schema::{users, workouts};
 use super::sync::upsert_workouts;
 use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::{hooks, Conn};
+use crate::history::{days_changed, live_day};
 use crate::records::{ChangePage, EditOutcome, SyncStatus, WorkoutPage, WorkoutQuery};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -242,10 +243,16 @@ pub(crate) fn edit<E>(
         };
         queue_workout_events(conn, &mut outbox, &context, &[change], None)?;
         outbox.write(conn)?;
+        let history = lock.history.after_change(
+            days_changed(Some(live_day(&current)), live_day(&written)),
+            now.date_naive(),
+        );
         diesel::update(users::table.find(DbUuid(user_id)))
             .set((
                 users::change_seq.eq(after_seq + 1),
                 users::workout_count.eq(users::workout_count + (is_live - was_live)),
+                users::history_version.eq(history.version),
+                users::history_floor.eq(history.floor),
             ))
             .execute(conn)?;
         Ok(EditOutcome::Written(written))

@@ -14,6 +14,7 @@
 //!
 //! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use uuid::Uuid;
@@ -23,6 +24,7 @@ use super::queries::rows::{
 };
 use super::schema::{idempotency_records, sessions, syncs, users, webhook_deliveries, workouts};
 use super::Conn;
+use crate::history::HistoryMark;
 use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
@@ -52,11 +54,17 @@ pub(super) fn read_transaction<T>(
 pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, StoreError> {
     users::table
         .find(DbUuid(user_id))
-        .select((users::change_seq, users::time_zone))
+        .select((
+            users::change_seq,
+            users::time_zone,
+            users::history_version,
+            users::history_floor,
+        ))
         .first(conn)
-        .map(|(change_seq, time_zone)| UserLock {
+        .map(|(change_seq, time_zone, version, floor)| UserLock {
             change_seq,
             time_zone,
+            history: HistoryMark { version, floor },
         })
         .optional()?
         .ok_or(StoreError::NotFound)
@@ -72,12 +80,15 @@ pub(super) fn lock_user_in_session(
     let session = sessions::id
         .eq(DbUuid(session_id))
         .and(sessions::user_id.eq(users::id));
-    let found: Option<(i64, String, SessionColumns)> = users::table
+    type Found = (i64, String, i64, Option<NaiveDate>, SessionColumns);
+    let found: Option<Found> = users::table
         .left_join(sessions::table.on(session))
         .filter(users::id.eq(DbUuid(user_id)))
         .select((
             users::change_seq,
             users::time_zone,
+            users::history_version,
+            users::history_floor,
             (
                 sessions::expires_at,
                 sessions::revoked_at,
@@ -87,10 +98,11 @@ pub(super) fn lock_user_in_session(
         ))
         .first(conn)
         .optional()?;
-    let (change_seq, time_zone, session) = found.ok_or(StoreError::NotFound)?;
+    let (change_seq, time_zone, version, floor, session) = found.ok_or(StoreError::NotFound)?;
     let lock = UserLock {
         change_seq,
         time_zone,
+        history: HistoryMark { version, floor },
     };
     Ok((lock, session_use(session)))
 }
@@ -151,6 +163,8 @@ pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), St
             users::change_seq.eq(b.new_seq),
             users::last_sync_at.eq(Some(b.now)),
             users::workout_count.eq(users::workout_count + b.live_delta),
+            users::history_version.eq(b.history.version),
+            users::history_floor.eq(b.history.floor),
         ))
         .returning(users::sync_count)
         .get_result(conn)?;

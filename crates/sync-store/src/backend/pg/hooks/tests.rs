@@ -222,6 +222,7 @@ fn bookkeeping() -> SyncBookkeeping {
             sync_id,
             created_at: now,
         }),
+        history: crate::history::HistoryMark::default(),
     }
 }
 

@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN history_floor;
+ALTER TABLE users DROP COLUMN history_version;
