@@ -1,6 +1,6 @@
 # The runners of the stats mixes, shared by scripts/bench and scripts/bench-ab (sourced, not
 # run): the first $CONNS registered users of "$work/users.json", given $HISTORY_DAYS days of
-# daily runs up to yesterday.
+# daily runs up to yesterday. The schema must be the server's that wrote these columns.
 
 runners() { # the first $CONNS registered users, who get ten years of daily runs: runners.json
   python3 - "$work/users.json" "$work/runners.json" "$CONNS" <<'PY'
@@ -23,7 +23,12 @@ SELECT gen_random_uuid(), u.id, 'history-' || d, t.ts, 0, t.ts::date, t.ts + int
   FROM users AS u, generate_series(1, :days) AS d,
        LATERAL (SELECT ((current_date - d) + time '06:30') AT TIME ZONE 'UTC' AS ts) AS t
  WHERE u.id IN ($2);
-UPDATE users SET change_seq = change_seq + :days, workout_count = workout_count + :days WHERE id IN ($2);
+-- As a sync of these runs would (crates/sync-store/src/history.rs): the days before the month up
+-- to the newest run are settled, and the version moves on.
+UPDATE users SET change_seq = change_seq + :days, workout_count = workout_count + :days,
+       history_version = history_version + 1,
+       history_floor = greatest(history_floor, current_date - 1 - 31)
+ WHERE id IN ($2);
 VACUUM ANALYZE;
 SQL
 }
@@ -45,7 +50,9 @@ SELECT lower(printf('%s-%s-4%s-8%s-%s', hex(randomblob(4)), hex(randomblob(2)),
        (SELECT value AS n, (unixepoch(date('now', '-' || value || ' days')) + 23400) * 1000 AS ms
           FROM generate_series(1, $HISTORY_DAYS)) AS d
  WHERE u.id IN ($2);
-UPDATE users SET change_seq = change_seq + $HISTORY_DAYS, workout_count = workout_count + $HISTORY_DAYS
+UPDATE users SET change_seq = change_seq + $HISTORY_DAYS, workout_count = workout_count + $HISTORY_DAYS,
+       history_version = history_version + 1,
+       history_floor = max(coalesce(history_floor, ''), date('now', '-32 days'))
  WHERE id IN ($2);
 COMMIT;
 ANALYZE;

@@ -322,6 +322,10 @@ impl Config {
                     "DB_HEARTBEAT_TIMEOUT_MS",
                     store_defaults.heartbeat_timeout,
                 )?,
+                history_cache_bytes: number(
+                    "HISTORY_CACHE_BYTES",
+                    store_defaults.history_cache_bytes,
+                )?,
             },
             workers: positive("WORKERS", cpus as u64)? as usize,
             shutdown_timeout: at_most_max(
@@ -495,6 +499,7 @@ mod tests {
         assert_eq!(c.sync_budget_bytes, 1024 * 1024);
         assert_eq!(c.sync_budget_wait, Duration::from_secs(10));
         assert_eq!(c.stats_cache_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.store.history_cache_bytes, 4 * 1024 * 1024);
         // The generated secret is kept: a second start reads the same one.
         let again = config(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
         assert_eq!(c.jwt_secret.expose(), again.jwt_secret.expose());
@@ -516,6 +521,10 @@ mod tests {
         // 0 is a setting of its own: keep no stats bodies.
         let c = config(&[("JWT_SECRET", &secret), ("STATS_CACHE_BYTES", "0")]).unwrap();
         assert_eq!(c.stats_cache_bytes, 0);
+        let err = config(&[("JWT_SECRET", &secret), ("HISTORY_CACHE_BYTES", "-1")]).unwrap_err();
+        assert!(err.to_string().starts_with("HISTORY_CACHE_BYTES"));
+        let c = config(&[("JWT_SECRET", &secret), ("HISTORY_CACHE_BYTES", "0")]).unwrap();
+        assert_eq!(c.store.history_cache_bytes, 0);
         let err = config(&[("JWT_SECRET", &secret), ("RATE_LIMITS", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("RATE_LIMITS"));
         let err = config(&[("JWT_SECRET", &secret), ("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();

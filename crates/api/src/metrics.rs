@@ -368,6 +368,15 @@ pub async fn endpoint(metrics: web::Data<Metrics>, state: web::Data<AppState>) -
          auth_token_verifications_total {}\n",
         state.tokens.verifications()
     ));
+    let history = state.store.history_reads();
+    text.push_str(&format!(
+        "# HELP history_cache_reads_total Spans of settled running days the streaks needed, by \
+         whether this instance kept them (kept) or read them from the database (read).\n\
+         # TYPE history_cache_reads_total counter\n\
+         history_cache_reads_total{{result=\"kept\"}} {}\n\
+         history_cache_reads_total{{result=\"read\"}} {}\n",
+        history.kept, history.read
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)
