@@ -79,7 +79,8 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
 
 /// The user lock of a sync whose caller's session is checked in the same statement.
 pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.time_zone, \
-     users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, sessions.last_used_at FROM users \
+     users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, \
+     sessions.last_used_at FROM users \
      LEFT JOIN sessions ON sessions.id = $1 AND sessions.user_id = users.id \
      WHERE users.id = $2 FOR UPDATE OF users";
 
