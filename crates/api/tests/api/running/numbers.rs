@@ -1,7 +1,7 @@
 //! The numbers through HTTP, on hand-worked cases: a streak that survives while today has no
 //! run yet, an achievement that locks again when its workout is deleted, New Year in a zone far
-//! from UTC, a past and a future year, the `ETag`/304 of the two stats reads, and the bodies an
-//! instance keeps under their `ETag`s.
+//! from UTC, a past and a future year, the `ETag`/304 of the two stats reads, the bodies an
+//! instance keeps under their `ETag`s, and the settled days of a long streak it keeps.
 
 use chrono::{Datelike, Days, NaiveDate};
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
@@ -401,4 +401,50 @@ async fn with_no_stats_cache_every_read_is_made_again(app: TestApp) {
     for result in ["hit", "miss"] {
         assert_eq!(kept_body_reads(&app, result).await, 0.0, "[{b}] {result}");
     }
+}
+
+/// Spans of a streak's settled days this instance answered from memory (`result="kept"`) or
+/// read from the database (`result="read"`).
+async fn history_reads(app: &TestApp, result: &str) -> f64 {
+    let series = format!("history_cache_reads_total{{result=\"{result}\"}}");
+    app.metric(&series)
+        .await
+        .expect("the series is there from the start")
+}
+
+// No kept bodies: every read below is the full read, so only the kept history can answer.
+per_backend!(
+    a_long_streak_is_read_once_and_a_deleted_old_run_shows_at_once,
+    [("STATS_CACHE_BYTES", "0")]
+);
+async fn a_long_streak_is_read_once_and_a_deleted_old_run_shows_at_once(app: TestApp) {
+    let b = app.backend;
+    let user = app.register().await;
+    let today = today_in("UTC");
+    // A run every day for 700 days up to today: the streak reaches back past 1 January of
+    // this year, so the read follows it into the days before this year's workouts.
+    let runs = (0..700)
+        .map(|back| {
+            let day = today - Days::new(back);
+            run(&format!("day-{day}"), &morning_of(day), 30, 5000.0)
+        })
+        .collect();
+    sync_runs(&app, &user, runs).await;
+    let first = app.get_ok(&user, "/stats/dashboard", &[]).await;
+    assert_eq!(first["streaks"]["current"], json!(700), "[{b}] {first}");
+    let read = history_reads(&app, "read").await;
+    assert!(read >= 1.0, "[{b}] the first read reads the streak");
+
+    let again = app.get_ok(&user, "/stats/dashboard", &[]).await;
+    assert_eq!(again["streaks"], first["streaks"], "[{b}]");
+    assert_eq!(history_reads(&app, "read").await, read, "[{b}] from memory");
+    assert!(history_reads(&app, "kept").await >= 1.0, "[{b}]");
+
+    // A run of 400 days ago deleted: the next read has the streak that ends there.
+    let old = today - Days::new(400);
+    let id = app.id_of(&user, &format!("day-{old}")).await;
+    app.delete_ok(&user, &id).await;
+    let after = app.get_ok(&user, "/stats/dashboard", &[]).await;
+    assert_eq!(after["streaks"]["current"], json!(400), "[{b}] {after}");
+    assert!(history_reads(&app, "read").await > read, "[{b}] read again");
 }
