@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{Days, NaiveDate};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
-use sync_core::running::DateSpan;
+use sync_core::running::{merge_spans, DateSpan};
 use sync_core::StoredWorkout;
 use uuid::Uuid;
 
@@ -29,8 +29,9 @@ use uuid::Uuid;
 /// month's runs (a phone that was offline for weeks) leaves the settled history alone.
 pub(crate) const RECENT_DAYS: u64 = 31;
 
-/// A user's settled history as their row records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A user's settled history as their row records it (selected as `(history_version,
+/// history_floor)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, diesel::Queryable)]
 pub(crate) struct HistoryMark {
     /// Moves on with every change that touched a day before `floor`.
     pub version: i64,
@@ -66,7 +67,7 @@ impl HistoryMark {
 
     /// Whether every day of `span` is settled.
     pub(crate) fn settles(self, span: DateSpan) -> bool {
-        self.floor.is_some_and(|floor| span.last() < floor)
+        self.settled_part(span) == Some(span)
     }
 
     /// The days of `span` that are settled, if any.
@@ -104,17 +105,17 @@ struct Settled {
     version: i64,
     /// The spans read: sorted, neither overlapping nor adjacent.
     known: Vec<DateSpan>,
-    /// The running days in them as runs of consecutive days `(first, last)`: sorted, neither
-    /// overlapping nor adjacent. A ten-year streak is one.
-    runs: Vec<(NaiveDate, NaiveDate)>,
+    /// The running days in them as runs of consecutive days: sorted, neither overlapping nor
+    /// adjacent. A ten-year streak is one.
+    runs: Vec<DateSpan>,
 }
 
 impl Settled {
     /// The running days of `span` that were read, and the parts of `span` that were not.
     fn days_in(&self, span: DateSpan) -> (Vec<NaiveDate>, Vec<DateSpan>) {
         let mut days = Vec::new();
-        for &(first, last) in &self.runs {
-            let (from, to) = (first.max(span.first()), last.min(span.last()));
+        for run in &self.runs {
+            let (from, to) = (run.first().max(span.first()), run.last().min(span.last()));
             if from <= to {
                 days.extend(from.iter_days().take_while(|day| *day <= to));
             }
@@ -147,49 +148,25 @@ impl Settled {
 
     /// These spans and days with `learned` added (spans read with their running days).
     fn with(&self, learned: &[(DateSpan, Vec<NaiveDate>)]) -> Settled {
-        let mut spans: Vec<(NaiveDate, NaiveDate)> = self
+        let known = self
             .known
             .iter()
-            .chain(learned.iter().map(|(span, _)| span))
-            .map(|span| (span.first(), span.last()))
-            .collect();
-        let mut days: Vec<(NaiveDate, NaiveDate)> = self.runs.clone();
-        for (span, read) in learned {
-            days.extend(
-                read.iter()
-                    .filter(|day| span.contains(**day))
-                    .map(|&day| (day, day)),
-            );
-        }
+            .chain(learned.iter().map(|(span, _)| span));
+        let read = learned.iter().flat_map(|(span, days)| {
+            days.iter()
+                .filter(|day| span.contains(**day))
+                .map(|&day| DateSpan::new(day, day))
+        });
         Settled {
             version: self.version,
-            known: coalesce(&mut spans)
-                .into_iter()
-                .map(|(first, last)| DateSpan::new(first, last))
-                .collect(),
-            runs: coalesce(&mut days),
+            known: merge_spans(known.copied().collect()),
+            runs: merge_spans(self.runs.iter().copied().chain(read).collect()),
         }
     }
 
     fn bytes(&self) -> u64 {
-        const PAIR: usize = std::mem::size_of::<(NaiveDate, NaiveDate)>();
-        ((self.known.len() + self.runs.len()) * PAIR) as u64
+        ((self.known.len() + self.runs.len()) * std::mem::size_of::<DateSpan>()) as u64
     }
-}
-
-/// Sorts `ranges` and joins those that overlap or touch.
-fn coalesce(ranges: &mut [(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveDate)> {
-    ranges.sort_unstable();
-    let mut joined: Vec<(NaiveDate, NaiveDate)> = Vec::with_capacity(ranges.len());
-    for &(first, last) in ranges.iter() {
-        match joined.last_mut() {
-            Some((_, end)) if end.succ_opt().is_some_and(|next| first <= next) => {
-                *end = (*end).max(last);
-            }
-            _ => joined.push((first, last)),
-        }
-    }
-    joined
 }
 
 /// What an entry costs besides its spans and runs: the key, the version and the cache's slot.

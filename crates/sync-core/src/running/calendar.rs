@@ -180,7 +180,7 @@ impl DateSpan {
 }
 
 /// Sorts spans and joins the ones that overlap or touch, so that each day is in at most one.
-pub(crate) fn merge_spans(mut spans: Vec<DateSpan>) -> Vec<DateSpan> {
+pub fn merge_spans(mut spans: Vec<DateSpan>) -> Vec<DateSpan> {
     spans.sort();
     let mut merged: Vec<DateSpan> = Vec::with_capacity(spans.len());
     for span in spans {

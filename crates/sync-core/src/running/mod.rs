@@ -105,8 +105,8 @@ pub use bodies::{
     GoalWithProgressBody, InsightsBody, SetGoalBody, RECENT_RUNS,
 };
 pub use calendar::{
-    days_after_today, days_in_year, elapsed_days, is_leap_year, parse_time_zone, today_in,
-    week_monday, workout_date, DateSpan, UnknownTimeZone,
+    days_after_today, days_in_year, elapsed_days, is_leap_year, merge_spans, parse_time_zone,
+    today_in, week_monday, workout_date, DateSpan, UnknownTimeZone,
 };
 pub use goal::{
     validate_goal, validate_year, Goal, GoalError, TargetOutOfRange, ValidGoal, YearOutOfRange,

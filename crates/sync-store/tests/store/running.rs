@@ -37,22 +37,29 @@ fn run_daily(
             run(&format!("run-{day}"), &start.to_rfc3339(), 40)
         })
         .collect();
-    let now = Utc.from_utc_datetime(&last.and_hms_opt(20, 0, 0).unwrap());
     for batch in runs.chunks(1000) {
-        b.applied(user, json!({"workouts": batch, "mode": "full"}), now);
+        b.applied(
+            user,
+            json!({"workouts": batch, "mode": "full"}),
+            evening_of(last),
+        );
     }
 }
 
 /// The streaks of `year` (the runner's current year when `None`) seen on `today`.
 fn streaks_of(b: &Backend, user: uuid::Uuid, year: Option<i32>, today: NaiveDate) -> Streaks {
-    let now = Utc.from_utc_datetime(&today.and_hms_opt(20, 0, 0).unwrap());
     let year = b
         .store
-        .running_year(user, year, now, YearRead::WITH_STREAKS)
+        .running_year(user, year, evening_of(today), YearRead::WITH_STREAKS)
         .unwrap_or_else(|e| panic!("{}: running_year: {e}", b.name))
         .expect("the user exists");
     assert!(year.data.is_complete(), "{}: the streaks are whole", b.name);
     streaks(&year.data)
+}
+
+/// 20:00 UTC on `day`: when the tests sync and read.
+fn evening_of(day: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(20, 0, 0).unwrap())
 }
 
 fn current_streak(b: &Backend, user: uuid::Uuid, today: NaiveDate) -> u32 {
@@ -301,7 +308,6 @@ per_backend!(
     |b: Backend| {
         let n = b.name;
         let today = date(2026, 6, 30);
-        let at = |day: NaiveDate| Utc.from_utc_datetime(&day.and_hms_opt(20, 0, 0).unwrap());
         let runner = register(&b, "settled@example.com").0.id;
         let first = today - Duration::days(1499);
         run_daily(&b, runner, first, today, &[]);
@@ -335,7 +341,7 @@ per_backend!(
         // An old run deleted: the streak stops at the day after it, on the next read.
         let gap = first + Duration::days(100);
         let deleted = json!({"deleted_client_ids": [format!("run-{gap}")]});
-        b.applied(runner, deleted, at(tomorrow));
+        b.applied(runner, deleted, evening_of(tomorrow));
         assert_eq!(
             current_streak(&b, runner, tomorrow),
             1400,
@@ -349,8 +355,8 @@ per_backend!(
 
         // Backfilled by another run that day: the streak is whole again.
         let gap_run = run("backfill", &format!("{gap}T18:00:00Z"), 30);
-        b.applied(runner, json!({"workouts": [gap_run]}), at(tomorrow));
-        let backfilled = Utc.from_utc_datetime(&tomorrow.and_hms_opt(21, 0, 0).unwrap());
+        b.applied(runner, json!({"workouts": [gap_run]}), evening_of(tomorrow));
+        let backfilled = evening_of(tomorrow) + Duration::hours(1);
         let year = b
             .store
             .running_year(runner, None, backfilled, YearRead::WITH_STREAKS)
@@ -365,7 +371,7 @@ per_backend!(
         let zone = parse_time_zone("America/Los_Angeles").unwrap();
         let change = b
             .store
-            .set_time_zone(runner, zone, at(tomorrow))
+            .set_time_zone(runner, zone, evening_of(tomorrow))
             .unwrap()
             .unwrap();
         assert_eq!(change.redated, 1500, "{n}: every run at 06:30 moved");
@@ -385,7 +391,7 @@ per_backend!(
             limit: 1,
             cursor: None,
             since: None,
-            until: Some(at(first + Duration::days(200))),
+            until: Some(evening_of(first + Duration::days(200))),
             year: None,
         };
         let old = b
@@ -394,11 +400,13 @@ per_backend!(
             .unwrap()
             .workouts;
         let old = old.first().expect("a run of the first year");
-        let edited = b.store.edit_workout(runner, old.id, at(tomorrow), |w| {
-            let mut longer = w.clone();
-            longer.content.distance_meters += 1.0;
-            Ok::<_, std::convert::Infallible>(Some(longer))
-        });
+        let edited = b
+            .store
+            .edit_workout(runner, old.id, evening_of(tomorrow), |w| {
+                let mut longer = w.clone();
+                longer.content.distance_meters += 1.0;
+                Ok::<_, std::convert::Infallible>(Some(longer))
+            });
         assert!(matches!(edited, Ok(EditOutcome::Written(_))), "{n}: edited");
         assert_eq!(current_streak(&b, runner, tomorrow), 1400, "{n}");
         assert_eq!(

@@ -306,8 +306,15 @@ async fn read_raw(app: &TestApp, user: &TestUser, path: &str) -> (String, Vec<u8
 
 /// The stats reads this instance answered from a kept body (`result="hit"`) or by reading
 /// the year (`result="miss"`).
-async fn kept_body_reads(app: &TestApp, result: &str) -> f64 {
-    let series = format!("stats_cache_reads_total{{result=\"{result}\"}}");
+const KEPT_BODIES: &str = "stats_cache_reads_total";
+
+/// Spans of a streak's settled days this instance answered from memory (`result="kept"`) or
+/// read from the database (`result="read"`).
+const KEPT_HISTORY: &str = "history_cache_reads_total";
+
+/// The `result` series of one of this instance's cache counters.
+async fn cache_reads(app: &TestApp, counter: &str, result: &str) -> f64 {
+    let series = format!("{counter}{{result=\"{result}\"}}");
     app.metric(&series)
         .await
         .expect("the series is there from the start")
@@ -334,14 +341,14 @@ async fn a_kept_body_is_served_byte_for_byte_until_the_numbers_change(app: TestA
     let first = read_raw(&app, &user, dashboard).await;
     for path in [dashboard, "/stats/insights?year=2025"] {
         let made = read_raw(&app, &user, path).await;
-        let hits = kept_body_reads(&app, "hit").await;
+        let hits = cache_reads(&app, KEPT_BODIES, "hit").await;
         let again = read_raw(&app, &user, path).await;
         assert_eq!(
             again, made,
             "[{b}] {path}: the same bytes under the same ETag"
         );
         assert_eq!(
-            kept_body_reads(&app, "hit").await - hits,
+            cache_reads(&app, KEPT_BODIES, "hit").await - hits,
             1.0,
             "[{b}] {path}: the second read was answered from the kept body"
         );
@@ -365,12 +372,16 @@ async fn a_kept_body_is_served_byte_for_byte_until_the_numbers_change(app: TestA
         vec![run("july", "2025-07-01T07:00:00Z", 30, 5000.0)],
     )
     .await;
-    let misses = kept_body_reads(&app, "miss").await;
+    let misses = cache_reads(&app, KEPT_BODIES, "miss").await;
     let (tag, bytes) = read_raw(&app, &user, dashboard).await;
     assert_ne!(tag, first.0, "[{b}] a new run changes the numbers");
     let body: Value = serde_json::from_slice(&bytes).expect("dashboard");
     assert_eq!(body["progress"]["days_completed"], json!(2), "[{b}] {body}");
-    assert_eq!(kept_body_reads(&app, "miss").await - misses, 1.0, "[{b}]");
+    assert_eq!(
+        cache_reads(&app, KEPT_BODIES, "miss").await - misses,
+        1.0,
+        "[{b}]"
+    );
     // And that body is kept in turn.
     assert_eq!(
         read_raw(&app, &user, dashboard).await,
@@ -399,17 +410,12 @@ async fn with_no_stats_cache_every_read_is_made_again(app: TestApp) {
     let (status, tag) = revalidate(&app, &user, path, "\"stale\"").await;
     assert_eq!((status, &tag), (StatusCode::OK, &first.0), "[{b}]");
     for result in ["hit", "miss"] {
-        assert_eq!(kept_body_reads(&app, result).await, 0.0, "[{b}] {result}");
+        assert_eq!(
+            cache_reads(&app, KEPT_BODIES, result).await,
+            0.0,
+            "[{b}] {result}"
+        );
     }
-}
-
-/// Spans of a streak's settled days this instance answered from memory (`result="kept"`) or
-/// read from the database (`result="read"`).
-async fn history_reads(app: &TestApp, result: &str) -> f64 {
-    let series = format!("history_cache_reads_total{{result=\"{result}\"}}");
-    app.metric(&series)
-        .await
-        .expect("the series is there from the start")
 }
 
 // No kept bodies: every read below is the full read, so only the kept history can answer.
@@ -432,13 +438,20 @@ async fn a_long_streak_is_read_once_and_a_deleted_old_run_shows_at_once(app: Tes
     sync_runs(&app, &user, runs).await;
     let first = app.get_ok(&user, "/stats/dashboard", &[]).await;
     assert_eq!(first["streaks"]["current"], json!(700), "[{b}] {first}");
-    let read = history_reads(&app, "read").await;
+    let read = cache_reads(&app, KEPT_HISTORY, "read").await;
     assert!(read >= 1.0, "[{b}] the first read reads the streak");
 
     let again = app.get_ok(&user, "/stats/dashboard", &[]).await;
     assert_eq!(again["streaks"], first["streaks"], "[{b}]");
-    assert_eq!(history_reads(&app, "read").await, read, "[{b}] from memory");
-    assert!(history_reads(&app, "kept").await >= 1.0, "[{b}]");
+    assert_eq!(
+        cache_reads(&app, KEPT_HISTORY, "read").await,
+        read,
+        "[{b}] from memory"
+    );
+    assert!(
+        cache_reads(&app, KEPT_HISTORY, "kept").await >= 1.0,
+        "[{b}]"
+    );
 
     // A run of 400 days ago deleted: the next read has the streak that ends there.
     let old = today - Days::new(400);
@@ -446,5 +459,8 @@ async fn a_long_streak_is_read_once_and_a_deleted_old_run_shows_at_once(app: Tes
     app.delete_ok(&user, &id).await;
     let after = app.get_ok(&user, "/stats/dashboard", &[]).await;
     assert_eq!(after["streaks"]["current"], json!(400), "[{b}] {after}");
-    assert!(history_reads(&app, "read").await > read, "[{b}] read again");
+    assert!(
+        cache_reads(&app, KEPT_HISTORY, "read").await > read,
+        "[{b}] read again"
+    );
 }

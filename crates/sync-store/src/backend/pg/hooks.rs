@@ -63,15 +63,14 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         .select((
             users::change_seq,
             users::time_zone,
-            users::history_version,
-            users::history_floor,
+            (users::history_version, users::history_floor),
         ))
         .for_update()
         .first(conn)
-        .map(|(change_seq, time_zone, version, floor)| UserLock {
+        .map(|(change_seq, time_zone, history)| UserLock {
             change_seq,
             time_zone,
-            history: HistoryMark { version, floor },
+            history,
         })
         .optional()?
         .ok_or(StoreError::NotFound)

@@ -2,7 +2,7 @@
 //! a year. Every read names the user and is bounded by the year: the year's workouts through
 //! the `(user_id, start_date)` index of live workouts, never the runner's whole history.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use sync_core::running::{
@@ -158,13 +158,7 @@ fn state_and_history(
         Some(year) => (year, year),
         None => (now.year() - 1, now.year() + 1),
     };
-    type Found = (
-        String,
-        i64,
-        i64,
-        Option<NaiveDate>,
-        Option<(i32, i32, DbTime, DbTime)>,
-    );
+    type Found = (String, i64, HistoryMark, Option<(i32, i32, DbTime, DbTime)>);
     let found: Vec<Found> = users::table
         .left_join(
             goals::table.on(goals::user_id
@@ -175,8 +169,7 @@ fn state_and_history(
         .select((
             users::time_zone,
             users::change_seq,
-            users::history_version,
-            users::history_floor,
+            (users::history_version, users::history_floor),
             (
                 goals::year,
                 goals::target_days,
@@ -187,16 +180,11 @@ fn state_and_history(
         ))
         .limit(i64::from(latest - earliest) + 1)
         .load(conn)?;
-    let Some((time_zone, change_seq, version, floor, _)) = found.first() else {
+    let Some(&(ref time_zone, change_seq, history, _)) = found.first() else {
         return Ok(None);
     };
     let time_zone = parse_time_zone(time_zone)
         .map_err(|e| StoreError::Corrupt(format!("stored time zone {:?}: {e}", e.name)))?;
-    let change_seq = *change_seq;
-    let history = HistoryMark {
-        version: *version,
-        floor: *floor,
-    };
     let today = today_in(time_zone, now);
     let year = year.unwrap_or(today.year());
     let goal = found
@@ -245,7 +233,7 @@ pub(crate) fn running_year(
             })?]
         };
         // The settled days read here, the workouts' as well as the streaks', are kept once the
-        // read is whole, under the mark it saw: with the workouts' among them, what is kept
+        // read has them all, under the mark it saw: with the workouts' among them, what is kept
         // reaches the floor, so a later read's spans fall inside it when its window moves.
         let mut learned = Vec::new();
         let mut runs = Vec::new();
@@ -271,8 +259,8 @@ pub(crate) fn running_year(
                 }
                 Ok(days)
             })?;
-            history.learn(user_id, mark.version, &learned);
         }
+        history.learn(user_id, mark.version, &learned);
         // The year's newest workouts are the last of its facts, which are in `(start_time,
         // id)` order: their rows are read by primary key.
         let newest: Vec<Uuid> = data

@@ -14,7 +14,6 @@
 //!
 //! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use uuid::Uuid;
@@ -57,14 +56,13 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         .select((
             users::change_seq,
             users::time_zone,
-            users::history_version,
-            users::history_floor,
+            (users::history_version, users::history_floor),
         ))
         .first(conn)
-        .map(|(change_seq, time_zone, version, floor)| UserLock {
+        .map(|(change_seq, time_zone, history)| UserLock {
             change_seq,
             time_zone,
-            history: HistoryMark { version, floor },
+            history,
         })
         .optional()?
         .ok_or(StoreError::NotFound)
@@ -80,15 +78,13 @@ pub(super) fn lock_user_in_session(
     let session = sessions::id
         .eq(DbUuid(session_id))
         .and(sessions::user_id.eq(users::id));
-    type Found = (i64, String, i64, Option<NaiveDate>, SessionColumns);
-    let found: Option<Found> = users::table
+    let found: Option<(i64, String, HistoryMark, SessionColumns)> = users::table
         .left_join(sessions::table.on(session))
         .filter(users::id.eq(DbUuid(user_id)))
         .select((
             users::change_seq,
             users::time_zone,
-            users::history_version,
-            users::history_floor,
+            (users::history_version, users::history_floor),
             (
                 sessions::expires_at,
                 sessions::revoked_at,
@@ -98,11 +94,11 @@ pub(super) fn lock_user_in_session(
         ))
         .first(conn)
         .optional()?;
-    let (change_seq, time_zone, version, floor, session) = found.ok_or(StoreError::NotFound)?;
+    let (change_seq, time_zone, history, session) = found.ok_or(StoreError::NotFound)?;
     let lock = UserLock {
         change_seq,
         time_zone,
-        history: HistoryMark { version, floor },
+        history,
     };
     Ok((lock, session_use(session)))
 }
