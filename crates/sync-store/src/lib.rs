@@ -26,7 +26,7 @@ use diesel::Connection;
 use sync_core::running::{Goal, Tz, ValidGoal};
 use uuid::Uuid;
 
-use backend::{pg, sqlite, with_conn, with_write_conn, Backend};
+use backend::{pg, sqlite, with_conn, with_read_then_write_conn, with_write_conn, Backend};
 pub use error::StoreError;
 use history::HistoryCache;
 pub use history::HistoryReads;
@@ -450,14 +450,30 @@ impl Store {
         ))
     }
 
-    /// Applies one sync in one transaction (see the crate documentation), checking
-    /// `command.session` in the same statements when it is given.
+    /// Applies one sync (see the crate documentation): planned from reads without the user's
+    /// lock and written in one statement guarded by what it read, or, when that changed or its
+    /// webhook events must be queued with it, in one transaction under the lock. The session
+    /// `command.session`, when given, is checked in the same statements.
     pub fn sync(&self, command: &SyncCommand<'_>) -> Result<SyncOutcome, StoreError> {
-        with_write_conn!(self, |conn, queries| queries::sync::apply(
-            conn,
-            command,
-            self.goal_default_target
-        ))
+        self.sync_planned_then(command, || ())
+    }
+
+    /// [`Store::sync`], running `between` once the sync is planned and before it writes: what a
+    /// change committed in between does is tested through `testing::sync_with_change_between`.
+    pub(crate) fn sync_planned_then(
+        &self,
+        command: &SyncCommand<'_>,
+        between: impl FnOnce(),
+    ) -> Result<SyncOutcome, StoreError> {
+        with_read_then_write_conn!(
+            self,
+            |conn, queries| {
+                let prepared = queries::sync::prepare(conn, command);
+                between();
+                prepared
+            },
+            |prepared| queries::sync::finish(conn, command, prepared, self.goal_default_target)
+        )
     }
 
     /// The user's most recent syncs, newest first (`limit` is clamped to 1–[`MAX_HISTORY_PAGE`]).

@@ -12,6 +12,17 @@ pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 /// Set to `1` to make a missing PostgreSQL a test failure instead of a skip.
 pub const REQUIRE_POSTGRES_TESTS: &str = "REQUIRE_POSTGRES_TESTS";
 
+/// [`Store::sync`], running `between` after the sync has read and planned and before it
+/// writes, so that a test can commit a change in between and see the sync planned again under
+/// the user's lock.
+pub fn sync_with_change_between(
+    store: &crate::Store,
+    command: &crate::SyncCommand<'_>,
+    between: impl FnOnce(),
+) -> Result<crate::SyncOutcome, crate::StoreError> {
+    store.sync_planned_then(command, between)
+}
+
 /// A database that exists for as long as this value does.
 pub struct TestDatabase {
     url: String,

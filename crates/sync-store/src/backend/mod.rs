@@ -70,6 +70,35 @@ macro_rules! with_write_conn {
 }
 pub(crate) use with_write_conn;
 
+/// A write in two steps: `$read` on a pooled connection, then `$write` with its result bound to
+/// `$value`, on the write path of [`with_write_conn`]. On SQLite the read runs on a reader's
+/// connection outside the writer's turn, which then covers `$write` only; on PostgreSQL both
+/// run on one pooled connection. `$read` is a `Result`: an error ends the write before it.
+macro_rules! with_read_then_write_conn {
+    ($store:expr, |$conn:ident, $queries:ident| $read:expr, |$value:ident| $write:expr) => {
+        match &$store.backend {
+            $crate::backend::Backend::Sqlite(pool, writer) => {
+                let $value =
+                    $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $read)?;
+                let written = {
+                    let _turn = writer.turn()?;
+                    let own = writer.connection();
+                    $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $write)
+                };
+                writer.checkpoint_if_due();
+                written
+            }
+            $crate::backend::Backend::Pg(pool, pulse) => {
+                $crate::backend::with_conn!(@pg pool, pulse, |$conn, $queries| {
+                    let $value = $read?;
+                    $write
+                })
+            }
+        }
+    };
+}
+pub(crate) use with_read_then_write_conn;
+
 /// The pool settings both backends share.
 fn pool_builder<M: ManageConnection>(options: &StoreOptions) -> Builder<M> {
     Pool::builder()

@@ -6,7 +6,7 @@ use std::thread;
 
 use chrono::Duration;
 use serde_json::json;
-use sync_store::testing::per_backend;
+use sync_store::testing::{per_backend, sync_with_change_between};
 use sync_store::{RefreshOutcome, Store, StoreError, StoreOptions, SyncCommand, SyncOutcome};
 
 use crate::{applied, new_session, prepare, register, sync, t0, ttl, workouts, Backend};
@@ -198,5 +198,62 @@ per_backend!(
                 "{n}: reuse revokes the session"
             );
         }
+    }
+);
+
+per_backend!(
+    a_sync_planned_before_another_commits_is_planned_again_under_the_lock,
+    |b: Backend| {
+        let n = b.name;
+        let (user, session) = register(&b, "stale@example.com");
+        let command_of = |request| SyncCommand {
+            user_id: user.id,
+            session: Some(session.id),
+            request,
+            now: t0(),
+            idempotency_ttl: ttl(),
+        };
+        // The same five workouts, first planned as new by `late`, are created by `early`
+        // between that plan and its write.
+        let late = prepare(
+            json!({"workouts": workouts("w", 5), "idempotency_key": "late"}),
+            t0(),
+        );
+        let early = prepare(
+            json!({"workouts": workouts("w", 5), "idempotency_key": "early"}),
+            t0(),
+        );
+        let outcome = sync_with_change_between(&b.store, &command_of(&late), || {
+            let first = applied(n, b.store.sync(&command_of(&early)).expect("early sync"));
+            first.assert_counts(n, [5, 0, 0, 0, 0, 0]);
+        });
+        let second = applied(n, outcome.expect("late sync"));
+        second.assert_counts(n, [0, 0, 5, 0, 0, 0]);
+        assert_eq!(second.position(), 5, "{n}: nothing was written twice");
+        let history = b.store.sync_history(user.id, 10).unwrap();
+        assert_eq!(history.len(), 2, "{n}: both syncs are recorded, once each");
+        // Its key replays what it answered under the lock.
+        let replay = b.store.sync(&command_of(&late)).expect("replay");
+        assert!(
+            matches!(&replay, SyncOutcome::Replayed { body } if *body == second.body),
+            "{n}: {replay:?}"
+        );
+
+        // A session revoked between the plan and the write ends the sync, which writes nothing.
+        let revoked = prepare(json!({"workouts": workouts("r", 2)}), t0());
+        let ended = sync_with_change_between(&b.store, &command_of(&revoked), || {
+            b.store
+                .revoke_session(user.id, session.id, t0())
+                .expect("revoke");
+        });
+        assert!(
+            matches!(ended, Err(StoreError::SessionEnded)),
+            "{n}: {ended:?}"
+        );
+        assert_eq!(
+            b.store.sync_history(user.id, 10).unwrap().len(),
+            2,
+            "{n}: the ended sync left no record"
+        );
     }
 );

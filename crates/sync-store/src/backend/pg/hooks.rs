@@ -8,12 +8,15 @@
 //! | `read_transaction` | runs a closure on one consistent snapshot | repeatable read, read only | the numbers of a year come from a few statements that must agree with each other and with the `ETag` made from them (SQLite: a deferred `BEGIN`) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
 //! | `lock_user_in_session` | `lock_user`, reading the caller's session in the same statement | `LOCK_IN_SESSION_SQL`: the user row left-joined to the session, `FOR UPDATE OF users` | the session check costs no round trip of its own, and only the user row is locked: a session row locked too could deadlock with a writer that takes the two in the other order (SQLite: the same join, a plain read) |
+//! | `key_and_subscriptions` | the stored record of a sync's key and, when asked for, the user's webhook subscriptions | `KEY_AND_SUBSCRIPTIONS_SQL`: the key's record left-joined to the subscriptions | one round trip for what the sync checks before it writes, instead of two (SQLite: two statements) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
-//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_SQL`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
-//! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | `RECORD_SYNC_SQL`: one write CTE | one round trip instead of three (SQLite: three statements) |
+//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_ROWS` and `UPSERT_ON_CONFLICT`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
+//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | `SYNC_SIGHT_SQL`: one statement, one snapshot | the plan costs one round trip before the lookup (SQLite: the statements of `lock_user_in_session` and `key_and_subscriptions`) |
+//! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | one statement: `SYNC_GUARD_CTE`, the upsert under it, `RECORD_SYNC_CTES` | a sync planned without the lock writes in one round trip, its own transaction, instead of six; a stale plan writes nothing (SQLite: the guard's read and four statements, in the writer's transaction) |
+//! | `write_alone` | runs a one-statement write on its own | no transaction: the statement is one | `BEGIN` and `COMMIT` would be two more round trips (SQLite: `write_transaction`) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | `SELECT … FOR UPDATE SKIP LOCKED`, oldest due first | instances claiming at once lock different rows and none waits for another (SQLite: a plain read in the immediate transaction) |
 //!
-//! The four statements are raw SQL of fixed text (`super::statement`), each for a reason
+//! These statements are raw SQL of fixed text (`super::statement`), each for a reason
 //! measured in docs/benchmarks.md. No compiler checks their column lists against `schema`: the
 //! test in `super::raw_sql_columns` does.
 
@@ -25,14 +28,18 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
-use super::queries::rows::{session_use, SyncBookkeeping, UserLock, WorkoutRow};
+use super::queries::rows::{
+    session_use, KeyAndSubscriptions, SyncBookkeeping, SyncGuard, SyncSight, UserLock, WorkoutRow,
+};
 use super::schema::{users, webhook_deliveries};
 use super::statement::{cached_statement, push_statement, unbound_parameter};
 use super::Conn;
 use crate::history::HistoryMark;
 use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
+use crate::webhooks::MAX_WEBHOOKS_PER_USER;
 use crate::StoreError;
+use sync_core::{Fingerprint, IdempotencyRecord};
 
 /// Runs `f` in a read-committed transaction, which rolls back instead of committing when its
 /// waiter has given up on it (see `watch`).
@@ -62,13 +69,15 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         .find(DbUuid(user_id))
         .select((
             users::change_seq,
+            users::sync_count,
             users::time_zone,
             (users::history_version, users::history_floor),
         ))
         .for_update()
         .first(conn)
-        .map(|(change_seq, time_zone, history)| UserLock {
+        .map(|(change_seq, sync_count, time_zone, history)| UserLock {
             change_seq,
+            sync_count,
             time_zone,
             history,
         })
@@ -77,7 +86,8 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
 }
 
 /// The user lock of a sync whose caller's session is checked in the same statement.
-pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.time_zone, \
+pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.sync_count, \
+     users.time_zone, \
      users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, \
      sessions.last_used_at FROM users \
      LEFT JOIN sessions ON sessions.id = $1 AND sessions.user_id = users.id \
@@ -105,6 +115,8 @@ cached_statement!(LockInSession);
 struct LockedInSession {
     #[diesel(sql_type = BigInt)]
     change_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    sync_count: i64,
     #[diesel(sql_type = Text)]
     time_zone: String,
     #[diesel(sql_type = BigInt)]
@@ -133,19 +145,185 @@ pub(super) fn lock_user_in_session(
     .get_result(conn)
     .optional()?
     .ok_or(StoreError::NotFound)?;
-    let session = row
-        .expires_at
-        .zip(row.last_used_at)
-        .map(|(expires_at, last_used_at)| (expires_at, row.revoked_at, last_used_at));
-    let lock = UserLock {
-        change_seq: row.change_seq,
-        time_zone: row.time_zone,
-        history: HistoryMark {
-            version: row.history_version,
-            floor: row.history_floor,
+    Ok(row.into_lock())
+}
+
+impl LockedInSession {
+    /// The user row, and the session when it is the user's.
+    fn into_lock(self) -> (UserLock, Option<SessionUse>) {
+        let session = self
+            .expires_at
+            .zip(self.last_used_at)
+            .map(|(expires_at, last_used_at)| (expires_at, self.revoked_at, last_used_at));
+        let lock = UserLock {
+            change_seq: self.change_seq,
+            sync_count: self.sync_count,
+            time_zone: self.time_zone,
+            history: HistoryMark {
+                version: self.history_version,
+                floor: self.history_floor,
+            },
+        };
+        (lock, session_use(session))
+    }
+}
+
+/// What a sync checks before it writes, in one statement: the record of its key (by the
+/// primary key; none when `$2` is NULL) and up to `$3` of the user's subscriptions (through
+/// `webhook_subscriptions_user_idx`; `LIMIT 0` reads none). One row per subscription, each
+/// carrying the record, or one row when there is no subscription.
+pub(super) const KEY_AND_SUBSCRIPTIONS_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
+     $2::text AS key) \
+     SELECT i.fingerprint, i.response_body, i.created_at, s.id AS subscription_id, \
+     s.events AS subscription_events FROM p \
+     LEFT JOIN idempotency_records i ON i.user_id = p.user_id AND i.key = p.key \
+     LEFT JOIN LATERAL (SELECT webhook_subscriptions.id, webhook_subscriptions.events \
+     FROM webhook_subscriptions WHERE webhook_subscriptions.user_id = p.user_id LIMIT $3) \
+     AS s ON true";
+
+/// `KEY_AND_SUBSCRIPTIONS_SQL` with its parameters.
+struct KeyAndSubscriptionsQuery<'a> {
+    user: DbUuid,
+    key: Option<&'a str>,
+    limit: i64,
+}
+
+impl QueryFragment<Pg> for KeyAndSubscriptionsQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(&mut out, KEY_AND_SUBSCRIPTIONS_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<SqlUuid, _>(&self.user),
+            2 => out.push_bind_param::<Nullable<Text>, _>(&self.key),
+            3 => out.push_bind_param::<BigInt, _>(&self.limit),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(KeyAndSubscriptionsQuery);
+
+/// A row of `KEY_AND_SUBSCRIPTIONS_SQL`.
+#[derive(QueryableByName)]
+struct KeyAndSubscription {
+    #[diesel(sql_type = Nullable<Text>)]
+    fingerprint: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    response_body: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    created_at: Option<DbTime>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    subscription_id: Option<DbUuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    subscription_events: Option<String>,
+}
+
+/// The stored record of the user's `key` (when given), and their webhook subscriptions when
+/// `with_subscriptions`, by `KEY_AND_SUBSCRIPTIONS_SQL`.
+pub(super) fn key_and_subscriptions(
+    conn: &mut Conn,
+    user_id: Uuid,
+    key: Option<&str>,
+    with_subscriptions: bool,
+) -> Result<KeyAndSubscriptions, StoreError> {
+    let rows: Vec<KeyAndSubscription> = KeyAndSubscriptionsQuery {
+        user: DbUuid(user_id),
+        key,
+        limit: if with_subscriptions {
+            MAX_WEBHOOKS_PER_USER
+        } else {
+            0
         },
+    }
+    .load(conn)?;
+    Ok(KeyAndSubscription::gather(rows))
+}
+
+impl KeyAndSubscription {
+    /// The key's record (carried by every row) and the subscriptions, a row each.
+    fn gather(rows: impl IntoIterator<Item = KeyAndSubscription>) -> KeyAndSubscriptions {
+        let mut rows = rows.into_iter().peekable();
+        let stored_key = rows.peek_mut().and_then(|first| {
+            let fingerprint = first.fingerprint.take()?;
+            let response_body = first.response_body.take()?;
+            let created_at = first.created_at?;
+            Some(IdempotencyRecord {
+                fingerprint: Fingerprint::from_stored(fingerprint),
+                response_body,
+                created_at: created_at.0,
+            })
+        });
+        let subscriptions = rows
+            .filter_map(|row| row.subscription_id.zip(row.subscription_events))
+            .collect();
+        KeyAndSubscriptions {
+            stored_key,
+            subscriptions,
+        }
+    }
+}
+
+/// Everything a sync reads before it plans, in one statement and one snapshot, without a lock:
+/// the user row and the caller's session (as `LOCK_IN_SESSION_SQL` reads them), the key's
+/// record and the subscriptions (as `KEY_AND_SUBSCRIPTIONS_SQL`). No row when the user is gone.
+pub(super) const SYNC_SIGHT_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
+     $2::uuid AS session_id, $3::text AS key) \
+     SELECT users.change_seq, users.sync_count, users.time_zone, users.history_version, \
+     users.history_floor, sessions.expires_at, sessions.revoked_at, sessions.last_used_at, \
+     i.fingerprint, i.response_body, i.created_at, s.id AS subscription_id, \
+     s.events AS subscription_events FROM p JOIN users ON users.id = p.user_id \
+     LEFT JOIN sessions ON sessions.id = p.session_id AND sessions.user_id = users.id \
+     LEFT JOIN idempotency_records i ON i.user_id = p.user_id AND i.key = p.key \
+     LEFT JOIN LATERAL (SELECT webhook_subscriptions.id, webhook_subscriptions.events \
+     FROM webhook_subscriptions WHERE webhook_subscriptions.user_id = p.user_id LIMIT $4) \
+     AS s ON true";
+
+/// `SYNC_SIGHT_SQL` with its parameters.
+struct SyncSightQuery<'a> {
+    user: DbUuid,
+    session: Option<DbUuid>,
+    key: Option<&'a str>,
+}
+
+impl QueryFragment<Pg> for SyncSightQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(&mut out, SYNC_SIGHT_SQL, move |out, n| match n {
+            1 => out.push_bind_param::<SqlUuid, _>(&self.user),
+            2 => out.push_bind_param::<Nullable<SqlUuid>, _>(&self.session),
+            3 => out.push_bind_param::<Nullable<Text>, _>(&self.key),
+            4 => out.push_bind_param::<BigInt, _>(&MAX_WEBHOOKS_PER_USER),
+            _ => Err(unbound_parameter(n)),
+        })
+    }
+}
+cached_statement!(SyncSightQuery);
+
+/// A row of `SYNC_SIGHT_SQL`.
+#[derive(QueryableByName)]
+struct SyncSightRow {
+    #[diesel(embed)]
+    user: LockedInSession,
+    #[diesel(embed)]
+    key: KeyAndSubscription,
+}
+
+/// What a sync plans from, by `SYNC_SIGHT_SQL`; `None` when the user is gone.
+pub(super) fn sync_sight(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session: Option<Uuid>,
+    key: Option<&str>,
+) -> Result<Option<SyncSight>, StoreError> {
+    let rows: Vec<SyncSightRow> = SyncSightQuery {
+        user: DbUuid(user_id),
+        session: session.map(DbUuid),
+        key,
+    }
+    .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
     };
-    Ok((lock, session_use(session)))
+    let (user, session) = first.user.into_lock();
+    let key = KeyAndSubscription::gather(std::iter::once(first.key).chain(rows.map(|r| r.key)));
+    Ok(Some(SyncSight { user, session, key }))
 }
 
 /// The batch lookup, one unique-index probe per client id. `user_id = $1 AND client_id =
@@ -197,14 +375,18 @@ pub(super) fn lookup_workouts(
 /// 1,000-workout sync sent 20,000, each serialised into its own buffer by Diesel and parsed,
 /// analysed and converted by PostgreSQL, which then spent about twice the CPU of inserting the
 /// same rows from `generate_series` (the ceiling).
-pub(super) const UPSERT_SQL: &str = "INSERT INTO workouts (id, user_id, client_id, start_time, \
+pub(super) const UPSERT_ROWS: &str = "INSERT INTO workouts (id, user_id, client_id, start_time, \
      start_offset_minutes, start_date, end_time, duration_seconds, distance_meters, \
      energy_burned_kcal, avg_heart_rate, max_heart_rate, avg_pace_seconds_per_km, source, \
      client_version, revision, change_seq, deleted_at, created_at, updated_at) \
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int4[], \
      $6::date[], $7::timestamptz[], $8::int8[], $9::float8[], $10::float8[], $11::int4[], \
      $12::int4[], $13::float8[], $14::text[], $15::int8[], $16::int8[], $17::int8[], \
-     $18::timestamptz[], $19::timestamptz[], $20::timestamptz[]) \
+     $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])";
+
+/// What follows `UPSERT_ROWS` (after a `WHERE` of the sync's guard, in `write_sync`): the
+/// overwrite of a row with the same `(user_id, client_id)`.
+pub(super) const UPSERT_ON_CONFLICT: &str = " \
      ON CONFLICT (user_id, client_id) DO UPDATE SET start_time = excluded.start_time, \
      start_offset_minutes = excluded.start_offset_minutes, start_date = excluded.start_date, \
      end_time = excluded.end_time, duration_seconds = excluded.duration_seconds, \
@@ -216,7 +398,7 @@ pub(super) const UPSERT_SQL: &str = "INSERT INTO workouts (id, user_id, client_i
      change_seq = excluded.change_seq, deleted_at = excluded.deleted_at, \
      updated_at = excluded.updated_at";
 
-/// `UPSERT_SQL`'s parameters: the rows' columns, one array each, in the statement's order.
+/// The upsert's parameters: the rows' columns, one array each, in the statement's order.
 struct Upsert<'a> {
     id: Vec<DbUuid>,
     user_id: Vec<DbUuid>,
@@ -275,7 +457,16 @@ impl<'a> Upsert<'a> {
 
 impl QueryFragment<Pg> for Upsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_statement(&mut out, UPSERT_SQL, move |out, n| match n {
+        self.push(&mut out, "")
+    }
+}
+cached_statement!(Upsert);
+
+impl<'a> Upsert<'a> {
+    /// Pushes `UPSERT_ROWS` with the arrays, then `filter` (empty, or a `WHERE` that the rows
+    /// are inserted under), then `UPSERT_ON_CONFLICT`.
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, filter: &'static str) -> QueryResult<()> {
+        push_statement(out, UPSERT_ROWS, move |out, n| match n {
             1 => out.push_bind_param::<Array<SqlUuid>, _>(&self.id),
             2 => out.push_bind_param::<Array<SqlUuid>, _>(&self.user_id),
             3 => out.push_bind_param::<Array<Text>, _>(&self.client_id),
@@ -297,95 +488,161 @@ impl QueryFragment<Pg> for Upsert<'_> {
             19 => out.push_bind_param::<Array<Timestamptz>, _>(&self.created_at),
             20 => out.push_bind_param::<Array<Timestamptz>, _>(&self.updated_at),
             _ => Err(unbound_parameter(n)),
-        })
+        })?;
+        out.push_sql(filter);
+        out.push_sql(UPSERT_ON_CONFLICT);
+        Ok(())
     }
 }
-cached_statement!(Upsert);
 
-/// Inserts the rows, overwriting any of the user's with the same client id, by `UPSERT_SQL`.
+/// Inserts the rows, overwriting any of the user's with the same client id, by `UPSERT_ROWS`
+/// and `UPSERT_ON_CONFLICT`.
 pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
     Upsert::of(rows).execute(conn)?;
     Ok(())
 }
 
-/// A sync's bookkeeping in one statement: advance the user row (its sync count numbers the
-/// sync), insert the sync record and, when a key was given, the response to replay (replacing
-/// an expired record of the same key). SQLite does it in three statements; here that would be
-/// three round trips, and this write CTE is one. pg_stat_activity shows a query's first 1 kB,
-/// so the comment up front names the tables.
-pub(super) const RECORD_SYNC_SQL: &str =
-    "/* sync bookkeeping: users, syncs, idempotency_records */ \
-     WITH p AS (SELECT $1::uuid AS user_id, $2::int8 AS new_seq, $3::timestamptz AS now, \
-        $4::int8 AS live_delta, $5::uuid AS sync_id, $6::text AS mode, \
-        $7::text AS idempotency_key, $8::int4 AS created, $9::int4 AS updated, \
-        $10::int4 AS unchanged, $11::int4 AS deleted, $12::int4 AS conflicts, \
-        $13::int4 AS rejected, $14::timestamptz AS client_sync_timestamp, \
-        $15::text AS fingerprint, $16::text AS response_body, \
-        $17::int8 AS history_version, $18::date AS history_floor), \
+/// The head of a sync's one write statement: the guard, the user row locked when it still holds
+/// what the plan read (`SyncGuard`) and the caller's session is still active, else no row. A
+/// row changed since the statement's snapshot is checked as the change left it, so a plan that
+/// a concurrent change made stale writes nothing. A row another transaction holds locked is
+/// skipped, and the sync takes the locked path: this statement never waits, so a write whose
+/// waiter gave up can land only while it runs, as a COMMIT already sent can (see `watch`);
+/// the locked path's transaction does the waiting and rolls back instead. Inside that
+/// transaction the row is the sync's own lock, which does not skip it. The workouts' upsert
+/// follows, its rows inserted only under the guard.
+pub(super) const SYNC_GUARD_CTE: &str = "/* sync: workouts, users, syncs, idempotency_records */ \
+     WITH guard AS (SELECT users.id FROM users WHERE users.id = $1 \
+        AND users.change_seq = $2 AND users.sync_count = $3 AND users.time_zone = $4 \
+        AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE sessions.id = $6 \
+        AND sessions.user_id = users.id AND sessions.revoked_at IS NULL \
+        AND sessions.expires_at > $7)) FOR UPDATE SKIP LOCKED), \
+     written AS (";
+
+/// What the upsert's rows are inserted under.
+pub(super) const SYNC_GUARD_FILTER: &str = " WHERE EXISTS (SELECT 1 FROM guard)";
+
+/// The rest of a sync's write statement: the bookkeeping, under the guard. Advance the user row
+/// (its sync count numbers the sync), insert the sync record and, when a key was given, the
+/// response to replay (replacing an expired record of the same key). Each data-modifying part
+/// runs once whether or not anything reads it, and they write different tables, so one
+/// statement does what SQLite does in four; the statement returns the new sync count, no row
+/// when the guard failed. pg_stat_activity shows a query's first 1 kB, so the comment up front
+/// names the tables.
+pub(super) const RECORD_SYNC_CTES: &str = "), p AS (SELECT $1::int8 AS new_seq, \
+        $2::timestamptz AS now, \
+        $3::int8 AS live_delta, $4::uuid AS sync_id, $5::text AS mode, \
+        $6::text AS idempotency_key, $7::int4 AS created, $8::int4 AS updated, \
+        $9::int4 AS unchanged, $10::int4 AS deleted, $11::int4 AS conflicts, \
+        $12::int4 AS rejected, $13::timestamptz AS client_sync_timestamp, \
+        $14::text AS fingerprint, $15::text AS response_body, \
+        $16::int8 AS history_version, $17::date AS history_floor), \
      bumped AS (UPDATE users SET sync_count = users.sync_count + 1, \
         change_seq = p.new_seq, last_sync_at = p.now, \
         workout_count = users.workout_count + p.live_delta, \
         history_version = p.history_version, history_floor = p.history_floor \
-        FROM p WHERE users.id = p.user_id RETURNING users.sync_count), \
+        FROM p, guard WHERE users.id = guard.id RETURNING users.id, users.sync_count), \
      recorded AS (INSERT INTO syncs (id, user_id, seq, mode, idempotency_key, created, \
         updated, unchanged, deleted, conflicts, rejected, change_seq, \
         client_sync_timestamp, created_at) \
-        SELECT p.sync_id, p.user_id, bumped.sync_count, p.mode, p.idempotency_key, \
+        SELECT p.sync_id, bumped.id, bumped.sync_count, p.mode, p.idempotency_key, \
         p.created, p.updated, p.unchanged, p.deleted, p.conflicts, p.rejected, \
-        p.new_seq, p.client_sync_timestamp, p.now FROM p, bumped RETURNING id) \
-     INSERT INTO idempotency_records (user_id, key, fingerprint, response_body, \
+        p.new_seq, p.client_sync_timestamp, p.now FROM p, bumped RETURNING id, user_id), \
+     kept AS (INSERT INTO idempotency_records (user_id, key, fingerprint, response_body, \
         sync_id, created_at) \
-     SELECT p.user_id, p.idempotency_key, p.fingerprint, p.response_body, \
+        SELECT recorded.user_id, p.idempotency_key, p.fingerprint, p.response_body, \
         recorded.id, p.now FROM p, recorded WHERE p.idempotency_key IS NOT NULL \
-     ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+        ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
         response_body = excluded.response_body, sync_id = excluded.sync_id, \
-        created_at = excluded.created_at";
+        created_at = excluded.created_at) \
+     SELECT bumped.sync_count FROM bumped";
 
-/// `RECORD_SYNC_SQL` with its parameters.
-struct RecordSync<'a> {
+/// `write_sync`'s statement with its parameters: the guard's seven, the upsert's twenty arrays,
+/// then the bookkeeping's seventeen values. Diesel numbers the parameters in the order they are
+/// pushed, so each part keeps its own `$1`, `$2`, … in its text.
+struct SyncWrite<'a> {
+    guard: &'a SyncGuard,
+    upsert: Upsert<'a>,
     b: &'a SyncBookkeeping,
     fingerprint: Option<&'a str>,
     response_body: Option<&'a str>,
 }
 
-impl QueryFragment<Pg> for RecordSync<'_> {
+impl QueryFragment<Pg> for SyncWrite<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let g = self.guard;
+        push_statement(&mut out, SYNC_GUARD_CTE, move |out, n| match n {
+            1 => out.push_bind_param::<SqlUuid, _>(&g.user),
+            2 => out.push_bind_param::<BigInt, _>(&g.change_seq),
+            3 => out.push_bind_param::<BigInt, _>(&g.sync_count),
+            4 => out.push_bind_param::<Text, _>(&g.time_zone),
+            5 | 6 => out.push_bind_param::<Nullable<SqlUuid>, _>(&g.session),
+            7 => out.push_bind_param::<Timestamptz, _>(&g.now),
+            _ => Err(unbound_parameter(n)),
+        })?;
+        self.upsert.push(&mut out, SYNC_GUARD_FILTER)?;
         let b = self.b;
         let s = &b.sync;
-        push_statement(&mut out, RECORD_SYNC_SQL, move |out, n| match n {
-            1 => out.push_bind_param::<SqlUuid, _>(&b.user),
-            2 => out.push_bind_param::<BigInt, _>(&b.new_seq),
-            3 => out.push_bind_param::<Timestamptz, _>(&b.now),
-            4 => out.push_bind_param::<BigInt, _>(&b.live_delta),
-            5 => out.push_bind_param::<SqlUuid, _>(&s.id),
-            6 => out.push_bind_param::<Text, _>(&s.mode),
-            7 => out.push_bind_param::<Nullable<Text>, _>(&s.idempotency_key),
-            8 => out.push_bind_param::<Integer, _>(&s.created),
-            9 => out.push_bind_param::<Integer, _>(&s.updated),
-            10 => out.push_bind_param::<Integer, _>(&s.unchanged),
-            11 => out.push_bind_param::<Integer, _>(&s.deleted),
-            12 => out.push_bind_param::<Integer, _>(&s.conflicts),
-            13 => out.push_bind_param::<Integer, _>(&s.rejected),
-            14 => out.push_bind_param::<Nullable<Timestamptz>, _>(&s.client_sync_timestamp),
-            15 => out.push_bind_param::<Nullable<Text>, _>(&self.fingerprint),
-            16 => out.push_bind_param::<Nullable<Text>, _>(&self.response_body),
-            17 => out.push_bind_param::<BigInt, _>(&b.history.version),
-            18 => out.push_bind_param::<Nullable<Date>, _>(&b.history.floor),
+        push_statement(&mut out, RECORD_SYNC_CTES, move |out, n| match n {
+            1 => out.push_bind_param::<BigInt, _>(&b.new_seq),
+            2 => out.push_bind_param::<Timestamptz, _>(&b.now),
+            3 => out.push_bind_param::<BigInt, _>(&b.live_delta),
+            4 => out.push_bind_param::<SqlUuid, _>(&s.id),
+            5 => out.push_bind_param::<Text, _>(&s.mode),
+            6 => out.push_bind_param::<Nullable<Text>, _>(&s.idempotency_key),
+            7 => out.push_bind_param::<Integer, _>(&s.created),
+            8 => out.push_bind_param::<Integer, _>(&s.updated),
+            9 => out.push_bind_param::<Integer, _>(&s.unchanged),
+            10 => out.push_bind_param::<Integer, _>(&s.deleted),
+            11 => out.push_bind_param::<Integer, _>(&s.conflicts),
+            12 => out.push_bind_param::<Integer, _>(&s.rejected),
+            13 => out.push_bind_param::<Nullable<Timestamptz>, _>(&s.client_sync_timestamp),
+            14 => out.push_bind_param::<Nullable<Text>, _>(&self.fingerprint),
+            15 => out.push_bind_param::<Nullable<Text>, _>(&self.response_body),
+            16 => out.push_bind_param::<BigInt, _>(&b.history.version),
+            17 => out.push_bind_param::<Nullable<Date>, _>(&b.history.floor),
             _ => Err(unbound_parameter(n)),
         })
     }
 }
-cached_statement!(RecordSync);
+cached_statement!(SyncWrite);
 
-/// Records a sync's bookkeeping by `RECORD_SYNC_SQL`.
-pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), StoreError> {
-    RecordSync {
+/// The row `write_sync`'s statement returns when it wrote.
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    sync_count: i64,
+}
+
+/// Writes a sync's rows (none is fine: the upsert inserts nothing) and its bookkeeping in one
+/// statement, `SyncWrite`, if `guard` holds; `false`, with nothing written, if it does not.
+pub(super) fn write_sync(
+    conn: &mut Conn,
+    guard: &SyncGuard,
+    rows: &[WorkoutRow],
+    b: &SyncBookkeeping,
+) -> Result<bool, StoreError> {
+    let written: Option<Written> = SyncWrite {
+        guard,
+        upsert: Upsert::of(rows),
         b,
         fingerprint: b.idempotency.as_ref().map(|r| r.fingerprint.as_str()),
         response_body: b.idempotency.as_ref().map(|r| r.response_body.as_str()),
     }
-    .execute(conn)?;
-    Ok(())
+    .get_result(conn)
+    .optional()?;
+    Ok(written.is_some())
+}
+
+/// Runs a write that is one statement (`write_sync`'s) on its own: the statement is its own
+/// transaction. Like `write_transaction`'s commit, it is not sent once its waiter has given up.
+pub(super) fn write_alone<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    crate::watch::commit_allowed_with(())?;
+    f(conn)
 }
 
 #[cfg(test)]

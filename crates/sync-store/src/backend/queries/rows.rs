@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use sync_core::running::{parse_time_zone, Goal, Tz};
-use sync_core::{StoredWorkout, SyncCounts, WorkoutContent};
+use sync_core::{IdempotencyRecord, StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
 use super::schema::{goals, idempotency_records, ingest_tokens, sessions, syncs, users, workouts};
@@ -207,9 +207,9 @@ impl SyncRow {
 
 /// What a sync records besides its workouts, in the same transaction: the user row's change
 /// position, sync count, last sync time and live-workout count; the sync record; and, when a
-/// key was given, the response to replay. Written by the backend's `hooks::record_sync`.
+/// key was given, the response to replay. Written by the backend's `hooks::write_sync`, with
+/// the sync's workouts.
 pub(crate) struct SyncBookkeeping {
-    pub user: DbUuid,
     pub new_seq: i64,
     pub now: DbTime,
     /// Live workouts added (created minus deleted).
@@ -221,13 +221,62 @@ pub(crate) struct SyncBookkeeping {
     pub history: HistoryMark,
 }
 
+/// What a write reads before it changes anything (`hooks::key_and_subscriptions`), in one
+/// statement on PostgreSQL: the stored record of the sync's idempotency key (`None` without a
+/// key or a record), and, when asked for, the user's webhook subscriptions (id and stored event
+/// list) that its events go to.
+pub(crate) struct KeyAndSubscriptions {
+    pub stored_key: Option<IdempotencyRecord>,
+    pub subscriptions: Vec<(DbUuid, String)>,
+}
+
 /// The user row as a write transaction holds it (`hooks::lock_user`): their change-feed
 /// position and the time zone that dates the workouts written under the lock.
 pub(crate) struct UserLock {
     pub change_seq: i64,
+    /// Moved on by every sync, whether or not it changed a workout.
+    pub sync_count: i64,
     pub time_zone: String,
     /// The settled history's mark, which the change writes back moved on (`crate::history`).
     pub history: HistoryMark,
+}
+
+/// What a sync reads before it plans, without a lock (`hooks::sync_sight`): the user row, the
+/// caller's session as read with it (`None` when it is not the user's or none was named), the
+/// key's record and the user's subscriptions.
+pub(crate) struct SyncSight {
+    pub user: UserLock,
+    pub session: Option<SessionUse>,
+    pub key: KeyAndSubscriptions,
+}
+
+/// What a sync planned without the user's lock depends on, for the write to check in the
+/// statement (or the transaction) that writes it (`hooks::write_sync`): the user row as the
+/// plan read it, and the caller's session still active. Every change a plan reads moves the
+/// row: each workout write moves `change_seq`, each sync `sync_count` (and only a sync writes a
+/// key's record), and a zone change `time_zone`; the history mark moves only with
+/// `change_seq`. So a row that still holds these three values means the plan's reads stand.
+pub(crate) struct SyncGuard {
+    pub user: DbUuid,
+    pub change_seq: i64,
+    pub sync_count: i64,
+    pub time_zone: String,
+    pub session: Option<DbUuid>,
+    pub now: DbTime,
+}
+
+impl SyncGuard {
+    /// The guard of a plan made from `seen`, the user row, for the command's session.
+    pub fn of(user: Uuid, seen: &UserLock, session: Option<Uuid>, now: DbTime) -> SyncGuard {
+        SyncGuard {
+            user: DbUuid(user),
+            change_seq: seen.change_seq,
+            sync_count: seen.sync_count,
+            time_zone: seen.time_zone.clone(),
+            session: session.map(DbUuid),
+            now,
+        }
+    }
 }
 
 /// A session's columns as the user lock reads them beside the user row (`expires_at`,

@@ -1,24 +1,29 @@
-//! One sync, one transaction: lock the user, check the key, load the batch's stored rows, plan
-//! in `sync-core`, write the plan in bulk, record the sync and the response, commit. The lock,
-//! the lookup, the bulk write and the bookkeeping are the backend's `hooks`.
+//! One sync: read the user row, the session and the key's record, load the batch's stored rows
+//! and plan in `sync-core`, all without a lock (`prepare`); then write the plan in bulk with the
+//! sync's record and response, guarded by the user row as the plan read it (`finish`). A plan
+//! that a concurrent change made stale writes nothing and the sync runs again under the
+//! user's lock, in one transaction, as does every sync whose webhook events must be queued
+//! with it. The reads, the lock, the lookup and the guarded write are the backend's `hooks`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sync_core::webhooks::EventType;
 use sync_core::wire::{SyncCompletedData, SyncView};
 use sync_core::{
-    decide_idempotency, plan_sync, ChangeCursor, Fingerprint, IdempotencyDecision,
-    IdempotencyRecord, PlannedWrite, SyncResponse,
+    decide_idempotency, plan_sync, ChangeCursor, IdempotencyDecision, IdempotencyRecord,
+    PlannedWrite, StoredWorkout, SyncCounts, SyncResponse,
 };
 use uuid::Uuid;
 
-use super::rows::{count_column, IdempotencyRow, SyncBookkeeping, SyncRow, UserLock, WorkoutRow};
-use super::schema::{idempotency_records, syncs};
+use super::rows::{
+    count_column, IdempotencyRow, SyncBookkeeping, SyncGuard, SyncRow, UserLock, WorkoutRow,
+};
+use super::schema::syncs;
 use super::webhooks::{queue_workout_events, MilestoneContext, Outbox, WorkoutChange};
 use super::Conn;
 use super::{auth, hooks};
 use crate::history::{days_changed, live_day};
-use crate::records::{SessionClaim, SessionUse, SyncCommand, SyncOutcome};
+use crate::records::{SessionUse, SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
@@ -31,108 +36,171 @@ const LOOKUP_CHUNK: usize = 1000;
 
 /// What the stored idempotency record (if any) says about this request: `None` to process it.
 fn stored_decision(
-    conn: &mut Conn,
     cmd: &SyncCommand<'_>,
-    key: &str,
-) -> Result<Option<SyncOutcome>, StoreError> {
-    let stored: Option<IdempotencyRow> = idempotency_records::table
-        .find((DbUuid(cmd.user_id), key))
-        .select(IdempotencyRow::as_select())
-        .first(conn)
-        .optional()?;
-    let record = stored.map(|r| IdempotencyRecord {
-        fingerprint: Fingerprint::from_stored(r.fingerprint),
-        response_body: r.response_body,
-        created_at: r.created_at.0,
-    });
-    Ok(
-        match decide_idempotency(
-            record.as_ref(),
-            &cmd.request.fingerprint,
-            cmd.now,
-            cmd.idempotency_ttl,
-        ) {
-            IdempotencyDecision::Replay(body) => Some(SyncOutcome::Replayed { body }),
-            IdempotencyDecision::KeyReused => Some(SyncOutcome::KeyReused),
-            IdempotencyDecision::Process => None,
-        },
-    )
+    stored: Option<&IdempotencyRecord>,
+) -> Option<SyncOutcome> {
+    match decide_idempotency(
+        stored,
+        &cmd.request.fingerprint,
+        cmd.now,
+        cmd.idempotency_ttl,
+    ) {
+        IdempotencyDecision::Replay(body) => Some(SyncOutcome::Replayed { body }),
+        IdempotencyDecision::KeyReused => Some(SyncOutcome::KeyReused),
+        IdempotencyDecision::Process => None,
+    }
 }
 
-/// `default_target` is the target of a year without a goal (for `goal.reached`).
-pub(crate) fn apply(
+/// What `prepare` made of a sync before any lock, for `finish` to complete (on SQLite in the
+/// writer's turn).
+pub(crate) enum Prepared {
+    /// Answered by the stored record of its key: a replay, or a reused key refused. `finish`
+    /// records the session's use, as the sync it repeats did.
+    Answered {
+        outcome: SyncOutcome,
+        session_used: Option<SessionUse>,
+    },
+    /// Planned from what it read; `finish` writes it if nothing it read has changed.
+    Planned(Box<Planned>),
+    /// For the locked path: the user has webhook subscriptions, whose events read the year as
+    /// the write leaves it in the same transaction, or the user is gone (the locked path says
+    /// how the sync fails).
+    Locked,
+}
+
+/// A sync planned without the user's lock: what it writes, and the guard its write checks.
+pub(crate) struct Planned {
+    guard: SyncGuard,
+    session_used: Option<SessionUse>,
+    writes: SyncWrites,
+}
+
+/// What a sync writes, planned from the user row and the batch's stored rows.
+struct SyncWrites {
+    /// The plan's writes with the rows as written, for the webhook events.
+    changes: Vec<(PlannedWrite, StoredWorkout)>,
+    rows: Vec<WorkoutRow>,
+    bookkeeping: SyncBookkeeping,
+    body: String,
+    counts: SyncCounts,
+    sync_id: Uuid,
+    new_seq: i64,
+}
+
+/// Reads what the sync depends on (the user row, the session, the key's record, the
+/// subscriptions, then the batch's stored rows) without taking the user's lock, and answers or
+/// plans it. A sync that is written at once is then one read, one lookup and one write
+/// statement on PostgreSQL, instead of a transaction of six round trips behind the lock, and on
+/// SQLite its reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24).
+pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared, StoreError> {
+    let key = cmd.request.idempotency_key.as_ref().map(|k| k.as_str());
+    let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key)? else {
+        return Ok(Prepared::Locked);
+    };
+    // A sync, or the replay of one, answers a live session only.
+    if cmd.session.is_some() && !sight.session.as_ref().is_some_and(|s| s.is_active(cmd.now)) {
+        return Err(StoreError::SessionEnded);
+    }
+    // A completed sync's record is written with its effect and never changed while it is live,
+    // so when one is found it decides the request without the user's lock or a write: a retry
+    // storm of one device does not queue behind, or block, that user's real syncs. Finding
+    // none (or an expired one) proves nothing by itself: a request with the same key may be in
+    // flight. Its commit moves the user row, so the guard of this plan's write refuses it, and
+    // the locked path looks again; a sync is applied at most once per key.
+    if let Some(outcome) = stored_decision(cmd, sight.key.stored_key.as_ref()) {
+        return Ok(Prepared::Answered {
+            outcome,
+            session_used: sight.session,
+        });
+    }
+    if !sight.key.subscriptions.is_empty() {
+        return Ok(Prepared::Locked);
+    }
+    let writes = plan_writes(conn, cmd, &sight.user)?;
+    Ok(Prepared::Planned(Box::new(Planned {
+        guard: SyncGuard::of(cmd.user_id, &sight.user, cmd.session, DbTime(cmd.now)),
+        session_used: sight.session,
+        writes,
+    })))
+}
+
+/// Completes what `prepare` made: records a replay's session use, writes a plan whose guard
+/// holds, and otherwise (a change since the plan's reads, or a sync that needs the lock) runs
+/// the sync under the user's lock. `default_target` is the target of a year without a goal
+/// (for `goal.reached`).
+pub(crate) fn finish(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+    prepared: Prepared,
+    default_target: u16,
+) -> Result<SyncOutcome, StoreError> {
+    match prepared {
+        Prepared::Answered {
+            outcome,
+            session_used,
+        } => {
+            record_use_of(conn, cmd, session_used.as_ref());
+            Ok(outcome)
+        }
+        Prepared::Planned(planned) => {
+            let Planned {
+                guard,
+                session_used,
+                writes,
+            } = *planned;
+            let wrote = hooks::write_alone(conn, |conn| {
+                hooks::write_sync(conn, &guard, &writes.rows, &writes.bookkeeping)
+            })?;
+            if !wrote {
+                log::debug!(
+                    "sync by user {}: planned against a row that changed; planned again under the lock",
+                    cmd.user_id
+                );
+                return apply_locked(conn, cmd, default_target);
+            }
+            record_use_of(conn, cmd, session_used.as_ref());
+            Ok(SyncOutcome::Applied {
+                body: writes.body,
+                counts: writes.counts,
+            })
+        }
+        Prepared::Locked => apply_locked(conn, cmd, default_target),
+    }
+}
+
+/// The sync under the user's lock, in one transaction: the session and the key checked again,
+/// the batch's rows read and planned, written, and the webhook events queued.
+fn apply_locked(
     conn: &mut Conn,
     cmd: &SyncCommand<'_>,
     default_target: u16,
 ) -> Result<SyncOutcome, StoreError> {
-    // A completed sync's record is written in the same transaction as its effect and is never
-    // changed while it is live, so when one is found it decides the request (replay, or refuse
-    // a reused key) without the user's lock or a write transaction: a retry storm of one device
-    // does not queue behind, or block, that user's real syncs (docs/benchmarks.md). Finding none
-    // (or an expired one) proves nothing: a request with the same key may be in flight. So the
-    // locked path below looks again once it holds the lock, and a sync is still applied at most
-    // once per key.
-    if let Some(key) = &cmd.request.idempotency_key {
-        if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
-            // A replay answers a live session only, as the sync it repeats did.
-            if let Some(session_id) = cmd.session {
-                let claim = SessionClaim {
-                    user_id: cmd.user_id,
-                    session_id,
-                };
-                let used = auth::claimed_session(conn, claim, cmd.now)?;
-                record_session_use(conn, session_id, &used, cmd.now);
-            }
-            return Ok(outcome);
-        }
-    }
+    let key = cmd.request.idempotency_key.as_ref().map(|k| k.as_str());
     let (outcome, session_used) = hooks::write_transaction(conn, |conn| {
         let (lock, session_used) = lock_user_and_session(conn, cmd)?;
-        let (after_seq, zone) = (lock.change_seq, lock.zone()?);
+        let zone = lock.zone()?;
         let request = cmd.request;
 
-        if let Some(key) = &request.idempotency_key {
-            if let Some(outcome) = stored_decision(conn, cmd, key.as_str())? {
-                return Ok((outcome, session_used));
-            }
+        // The key's record again, now that the lock is held, with the subscriptions that the
+        // sync's events go to: one statement on PostgreSQL.
+        let checked = hooks::key_and_subscriptions(conn, cmd.user_id, key, true)?;
+        if let Some(outcome) = stored_decision(cmd, checked.stored_key.as_ref()) {
+            return Ok((outcome, session_used));
         }
-        let user = DbUuid(cmd.user_id);
+        let writes = plan_writes(conn, cmd, &lock)?;
+        // The lock holds the row as read, so only a session revoked since can fail the guard.
+        let guard = SyncGuard::of(cmd.user_id, &lock, cmd.session, DbTime(cmd.now));
+        if !hooks::write_sync(conn, &guard, &writes.rows, &writes.bookkeeping)? {
+            return Err(StoreError::SessionEnded);
+        }
 
-        let stored = load_by_client_ids(conn, cmd.user_id, &request.client_ids())?;
-        let plan = plan_sync(
-            &request.valid,
-            request.rejected.clone(),
-            &request.deletions,
-            &stored,
-        );
-        // Time-ordered ids (UUIDv7): a batch's new rows land side by side at one end of the
-        // primary-key index, instead of one random leaf page each (docs/benchmarks.md, 18).
-        let written = plan.rows_to_write(after_seq, cmd.now, zone, Uuid::now_v7);
-        let rows: Vec<WorkoutRow> = written
-            .iter()
-            .map(|w| WorkoutRow::from_stored(cmd.user_id, w))
-            .collect();
-        upsert_workouts(conn, &rows)?;
-
-        let new_seq = plan.seq_after(after_seq);
-        let touched = plan.writes.iter().zip(&written).flat_map(|(write, after)| {
-            let before = match write {
-                PlannedWrite::Create(_) => None,
-                PlannedWrite::Update { stored, .. } | PlannedWrite::Delete(stored) => Some(stored),
-            };
-            days_changed(before.map(live_day), live_day(after))
-        });
-        let history = lock.history.after_change(touched, cmd.now.date_naive());
-        let sync_id = Uuid::now_v7();
-        let counts = plan.counts;
-
-        // The webhook events, in this transaction: a rollback takes them with it.
-        let mut outbox = Outbox::load(conn, cmd.user_id, cmd.now)?;
+        // The webhook events, in this transaction: a rollback takes them with it. The
+        // milestones among them read the year as the write left it.
+        let mut outbox = Outbox::of(cmd.user_id, cmd.now, checked.subscriptions)?;
         if !outbox.is_empty() {
-            let changes: Vec<WorkoutChange<'_>> = plan
-                .writes
+            let changes: Vec<WorkoutChange<'_>> = writes
+                .changes
                 .iter()
-                .zip(&written)
                 .map(|(write, after)| match write {
                     PlannedWrite::Create(_) => WorkoutChange {
                         event: EventType::WorkoutCreated,
@@ -155,24 +223,26 @@ pub(crate) fn apply(
                 zone,
                 default_target,
             };
+            let sync_id = writes.sync_id;
             queue_workout_events(conn, &mut outbox, &context, &changes, Some(sync_id))?;
+            let counts = writes.counts;
             outbox.add(
                 EventType::SyncCompleted,
                 SyncCompletedData {
                     sync: SyncView {
                         sync_id,
                         mode: request.mode.as_str().to_owned(),
-                        idempotency_key: request
-                            .idempotency_key
-                            .as_ref()
-                            .map(|k| k.as_str().to_owned()),
+                        idempotency_key: key.map(str::to_owned),
                         created: counts.created,
                         updated: counts.updated,
                         unchanged: counts.unchanged,
                         deleted: counts.deleted,
                         conflicts: counts.conflicts,
                         rejected: counts.rejected,
-                        server_cursor: ChangeCursor { after_seq: new_seq }.encode(),
+                        server_cursor: ChangeCursor {
+                            after_seq: writes.new_seq,
+                        }
+                        .encode(),
                         client_sync_timestamp: request.client_sync_timestamp,
                         created_at: cmd.now,
                     },
@@ -180,63 +250,119 @@ pub(crate) fn apply(
             )?;
             outbox.write(conn)?;
         }
-        let response = SyncResponse {
-            success: true,
-            sync_id,
-            server_timestamp: cmd.now,
-            created: counts.created,
-            updated: counts.updated,
-            unchanged: counts.unchanged,
-            deleted: counts.deleted,
-            conflicts: plan.conflicts,
-            rejected: plan.rejected,
-            next_cursor: ChangeCursor { after_seq: new_seq }.encode(),
-        };
-        let body = serde_json::to_string(&response)
-            .map_err(|e| StoreError::Corrupt(format!("response not serialisable: {e}")))?;
-
-        let bookkeeping = SyncBookkeeping {
-            user,
-            new_seq,
-            now: DbTime(cmd.now),
-            live_delta: counts.created as i64 - counts.deleted as i64,
-            sync: SyncRow {
-                id: DbUuid(sync_id),
-                user_id: user,
-                // The user's sync count after this one: set by `hooks::record_sync`.
-                seq: 0,
-                mode: request.mode.as_str().to_owned(),
-                idempotency_key: request
-                    .idempotency_key
-                    .as_ref()
-                    .map(|k| k.as_str().to_owned()),
-                created: count_column(counts.created),
-                updated: count_column(counts.updated),
-                unchanged: count_column(counts.unchanged),
-                deleted: count_column(counts.deleted),
-                conflicts: count_column(counts.conflicts),
-                rejected: count_column(counts.rejected),
-                change_seq: new_seq,
-                client_sync_timestamp: request.client_sync_timestamp.map(DbTime),
-                created_at: DbTime(cmd.now),
+        Ok((
+            SyncOutcome::Applied {
+                body: writes.body,
+                counts: writes.counts,
             },
-            idempotency: request.idempotency_key.as_ref().map(|key| IdempotencyRow {
-                user_id: user,
-                key: key.as_str().to_owned(),
-                fingerprint: request.fingerprint.as_str().to_owned(),
-                response_body: body.clone(),
-                sync_id: DbUuid(sync_id),
-                created_at: DbTime(cmd.now),
-            }),
-            history,
-        };
-        hooks::record_sync(conn, &bookkeeping)?;
-        Ok((SyncOutcome::Applied { body, counts }, session_used))
+            session_used,
+        ))
     })?;
-    if let (Some(session_id), Some(used)) = (cmd.session, session_used) {
-        record_session_use(conn, session_id, &used, cmd.now);
-    }
+    record_use_of(conn, cmd, session_used.as_ref());
     Ok(outcome)
+}
+
+/// Reads the batch's stored rows and plans the sync against them and `user` (its change
+/// position, zone and history mark): the rows to write, the response and the bookkeeping.
+fn plan_writes(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+    user: &UserLock,
+) -> Result<SyncWrites, StoreError> {
+    let request = cmd.request;
+    let (after_seq, zone) = (user.change_seq, user.zone()?);
+    let stored = load_by_client_ids(conn, cmd.user_id, &request.client_ids())?;
+    let plan = plan_sync(
+        &request.valid,
+        request.rejected.clone(),
+        &request.deletions,
+        &stored,
+    );
+    // Time-ordered ids (UUIDv7): a batch's new rows land side by side at one end of the
+    // primary-key index, instead of one random leaf page each (docs/benchmarks.md, 18).
+    let written = plan.rows_to_write(after_seq, cmd.now, zone, Uuid::now_v7);
+    let user_id = DbUuid(cmd.user_id);
+    let rows: Vec<WorkoutRow> = written
+        .iter()
+        .map(|w| WorkoutRow::from_stored(cmd.user_id, w))
+        .collect();
+    let new_seq = plan.seq_after(after_seq);
+    let touched = plan.writes.iter().zip(&written).flat_map(|(write, after)| {
+        let before = match write {
+            PlannedWrite::Create(_) => None,
+            PlannedWrite::Update { stored, .. } | PlannedWrite::Delete(stored) => Some(stored),
+        };
+        days_changed(before.map(live_day), live_day(after))
+    });
+    let history = user.history.after_change(touched, cmd.now.date_naive());
+    let sync_id = Uuid::now_v7();
+    let counts = plan.counts;
+    let response = SyncResponse {
+        success: true,
+        sync_id,
+        server_timestamp: cmd.now,
+        created: counts.created,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        deleted: counts.deleted,
+        conflicts: plan.conflicts,
+        rejected: plan.rejected,
+        next_cursor: ChangeCursor { after_seq: new_seq }.encode(),
+    };
+    let body = serde_json::to_string(&response)
+        .map_err(|e| StoreError::Corrupt(format!("response not serialisable: {e}")))?;
+    let key = request
+        .idempotency_key
+        .as_ref()
+        .map(|k| k.as_str().to_owned());
+    let bookkeeping = SyncBookkeeping {
+        new_seq,
+        now: DbTime(cmd.now),
+        live_delta: counts.created as i64 - counts.deleted as i64,
+        sync: SyncRow {
+            id: DbUuid(sync_id),
+            user_id,
+            // The user's sync count after this one: set by `hooks::write_sync`.
+            seq: 0,
+            mode: request.mode.as_str().to_owned(),
+            idempotency_key: key.clone(),
+            created: count_column(counts.created),
+            updated: count_column(counts.updated),
+            unchanged: count_column(counts.unchanged),
+            deleted: count_column(counts.deleted),
+            conflicts: count_column(counts.conflicts),
+            rejected: count_column(counts.rejected),
+            change_seq: new_seq,
+            client_sync_timestamp: request.client_sync_timestamp.map(DbTime),
+            created_at: DbTime(cmd.now),
+        },
+        idempotency: key.map(|key| IdempotencyRow {
+            user_id,
+            key,
+            fingerprint: request.fingerprint.as_str().to_owned(),
+            response_body: body.clone(),
+            sync_id: DbUuid(sync_id),
+            created_at: DbTime(cmd.now),
+        }),
+        history,
+    };
+    Ok(SyncWrites {
+        changes: plan.writes.into_iter().zip(written).collect(),
+        rows,
+        bookkeeping,
+        body,
+        counts,
+        sync_id,
+        new_seq,
+    })
+}
+
+/// Records the use of the command's session once the sync is decided (see
+/// `record_session_use`).
+fn record_use_of(conn: &mut Conn, cmd: &SyncCommand<'_>, used: Option<&SessionUse>) {
+    if let (Some(session_id), Some(used)) = (cmd.session, used) {
+        record_session_use(conn, session_id, used, cmd.now);
+    }
 }
 
 /// The user's lock, and when the command names its session, that session as the lock's own

@@ -144,11 +144,17 @@ impl Outbox {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Outbox, StoreError> {
-        let found: Vec<(DbUuid, String)> = webhook_subscriptions::table
-            .filter(webhook_subscriptions::user_id.eq(DbUuid(user_id)))
-            .select((webhook_subscriptions::id, webhook_subscriptions::events))
-            .limit(MAX_WEBHOOKS_PER_USER)
-            .load(conn)?;
+        let found = hooks::key_and_subscriptions(conn, user_id, None, true)?.subscriptions;
+        Outbox::of(user_id, now, found)
+    }
+
+    /// The outbox of a change by `user_id` at `now` whose subscriptions (id, stored event list)
+    /// were read already, as a sync reads them with its key's record.
+    pub(crate) fn of(
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        found: Vec<(DbUuid, String)>,
+    ) -> Result<Outbox, StoreError> {
         let mut subscriptions = Vec::with_capacity(found.len());
         let mut wanted = EventSet::default();
         for (id, events) in found {

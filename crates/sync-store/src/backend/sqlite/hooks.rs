@@ -7,9 +7,12 @@
 //! | `write_transaction` | runs a closure in a write transaction | `BEGIN IMMEDIATE` | one writer at a time: taking the write lock up front means two writers never deadlock upgrading read locks; waiting is bounded by `busy_timeout` (PostgreSQL: read committed) |
 //! | `read_transaction` | runs a closure on one consistent snapshot | a deferred `BEGIN` | the first read fixes the snapshot and takes no write lock, so readers never wait for the writer (PostgreSQL: repeatable read, read only) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
+//! | `key_and_subscriptions` | the stored record of a sync's key and, when asked for, the user's webhook subscriptions | two statements | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
-//! | `record_sync` | a sync's bookkeeping: user row, sync record, stored response | three statements | in process they cost no round trip (PostgreSQL: one write CTE) |
+//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | the statements of `lock_user_in_session` and `key_and_subscriptions`, in that order, on a reader's connection | the plan is made outside the writer's turn (PostgreSQL: one statement) |
+//! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | the guard's read of the user row, `write_workouts` and three statements, in the writer's transaction | in process they cost no round trip (PostgreSQL: one statement) |
+//! | `write_alone` | runs a write that is one statement on PostgreSQL | `write_transaction` | the guard's read and the writes must share one transaction (PostgreSQL: the statement alone) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | a plain read, oldest due first | the immediate transaction already keeps every other claim out until commit (PostgreSQL: `FOR UPDATE SKIP LOCKED`) |
 //!
 //! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
@@ -19,14 +22,20 @@ use diesel::upsert::excluded;
 use uuid::Uuid;
 
 use super::queries::rows::{
-    session_use, SessionColumns, SyncBookkeeping, SyncRow, UserLock, WorkoutRow,
+    session_use, IdempotencyRow, KeyAndSubscriptions, SessionColumns, SyncBookkeeping, SyncGuard,
+    SyncRow, SyncSight, UserLock, WorkoutRow,
 };
-use super::schema::{idempotency_records, sessions, syncs, users, webhook_deliveries, workouts};
+use super::schema::{
+    idempotency_records, sessions, syncs, users, webhook_deliveries, webhook_subscriptions,
+    workouts,
+};
 use super::Conn;
 use crate::history::HistoryMark;
 use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
+use crate::webhooks::MAX_WEBHOOKS_PER_USER;
 use crate::StoreError;
+use sync_core::{Fingerprint, IdempotencyRecord};
 
 /// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
 const UPSERT_CHUNK: usize = 1000;
@@ -55,12 +64,14 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         .find(DbUuid(user_id))
         .select((
             users::change_seq,
+            users::sync_count,
             users::time_zone,
             (users::history_version, users::history_floor),
         ))
         .first(conn)
-        .map(|(change_seq, time_zone, history)| UserLock {
+        .map(|(change_seq, sync_count, time_zone, history)| UserLock {
             change_seq,
+            sync_count,
             time_zone,
             history,
         })
@@ -78,11 +89,12 @@ pub(super) fn lock_user_in_session(
     let session = sessions::id
         .eq(DbUuid(session_id))
         .and(sessions::user_id.eq(users::id));
-    let found: Option<(i64, String, HistoryMark, SessionColumns)> = users::table
+    let found: Option<(i64, i64, String, HistoryMark, SessionColumns)> = users::table
         .left_join(sessions::table.on(session))
         .filter(users::id.eq(DbUuid(user_id)))
         .select((
             users::change_seq,
+            users::sync_count,
             users::time_zone,
             (users::history_version, users::history_floor),
             (
@@ -94,13 +106,73 @@ pub(super) fn lock_user_in_session(
         ))
         .first(conn)
         .optional()?;
-    let (change_seq, time_zone, history, session) = found.ok_or(StoreError::NotFound)?;
+    let (change_seq, sync_count, time_zone, history, session) =
+        found.ok_or(StoreError::NotFound)?;
     let lock = UserLock {
         change_seq,
+        sync_count,
         time_zone,
         history,
     };
     Ok((lock, session_use(session)))
+}
+
+/// What a sync plans from, without a lock: the user row and the session first, then the key's
+/// record and the subscriptions. Read in that order, a change committed between them shows in
+/// the later reads but moves the user row, so the write's guard refuses the plan. `None` when
+/// the user is gone.
+pub(super) fn sync_sight(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session: Option<Uuid>,
+    key: Option<&str>,
+) -> Result<Option<SyncSight>, StoreError> {
+    let seen = match session {
+        Some(session) => lock_user_in_session(conn, user_id, session),
+        None => lock_user(conn, user_id).map(|lock| (lock, None)),
+    };
+    let (user, session) = match seen {
+        Err(StoreError::NotFound) => return Ok(None),
+        other => other?,
+    };
+    let key = key_and_subscriptions(conn, user_id, key, true)?;
+    Ok(Some(SyncSight { user, session, key }))
+}
+
+/// The stored record of the user's `key` (when given), and their webhook subscriptions when
+/// `with_subscriptions`.
+pub(super) fn key_and_subscriptions(
+    conn: &mut Conn,
+    user_id: Uuid,
+    key: Option<&str>,
+    with_subscriptions: bool,
+) -> Result<KeyAndSubscriptions, StoreError> {
+    let stored_key = match key {
+        Some(key) => idempotency_records::table
+            .find((DbUuid(user_id), key))
+            .select(IdempotencyRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(|r: IdempotencyRow| IdempotencyRecord {
+                fingerprint: Fingerprint::from_stored(r.fingerprint),
+                response_body: r.response_body,
+                created_at: r.created_at.0,
+            }),
+        None => None,
+    };
+    let subscriptions = if with_subscriptions {
+        webhook_subscriptions::table
+            .filter(webhook_subscriptions::user_id.eq(DbUuid(user_id)))
+            .select((webhook_subscriptions::id, webhook_subscriptions::events))
+            .limit(MAX_WEBHOOKS_PER_USER)
+            .load(conn)?
+    } else {
+        Vec::new()
+    };
+    Ok(KeyAndSubscriptions {
+        stored_key,
+        subscriptions,
+    })
 }
 
 /// The user's rows (live and tombstones) with these client ids: `client_id IN (…)`, one probe
@@ -150,10 +222,31 @@ pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(),
     Ok(())
 }
 
-/// A sync's bookkeeping in three statements: advance the user row (its sync count numbers the
-/// sync), insert the sync record and, when a key was given, the response to replay.
-pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), StoreError> {
-    let sync_seq: i64 = diesel::update(users::table.find(b.user))
+/// Writes a sync's rows, then its bookkeeping (advances the user row, whose sync count numbers
+/// the sync, inserts the sync record and, when a key was given, the response to replay), if
+/// `guard` holds; `false`, with nothing written, if it does not. Run in the writer's
+/// transaction, so the guard's read of the user row is the lock's.
+pub(super) fn write_sync(
+    conn: &mut Conn,
+    guard: &SyncGuard,
+    rows: &[WorkoutRow],
+    b: &SyncBookkeeping,
+) -> Result<bool, StoreError> {
+    let held = match guard.session {
+        Some(session) => lock_user_in_session(conn, guard.user.0, session.0),
+        None => lock_user(conn, guard.user.0).map(|lock| (lock, None)),
+    };
+    let (lock, session) = match held {
+        Err(StoreError::NotFound) => return Ok(false),
+        other => other?,
+    };
+    if !guard_holds(guard, &lock, session.as_ref()) {
+        return Ok(false);
+    }
+    if !rows.is_empty() {
+        write_workouts(conn, rows)?;
+    }
+    let sync_seq: i64 = diesel::update(users::table.find(guard.user))
         .set((
             users::sync_count.eq(users::sync_count + 1),
             users::change_seq.eq(b.new_seq),
@@ -184,7 +277,24 @@ pub(super) fn record_sync(conn: &mut Conn, b: &SyncBookkeeping) -> Result<(), St
             ))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Whether the user row `held` and the session as read with it (`None`: not the user's) still
+/// hold what the plan read (PostgreSQL checks the same in `SYNC_GUARD_CTE`).
+fn guard_holds(guard: &SyncGuard, held: &UserLock, session: Option<&SessionUse>) -> bool {
+    held.change_seq == guard.change_seq
+        && held.sync_count == guard.sync_count
+        && held.time_zone == guard.time_zone
+        && (guard.session.is_none() || session.is_some_and(|s| s.is_active(guard.now.0)))
+}
+
+/// Runs a write that is one statement on PostgreSQL in the writer's transaction.
+pub(super) fn write_alone<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    write_transaction(conn, f)
 }
 
 /// The ids of up to `limit` pending webhook deliveries due at `now`, oldest due first, through

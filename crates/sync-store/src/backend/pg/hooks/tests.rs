@@ -1,6 +1,7 @@
 //! The raw SQL of the PostgreSQL hooks against Diesel's `schema.rs`, without a database. The
 //! compiler checks every statement built with Diesel's DSL, but not the column lists spelled out
-//! in `LOOKUP_SQL`, `UPSERT_SQL` and `RECORD_SYNC_SQL`: a column added to, renamed in or dropped
+//! in the raw statements (the lookup, the upsert, the sync's guarded write, its sight and its
+//! key check): a column added to, renamed in or dropped
 //! from the schema without the raw SQL following fails here.
 
 use diesel::pg::Pg;
@@ -8,9 +9,15 @@ use diesel::query_builder::QueryFragment;
 use diesel::{debug_query, Table};
 use uuid::Uuid;
 
-use super::{Lookup, RecordSync, SyncBookkeeping, Upsert, LOOKUP_SQL, RECORD_SYNC_SQL, UPSERT_SQL};
+use super::{
+    KeyAndSubscriptionsQuery, Lookup, SyncBookkeeping, SyncGuard, SyncSightQuery, SyncWrite,
+    Upsert, KEY_AND_SUBSCRIPTIONS_SQL, LOOKUP_SQL, RECORD_SYNC_CTES, SYNC_GUARD_CTE,
+    SYNC_GUARD_FILTER, SYNC_SIGHT_SQL, UPSERT_ON_CONFLICT, UPSERT_ROWS,
+};
 use crate::backend::pg::queries::rows::{IdempotencyRow, SyncRow};
-use crate::backend::pg::schema::{idempotency_records, syncs, users, workouts};
+use crate::backend::pg::schema::{
+    idempotency_records, sessions, syncs, users, webhook_subscriptions, workouts,
+};
 use crate::types::{DbTime, DbUuid};
 
 /// The columns `schema.rs` declares for `table`, sorted: Diesel renders its `all_columns` as
@@ -129,6 +136,11 @@ fn raw_sql_names_the_columns_schema_rs_declares() {
         ("users", users.clone()),
         ("syncs", syncs.clone()),
         ("idempotency_records", idempotency_records.clone()),
+        (
+            "webhook_subscriptions",
+            declared(webhook_subscriptions::table),
+        ),
+        ("sessions", declared(sessions::table)),
     ];
 
     // The lookup selects `*` and filters by qualified columns.
@@ -136,65 +148,76 @@ fn raw_sql_names_the_columns_schema_rs_declares() {
     assert_qualified_columns_exist(&lookup, &tables);
 
     // The upsert writes every column and overwrites all but the row's identity and creation.
-    let upsert = normalised(UPSERT_SQL);
+    let upsert = normalised(&[UPSERT_ROWS, UPSERT_ON_CONFLICT].concat());
     let (inserted, values) = insert(&upsert, "workouts");
-    assert_eq!(inserted, workouts, "UPSERT_SQL's INSERT column list");
-    assert_eq!(values, workouts.len(), "UPSERT_SQL's unnest arrays");
+    assert_eq!(inserted, workouts, "the upsert's INSERT column list");
+    assert_eq!(values, workouts.len(), "the upsert's unnest arrays");
     assert_eq!(
         overwritten(&upsert),
         except(&workouts, &["id", "user_id", "client_id", "created_at"]),
-        "UPSERT_SQL's DO UPDATE SET list"
+        "the upsert's DO UPDATE SET list"
     );
     assert_eq!(
         sorted(items(between(&upsert, "ON CONFLICT (", ")"))),
         ["client_id", "user_id"],
-        "UPSERT_SQL's conflict target"
+        "the upsert's conflict target"
     );
     assert_qualified_columns_exist(&upsert, &tables);
 
     // The bookkeeping writes every column of a sync and of an idempotency record, and only
     // columns of the user row.
-    let record_sync = normalised(RECORD_SYNC_SQL);
+    let record_sync = normalised(RECORD_SYNC_CTES);
     let (inserted, values) = insert(&record_sync, "syncs");
-    assert_eq!(inserted, syncs, "RECORD_SYNC_SQL's syncs column list");
-    assert_eq!(values, syncs.len(), "RECORD_SYNC_SQL's syncs values");
+    assert_eq!(inserted, syncs, "RECORD_SYNC_CTES's syncs column list");
+    assert_eq!(values, syncs.len(), "RECORD_SYNC_CTES's syncs values");
     let (inserted, values) = insert(&record_sync, "idempotency_records");
     assert_eq!(
         inserted, idempotency_records,
-        "RECORD_SYNC_SQL's idempotency_records column list"
+        "RECORD_SYNC_CTES's idempotency_records column list"
     );
     assert_eq!(
         values,
         idempotency_records.len(),
-        "RECORD_SYNC_SQL's idempotency_records values"
+        "RECORD_SYNC_CTES's idempotency_records values"
     );
     assert_eq!(
-        overwritten(&record_sync),
+        overwritten(&record_sync[..record_sync.rfind(") SELECT ").expect("a last SELECT")]),
         except(&idempotency_records, &["user_id", "key"]),
-        "RECORD_SYNC_SQL's DO UPDATE SET list"
+        "RECORD_SYNC_CTES's DO UPDATE SET list"
     );
     for assignment in items(between(&record_sync, "UPDATE users SET ", " FROM ")) {
         let column = assignment.split(" = ").next().unwrap_or_default();
         assert!(
             users.iter().any(|c| c == column),
-            "RECORD_SYNC_SQL sets `{column}`, not a column of users"
+            "RECORD_SYNC_CTES sets `{column}`, not a column of users"
         );
     }
-    let returned = between(&record_sync, "FROM p, bumped RETURNING ", ")");
-    assert!(
-        syncs.iter().any(|c| c == returned),
-        "RECORD_SYNC_SQL returns `{returned}`, not a column of syncs"
-    );
+    for returned in items(between(&record_sync, "FROM p, bumped RETURNING ", ")")) {
+        assert!(
+            syncs.contains(&returned),
+            "RECORD_SYNC_CTES returns `{returned}`, not a column of syncs"
+        );
+    }
     assert_qualified_columns_exist(&record_sync, &tables);
+
+    // The sync's check reads the key's record by its primary key and the subscriptions by
+    // their owner.
+    let key_and_subscriptions = normalised(KEY_AND_SUBSCRIPTIONS_SQL);
+    assert!(key_and_subscriptions.contains("i.user_id = p.user_id AND i.key = p.key"));
+    assert!(key_and_subscriptions.contains("webhook_subscriptions.user_id = p.user_id"));
+    assert_qualified_columns_exist(&key_and_subscriptions, &tables);
+    let sight = normalised(SYNC_SIGHT_SQL);
+    assert_qualified_columns_exist(&sight, &tables);
+    let guard = normalised(SYNC_GUARD_CTE);
+    assert_qualified_columns_exist(&guard, &tables);
 }
 
-/// A bookkeeping record with a stored response, for rendering `RecordSync`.
+/// A bookkeeping record with a stored response, for rendering `SyncWrite`.
 fn bookkeeping() -> SyncBookkeeping {
     let user = DbUuid(Uuid::nil());
     let sync_id = DbUuid(Uuid::nil());
     let now = DbTime(chrono::DateTime::UNIX_EPOCH);
     SyncBookkeeping {
-        user,
         new_seq: 1,
         now,
         live_delta: 1,
@@ -235,6 +258,28 @@ fn sent(statement: &impl QueryFragment<Pg>) -> String {
     sql.to_owned()
 }
 
+/// `sql` with each placeholder's number taken out, and the numbers in the order they stand.
+fn placeholders(sql: &str) -> (String, Vec<usize>) {
+    let mut text = String::with_capacity(sql.len());
+    let mut numbers = Vec::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        text.push_str(&rest[..=at]);
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        numbers.push(
+            rest[at + 1..at + 1 + digits]
+                .parse()
+                .expect("a numbered placeholder"),
+        );
+        rest = &rest[at + 1 + digits..];
+    }
+    text.push_str(rest);
+    (text, numbers)
+}
+
 #[test]
 fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
     let client_ids = ["a".to_owned(), "b".to_owned()];
@@ -243,12 +288,52 @@ fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
         user: DbUuid(Uuid::nil()),
     };
     assert_eq!(sent(&lookup), LOOKUP_SQL);
-    assert_eq!(sent(&Upsert::of(&[])), UPSERT_SQL);
+    assert_eq!(
+        sent(&Upsert::of(&[])),
+        [UPSERT_ROWS, UPSERT_ON_CONFLICT].concat()
+    );
+    let check = KeyAndSubscriptionsQuery {
+        user: DbUuid(Uuid::nil()),
+        key: Some("key"),
+        limit: 10,
+    };
+    assert_eq!(sent(&check), KEY_AND_SUBSCRIPTIONS_SQL);
+    let sight = SyncSightQuery {
+        user: DbUuid(Uuid::nil()),
+        session: None,
+        key: Some("key"),
+    };
+    assert_eq!(sent(&sight), SYNC_SIGHT_SQL);
+
+    // The sync's write is the guard, the upsert under it and the bookkeeping, written as they
+    // are, with the parameters numbered on through all three: seven, twenty arrays, seventeen.
     let b = bookkeeping();
-    let record_sync = RecordSync {
+    let guard = SyncGuard {
+        user: DbUuid(Uuid::nil()),
+        change_seq: 0,
+        sync_count: 0,
+        time_zone: "UTC".into(),
+        session: Some(DbUuid(Uuid::nil())),
+        now: DbTime(chrono::DateTime::UNIX_EPOCH),
+    };
+    let write = SyncWrite {
+        guard: &guard,
+        upsert: Upsert::of(&[]),
         b: &b,
         fingerprint: Some("fingerprint"),
         response_body: Some("{}"),
     };
-    assert_eq!(sent(&record_sync), RECORD_SYNC_SQL);
+    let (text, numbers) = placeholders(&sent(&write));
+    let (expected, _) = placeholders(
+        &[
+            SYNC_GUARD_CTE,
+            UPSERT_ROWS,
+            SYNC_GUARD_FILTER,
+            UPSERT_ON_CONFLICT,
+            RECORD_SYNC_CTES,
+        ]
+        .concat(),
+    );
+    assert_eq!(text, expected);
+    assert_eq!(numbers, (1..=44).collect::<Vec<usize>>());
 }
