@@ -56,6 +56,13 @@ pub const EXPORT_PAGE: i64 = 1000;
 /// Most ingest tokens one user may hold (the list is never longer).
 pub const MAX_INGEST_TOKENS: i64 = 20;
 
+/// The smallest sync (workouts and deletions) that SQLite reads and plans on a reader's
+/// connection, outside the writer's turn. A 1,000-workout lookup and plan kept the one writer
+/// busy for milliseconds that the other writers waited behind; for a sync of a few workouts, or
+/// a replay, the reader's cache, made stale by every commit, cost more than the turn saved
+/// (docs/benchmarks.md, 24).
+const SQLITE_PLAN_OUTSIDE_TURN_FROM: usize = 100;
+
 /// Pool and wait limits.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -465,12 +472,19 @@ impl Store {
         command: &SyncCommand<'_>,
         between: impl FnOnce(),
     ) -> Result<SyncOutcome, StoreError> {
+        let request = command.request;
+        let workouts = request.valid.len() + request.deletions.len();
         with_read_then_write_conn!(
             self,
+            read_outside_turn: workouts >= SQLITE_PLAN_OUTSIDE_TURN_FROM,
             |conn, queries| {
-                let prepared = queries::sync::prepare(conn, command);
+                let prepared = queries::sync::prepare(conn, command)?;
                 between();
-                prepared
+                // A replay with nothing to record returns here, before any write path.
+                match prepared.settled(command.now) {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(prepared) => Ok::<_, StoreError>(prepared),
+                }
             },
             |prepared| queries::sync::finish(conn, command, prepared, self.goal_default_target)
         )

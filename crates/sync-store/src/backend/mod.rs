@@ -70,20 +70,35 @@ macro_rules! with_write_conn {
 }
 pub(crate) use with_write_conn;
 
-/// A write in two steps: `$read` on a pooled connection, then `$write` with its result bound to
-/// `$value`, on the write path of [`with_write_conn`]. On SQLite the read runs on a reader's
-/// connection outside the writer's turn, which then covers `$write` only; on PostgreSQL both
-/// run on one pooled connection. `$read` is a `Result`: an error ends the write before it.
+/// A write in two steps: `$read`, then `$write` with its result bound to `$value`, on the write
+/// path of [`with_write_conn`]. On PostgreSQL both run on one pooled connection. On SQLite, when
+/// `$outside` is true, the read runs on a reader's connection outside the writer's turn, which
+/// then covers `$write` only; otherwise both run in the turn on the writer's connection, whose
+/// pages are the freshest: a reader's cache is invalidated by every commit, and for a small
+/// write that costs more than the turn it saves (docs/benchmarks.md, 24). `$read` is a
+/// `Result`: an error ends the write before it.
 macro_rules! with_read_then_write_conn {
-    ($store:expr, |$conn:ident, $queries:ident| $read:expr, |$value:ident| $write:expr) => {
+    (
+        $store:expr,
+        read_outside_turn: $outside:expr,
+        |$conn:ident, $queries:ident| $read:expr,
+        |$value:ident| $write:expr
+    ) => {
         match &$store.backend {
             $crate::backend::Backend::Sqlite(pool, writer) => {
-                let $value =
-                    $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $read)?;
-                let written = {
+                let written = if $outside {
+                    let $value =
+                        $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $read)?;
                     let _turn = writer.turn()?;
                     let own = writer.connection();
                     $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $write)
+                } else {
+                    let _turn = writer.turn()?;
+                    let own = writer.connection();
+                    $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| {
+                        let $value = $read?;
+                        $write
+                    })
                 };
                 writer.checkpoint_if_due();
                 written

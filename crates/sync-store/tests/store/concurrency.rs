@@ -213,23 +213,19 @@ per_backend!(
             now: t0(),
             idempotency_ttl: ttl(),
         };
-        // The same five workouts, first planned as new by `late`, are created by `early`
-        // between that plan and its write.
-        let late = prepare(
-            json!({"workouts": workouts("w", 5), "idempotency_key": "late"}),
-            t0(),
-        );
-        let early = prepare(
-            json!({"workouts": workouts("w", 5), "idempotency_key": "early"}),
-            t0(),
-        );
+        // The same hundred workouts, first planned as new by `late`, are created by `early`
+        // between that plan and its write. (A hundred: SQLite plans a smaller sync in the
+        // writer's turn, where nothing can come in between.)
+        let batch = workouts("w", 100);
+        let late = prepare(json!({"workouts": batch, "idempotency_key": "late"}), t0());
+        let early = prepare(json!({"workouts": batch, "idempotency_key": "early"}), t0());
         let outcome = sync_with_change_between(&b.store, &command_of(&late), || {
             let first = applied(n, b.store.sync(&command_of(&early)).expect("early sync"));
-            first.assert_counts(n, [5, 0, 0, 0, 0, 0]);
+            first.assert_counts(n, [100, 0, 0, 0, 0, 0]);
         });
         let second = applied(n, outcome.expect("late sync"));
-        second.assert_counts(n, [0, 0, 5, 0, 0, 0]);
-        assert_eq!(second.position(), 5, "{n}: nothing was written twice");
+        second.assert_counts(n, [0, 0, 100, 0, 0, 0]);
+        assert_eq!(second.position(), 100, "{n}: nothing was written twice");
         let history = b.store.sync_history(user.id, 10).unwrap();
         assert_eq!(history.len(), 2, "{n}: both syncs are recorded, once each");
         // Its key replays what it answered under the lock.
@@ -240,7 +236,7 @@ per_backend!(
         );
 
         // A session revoked between the plan and the write ends the sync, which writes nothing.
-        let revoked = prepare(json!({"workouts": workouts("r", 2)}), t0());
+        let revoked = prepare(json!({"workouts": workouts("r", 100)}), t0());
         let ended = sync_with_change_between(&b.store, &command_of(&revoked), || {
             b.store
                 .revoke_session(user.id, session.id, t0())

@@ -323,7 +323,12 @@ pub(super) fn sync_sight(
     };
     let (user, session) = first.user.into_lock();
     let key = KeyAndSubscription::gather(std::iter::once(first.key).chain(rows.map(|r| r.key)));
-    Ok(Some(SyncSight { user, session, key }))
+    Ok(Some(SyncSight {
+        user,
+        session,
+        stored_key: key.stored_key,
+        subscriptions: Some(key.subscriptions),
+    }))
 }
 
 /// The batch lookup, one unique-index probe per client id. `user_id = $1 AND client_id =

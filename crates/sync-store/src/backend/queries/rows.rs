@@ -243,11 +243,14 @@ pub(crate) struct UserLock {
 
 /// What a sync reads before it plans, without a lock (`hooks::sync_sight`): the user row, the
 /// caller's session as read with it (`None` when it is not the user's or none was named), the
-/// key's record and the user's subscriptions.
+/// key's record, and the user's subscriptions, `None` when they were not read (SQLite reads
+/// them only when no record was found: a record usually decides the request, and a sync that
+/// goes on without them takes the locked path, which reads them).
 pub(crate) struct SyncSight {
     pub user: UserLock,
     pub session: Option<SessionUse>,
-    pub key: KeyAndSubscriptions,
+    pub stored_key: Option<IdempotencyRecord>,
+    pub subscriptions: Option<Vec<(DbUuid, String)>>,
 }
 
 /// What a sync planned without the user's lock depends on, for the write to check in the

@@ -68,6 +68,26 @@ pub(crate) enum Prepared {
     Locked,
 }
 
+impl Prepared {
+    /// The outcome of a sync answered by its key's record with nothing to write (its session's
+    /// use recorded within the minute, or no session): it needs no write path, which on SQLite
+    /// would queue it for the writer's turn. Anything else comes back for `finish`.
+    pub(crate) fn settled(self, now: DateTime<Utc>) -> Result<SyncOutcome, Prepared> {
+        match self {
+            Prepared::Answered {
+                outcome,
+                session_used,
+            } if !session_used
+                .as_ref()
+                .is_some_and(|used| used.touch_due(now)) =>
+            {
+                Ok(outcome)
+            }
+            other => Err(other),
+        }
+    }
+}
+
 /// A sync planned without the user's lock: what it writes, and the guard its write checks.
 pub(crate) struct Planned {
     guard: SyncGuard,
@@ -107,13 +127,13 @@ pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared
     // none (or an expired one) proves nothing by itself: a request with the same key may be in
     // flight. Its commit moves the user row, so the guard of this plan's write refuses it, and
     // the locked path looks again; a sync is applied at most once per key.
-    if let Some(outcome) = stored_decision(cmd, sight.key.stored_key.as_ref()) {
+    if let Some(outcome) = stored_decision(cmd, sight.stored_key.as_ref()) {
         return Ok(Prepared::Answered {
             outcome,
             session_used: sight.session,
         });
     }
-    if !sight.key.subscriptions.is_empty() {
+    if !sight.subscriptions.is_some_and(|s| s.is_empty()) {
         return Ok(Prepared::Locked);
     }
     let writes = plan_writes(conn, cmd, &sight.user)?;

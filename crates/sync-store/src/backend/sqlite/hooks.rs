@@ -118,7 +118,7 @@ pub(super) fn lock_user_in_session(
 }
 
 /// What a sync plans from, without a lock: the user row and the session first, then the key's
-/// record and the subscriptions. Read in that order, a change committed between them shows in
+/// record and, when there is none, the subscriptions. Read in that order, a change committed between them shows in
 /// the later reads but moves the user row, so the write's guard refuses the plan. `None` when
 /// the user is gone.
 pub(super) fn sync_sight(
@@ -135,8 +135,17 @@ pub(super) fn sync_sight(
         Err(StoreError::NotFound) => return Ok(None),
         other => other?,
     };
-    let key = key_and_subscriptions(conn, user_id, key, true)?;
-    Ok(Some(SyncSight { user, session, key }))
+    let stored_key = key_and_subscriptions(conn, user_id, key, false)?.stored_key;
+    let subscriptions = match stored_key {
+        Some(_) => None,
+        None => Some(key_and_subscriptions(conn, user_id, None, true)?.subscriptions),
+    };
+    Ok(Some(SyncSight {
+        user,
+        session,
+        stored_key,
+        subscriptions,
+    }))
 }
 
 /// The stored record of the user's `key` (when given), and their webhook subscriptions when
