@@ -59,8 +59,8 @@ pub const MAX_INGEST_TOKENS: i64 = 20;
 /// The smallest sync (workouts and deletions) that SQLite reads and plans on a reader's
 /// connection, outside the writer's turn. A 1,000-workout lookup and plan kept the one writer
 /// busy for milliseconds that the other writers waited behind; for a sync of a few workouts, or
-/// a replay, the reader's cache, made stale by every commit, cost more than the turn saved
-/// (docs/benchmarks.md, 24).
+/// a replay, reading on a reader's connection measured slower than waiting for the turn (mix
+/// (a) at 0.89 of before, replays at 0.59; docs/benchmarks.md, 24).
 const SQLITE_PLAN_OUTSIDE_TURN_FROM: usize = 100;
 
 /// Pool and wait limits.

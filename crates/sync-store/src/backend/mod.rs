@@ -73,10 +73,9 @@ pub(crate) use with_write_conn;
 /// A write in two steps: `$read`, then `$write` with its result bound to `$value`, on the write
 /// path of [`with_write_conn`]. On PostgreSQL both run on one pooled connection. On SQLite, when
 /// `$outside` is true, the read runs on a reader's connection outside the writer's turn, which
-/// then covers `$write` only; otherwise both run in the turn on the writer's connection, whose
-/// pages are the freshest: a reader's cache is invalidated by every commit, and for a small
-/// write that costs more than the turn it saves (docs/benchmarks.md, 24). `$read` is a
-/// `Result`: an error ends the write before it.
+/// then covers `$write` only; otherwise both run in the turn on the writer's connection, which
+/// measured faster for a small write (docs/benchmarks.md, 24). `$read` is a `Result`: an error
+/// ends the write before it.
 macro_rules! with_read_then_write_conn {
     (
         $store:expr,

@@ -10,7 +10,7 @@
 //! | `key_and_subscriptions` | the stored record of a sync's key and, when asked for, the user's webhook subscriptions | two statements | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
-//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | the statements of `lock_user_in_session` and `key_and_subscriptions`, in that order, on a reader's connection | the plan is made outside the writer's turn (PostgreSQL: one statement) |
+//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | the statements of `lock_user_in_session` and `key_and_subscriptions` in that order (the subscriptions only when no key record was found), on a reader's connection for a sync of 100 workouts or more, else in the writer's turn | a large sync is planned outside the writer's turn (PostgreSQL: one statement) |
 //! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | the guard's read of the user row, `write_workouts` and three statements, in the writer's transaction | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `write_alone` | runs a write that is one statement on PostgreSQL | `write_transaction` | the guard's read and the writes must share one transaction (PostgreSQL: the statement alone) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | a plain read, oldest due first | the immediate transaction already keeps every other claim out until commit (PostgreSQL: `FOR UPDATE SKIP LOCKED`) |
@@ -118,9 +118,9 @@ pub(super) fn lock_user_in_session(
 }
 
 /// What a sync plans from, without a lock: the user row and the session first, then the key's
-/// record and, when there is none, the subscriptions. Read in that order, a change committed between them shows in
-/// the later reads but moves the user row, so the write's guard refuses the plan. `None` when
-/// the user is gone.
+/// record and, when there is none, the subscriptions. Read in that order, a change committed
+/// between them shows in the later reads but moves the user row, so the write's guard refuses
+/// the plan. `None` when the user is gone.
 pub(super) fn sync_sight(
     conn: &mut Conn,
     user_id: Uuid,
