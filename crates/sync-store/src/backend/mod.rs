@@ -54,19 +54,23 @@ macro_rules! with_write_conn {
     ($store:expr, |$conn:ident, $queries:ident| $body:expr) => {
         match &$store.backend {
             $crate::backend::Backend::Sqlite(_, writer) => {
-                let written = {
-                    let _turn = writer.turn()?;
-                    let own = writer.connection();
-                    $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $body)
-                };
-                writer.checkpoint_if_due();
-                written
+                $crate::backend::with_write_conn!(@turn writer, |$conn, $queries| $body)
             }
             $crate::backend::Backend::Pg(pool, pulse) => {
                 $crate::backend::with_conn!(@pg pool, pulse, |$conn, $queries| $body)
             }
         }
     };
+    // SQLite: `$body` in the writer's turn, on its connection; then a checkpoint if one is due.
+    (@turn $writer:ident, |$conn:ident, $queries:ident| $body:expr) => {{
+        let written = {
+            let _turn = $writer.turn()?;
+            let own = $writer.connection();
+            $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $body)
+        };
+        $writer.checkpoint_if_due();
+        written
+    }};
 }
 pub(crate) use with_write_conn;
 
@@ -85,22 +89,16 @@ macro_rules! with_read_then_write_conn {
     ) => {
         match &$store.backend {
             $crate::backend::Backend::Sqlite(pool, writer) => {
-                let written = if $outside {
+                if $outside {
                     let $value =
                         $crate::backend::with_conn!(@on pool, sqlite, |$conn, $queries| $read)?;
-                    let _turn = writer.turn()?;
-                    let own = writer.connection();
-                    $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $write)
+                    $crate::backend::with_write_conn!(@turn writer, |$conn, $queries| $write)
                 } else {
-                    let _turn = writer.turn()?;
-                    let own = writer.connection();
-                    $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| {
+                    $crate::backend::with_write_conn!(@turn writer, |$conn, $queries| {
                         let $value = $read?;
                         $write
                     })
-                };
-                writer.checkpoint_if_due();
-                written
+                }
             }
             $crate::backend::Backend::Pg(pool, pulse) => {
                 $crate::backend::with_conn!(@pg pool, pulse, |$conn, $queries| {

@@ -8,7 +8,7 @@
 //! | `read_transaction` | runs a closure on one consistent snapshot | repeatable read, read only | the numbers of a year come from a few statements that must agree with each other and with the `ETag` made from them (SQLite: a deferred `BEGIN`) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
 //! | `lock_user_in_session` | `lock_user`, reading the caller's session in the same statement | `LOCK_IN_SESSION_SQL`: the user row left-joined to the session, `FOR UPDATE OF users` | the session check costs no round trip of its own, and only the user row is locked: a session row locked too could deadlock with a writer that takes the two in the other order (SQLite: the same join, a plain read) |
-//! | `key_and_subscriptions` | the stored record of a sync's key and, when asked for, the user's webhook subscriptions | `KEY_AND_SUBSCRIPTIONS_SQL`: the key's record left-joined to the subscriptions | one round trip for what the sync checks before it writes, instead of two (SQLite: two statements) |
+//! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | `SYNC_SIGHT_SQL`, the user row beside them unused | one round trip for what a locked write checks before it writes, instead of two (SQLite: two statements) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_ROWS` and `UPSERT_ON_CONFLICT`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
 //! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | `SYNC_SIGHT_SQL`: one statement, one snapshot | the plan costs one round trip before the lookup (SQLite: the statements of `lock_user_in_session` and `key_and_subscriptions`) |
@@ -29,7 +29,8 @@ use diesel::sql_types::{
 use uuid::Uuid;
 
 use super::queries::rows::{
-    session_use, KeyAndSubscriptions, SyncBookkeeping, SyncGuard, SyncSight, UserLock, WorkoutRow,
+    key_record, session_use, KeyAndSubscriptions, SyncBookkeeping, SyncGuard, SyncSight, UserLock,
+    WorkoutRow,
 };
 use super::schema::{users, webhook_deliveries};
 use super::statement::{cached_statement, push_statement, unbound_parameter};
@@ -39,7 +40,6 @@ use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::webhooks::MAX_WEBHOOKS_PER_USER;
 use crate::StoreError;
-use sync_core::{Fingerprint, IdempotencyRecord};
 
 /// Runs `f` in a read-committed transaction, which rolls back instead of committing when its
 /// waiter has given up on it (see `watch`).
@@ -168,39 +168,7 @@ impl LockedInSession {
     }
 }
 
-/// What a sync checks before it writes, in one statement: the record of its key (by the
-/// primary key; none when `$2` is NULL) and up to `$3` of the user's subscriptions (through
-/// `webhook_subscriptions_user_idx`; `LIMIT 0` reads none). One row per subscription, each
-/// carrying the record, or one row when there is no subscription.
-pub(super) const KEY_AND_SUBSCRIPTIONS_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
-     $2::text AS key) \
-     SELECT i.fingerprint, i.response_body, i.created_at, s.id AS subscription_id, \
-     s.events AS subscription_events FROM p \
-     LEFT JOIN idempotency_records i ON i.user_id = p.user_id AND i.key = p.key \
-     LEFT JOIN LATERAL (SELECT webhook_subscriptions.id, webhook_subscriptions.events \
-     FROM webhook_subscriptions WHERE webhook_subscriptions.user_id = p.user_id LIMIT $3) \
-     AS s ON true";
-
-/// `KEY_AND_SUBSCRIPTIONS_SQL` with its parameters.
-struct KeyAndSubscriptionsQuery<'a> {
-    user: DbUuid,
-    key: Option<&'a str>,
-    limit: i64,
-}
-
-impl QueryFragment<Pg> for KeyAndSubscriptionsQuery<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_statement(&mut out, KEY_AND_SUBSCRIPTIONS_SQL, move |out, n| match n {
-            1 => out.push_bind_param::<SqlUuid, _>(&self.user),
-            2 => out.push_bind_param::<Nullable<Text>, _>(&self.key),
-            3 => out.push_bind_param::<BigInt, _>(&self.limit),
-            _ => Err(unbound_parameter(n)),
-        })
-    }
-}
-cached_statement!(KeyAndSubscriptionsQuery);
-
-/// A row of `KEY_AND_SUBSCRIPTIONS_SQL`.
+/// The key's record and subscription columns of a `SYNC_SIGHT_SQL` row.
 #[derive(QueryableByName)]
 struct KeyAndSubscription {
     #[diesel(sql_type = Nullable<Text>)]
@@ -215,25 +183,16 @@ struct KeyAndSubscription {
     subscription_events: Option<String>,
 }
 
-/// The stored record of the user's `key` (when given), and their webhook subscriptions when
-/// `with_subscriptions`, by `KEY_AND_SUBSCRIPTIONS_SQL`.
+/// The stored record of the user's `key` (when given) and their webhook subscriptions, by
+/// `SYNC_SIGHT_SQL` (the user row it also reads is the caller's to ignore: the writers that ask
+/// hold its lock).
 pub(super) fn key_and_subscriptions(
     conn: &mut Conn,
     user_id: Uuid,
     key: Option<&str>,
-    with_subscriptions: bool,
 ) -> Result<KeyAndSubscriptions, StoreError> {
-    let rows: Vec<KeyAndSubscription> = KeyAndSubscriptionsQuery {
-        user: DbUuid(user_id),
-        key,
-        limit: if with_subscriptions {
-            MAX_WEBHOOKS_PER_USER
-        } else {
-            0
-        },
-    }
-    .load(conn)?;
-    Ok(KeyAndSubscription::gather(rows))
+    let rows = sight_rows(conn, user_id, None, key)?;
+    Ok(KeyAndSubscription::gather(rows.into_iter().map(|r| r.key)))
 }
 
 impl KeyAndSubscription {
@@ -241,14 +200,11 @@ impl KeyAndSubscription {
     fn gather(rows: impl IntoIterator<Item = KeyAndSubscription>) -> KeyAndSubscriptions {
         let mut rows = rows.into_iter().peekable();
         let stored_key = rows.peek_mut().and_then(|first| {
-            let fingerprint = first.fingerprint.take()?;
-            let response_body = first.response_body.take()?;
-            let created_at = first.created_at?;
-            Some(IdempotencyRecord {
-                fingerprint: Fingerprint::from_stored(fingerprint),
-                response_body,
-                created_at: created_at.0,
-            })
+            Some(key_record(
+                first.fingerprint.take()?,
+                first.response_body.take()?,
+                first.created_at?,
+            ))
         });
         let subscriptions = rows
             .filter_map(|row| row.subscription_id.zip(row.subscription_events))
@@ -262,7 +218,9 @@ impl KeyAndSubscription {
 
 /// Everything a sync reads before it plans, in one statement and one snapshot, without a lock:
 /// the user row and the caller's session (as `LOCK_IN_SESSION_SQL` reads them), the key's
-/// record and the subscriptions (as `KEY_AND_SUBSCRIPTIONS_SQL`). No row when the user is gone.
+/// record (by the primary key; none when `$3` is NULL) and the subscriptions (through
+/// `webhook_subscriptions_user_idx`). One row per subscription, each carrying the rest, or one
+/// when there is none; no row when the user is gone.
 pub(super) const SYNC_SIGHT_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
      $2::uuid AS session_id, $3::text AS key) \
      SELECT users.change_seq, users.sync_count, users.time_zone, users.history_version, \
@@ -304,6 +262,22 @@ struct SyncSightRow {
     key: KeyAndSubscription,
 }
 
+/// The rows of `SYNC_SIGHT_SQL`: none when the user is gone, else one per subscription (one
+/// when there is none).
+fn sight_rows(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session: Option<Uuid>,
+    key: Option<&str>,
+) -> Result<Vec<SyncSightRow>, StoreError> {
+    Ok(SyncSightQuery {
+        user: DbUuid(user_id),
+        session: session.map(DbUuid),
+        key,
+    }
+    .load(conn)?)
+}
+
 /// What a sync plans from, by `SYNC_SIGHT_SQL`; `None` when the user is gone.
 pub(super) fn sync_sight(
     conn: &mut Conn,
@@ -311,13 +285,7 @@ pub(super) fn sync_sight(
     session: Option<Uuid>,
     key: Option<&str>,
 ) -> Result<Option<SyncSight>, StoreError> {
-    let rows: Vec<SyncSightRow> = SyncSightQuery {
-        user: DbUuid(user_id),
-        session: session.map(DbUuid),
-        key,
-    }
-    .load(conn)?;
-    let mut rows = rows.into_iter();
+    let mut rows = sight_rows(conn, user_id, session, key)?.into_iter();
     let Some(first) = rows.next() else {
         return Ok(None);
     };

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use sync_core::running::{parse_time_zone, Goal, Tz};
-use sync_core::{IdempotencyRecord, StoredWorkout, SyncCounts, WorkoutContent};
+use sync_core::{Fingerprint, IdempotencyRecord, StoredWorkout, SyncCounts, WorkoutContent};
 use uuid::Uuid;
 
 use super::schema::{goals, idempotency_records, ingest_tokens, sessions, syncs, users, workouts};
@@ -221,10 +221,23 @@ pub(crate) struct SyncBookkeeping {
     pub history: HistoryMark,
 }
 
+/// A key's record as stored: what `sync-core` decides a repeated request by.
+pub(crate) fn key_record(
+    fingerprint: String,
+    response_body: String,
+    created_at: DbTime,
+) -> IdempotencyRecord {
+    IdempotencyRecord {
+        fingerprint: Fingerprint::from_stored(fingerprint),
+        response_body,
+        created_at: created_at.0,
+    }
+}
+
 /// What a write reads before it changes anything (`hooks::key_and_subscriptions`), in one
 /// statement on PostgreSQL: the stored record of the sync's idempotency key (`None` without a
-/// key or a record), and, when asked for, the user's webhook subscriptions (id and stored event
-/// list) that its events go to.
+/// key or a record), and the user's webhook subscriptions (id and stored event list) that its
+/// events go to.
 pub(crate) struct KeyAndSubscriptions {
     pub stored_key: Option<IdempotencyRecord>,
     pub subscriptions: Vec<(DbUuid, String)>,

@@ -97,8 +97,9 @@ pub(crate) struct Planned {
 
 /// What a sync writes, planned from the user row and the batch's stored rows.
 struct SyncWrites {
-    /// The plan's writes with the rows as written, for the webhook events.
-    changes: Vec<(PlannedWrite, StoredWorkout)>,
+    /// The plan's writes and, index for index, the rows as written: for the webhook events.
+    planned: Vec<PlannedWrite>,
+    written: Vec<StoredWorkout>,
     rows: Vec<WorkoutRow>,
     bookkeeping: SyncBookkeeping,
     body: String,
@@ -113,7 +114,7 @@ struct SyncWrites {
 /// statement on PostgreSQL, instead of a transaction of six round trips behind the lock, and on
 /// SQLite its reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24).
 pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared, StoreError> {
-    let key = cmd.request.idempotency_key.as_ref().map(|k| k.as_str());
+    let key = key_of(cmd);
     let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key)? else {
         return Ok(Prepared::Locked);
     };
@@ -195,7 +196,7 @@ fn apply_locked(
     cmd: &SyncCommand<'_>,
     default_target: u16,
 ) -> Result<SyncOutcome, StoreError> {
-    let key = cmd.request.idempotency_key.as_ref().map(|k| k.as_str());
+    let key = key_of(cmd);
     let (outcome, session_used) = hooks::write_transaction(conn, |conn| {
         let (lock, session_used) = lock_user_and_session(conn, cmd)?;
         let zone = lock.zone()?;
@@ -203,7 +204,7 @@ fn apply_locked(
 
         // The key's record again, now that the lock is held, with the subscriptions that the
         // sync's events go to: one statement on PostgreSQL.
-        let checked = hooks::key_and_subscriptions(conn, cmd.user_id, key, true)?;
+        let checked = hooks::key_and_subscriptions(conn, cmd.user_id, key)?;
         if let Some(outcome) = stored_decision(cmd, checked.stored_key.as_ref()) {
             return Ok((outcome, session_used));
         }
@@ -219,8 +220,9 @@ fn apply_locked(
         let mut outbox = Outbox::of(cmd.user_id, cmd.now, checked.subscriptions)?;
         if !outbox.is_empty() {
             let changes: Vec<WorkoutChange<'_>> = writes
-                .changes
+                .planned
                 .iter()
+                .zip(&writes.written)
                 .map(|(write, after)| match write {
                     PlannedWrite::Create(_) => WorkoutChange {
                         event: EventType::WorkoutCreated,
@@ -331,10 +333,7 @@ fn plan_writes(
     };
     let body = serde_json::to_string(&response)
         .map_err(|e| StoreError::Corrupt(format!("response not serialisable: {e}")))?;
-    let key = request
-        .idempotency_key
-        .as_ref()
-        .map(|k| k.as_str().to_owned());
+    let key = key_of(cmd).map(str::to_owned);
     let bookkeeping = SyncBookkeeping {
         new_seq,
         now: DbTime(cmd.now),
@@ -367,7 +366,8 @@ fn plan_writes(
         history,
     };
     Ok(SyncWrites {
-        changes: plan.writes.into_iter().zip(written).collect(),
+        planned: plan.writes,
+        written,
         rows,
         bookkeeping,
         body,
@@ -375,6 +375,11 @@ fn plan_writes(
         sync_id,
         new_seq,
     })
+}
+
+/// The command's idempotency key, if it has one.
+fn key_of<'c>(cmd: &'c SyncCommand<'_>) -> Option<&'c str> {
+    cmd.request.idempotency_key.as_ref().map(|k| k.as_str())
 }
 
 /// Records the use of the command's session once the sync is decided (see

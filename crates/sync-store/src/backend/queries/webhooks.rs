@@ -144,7 +144,7 @@ impl Outbox {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Outbox, StoreError> {
-        let found = hooks::key_and_subscriptions(conn, user_id, None, true)?.subscriptions;
+        let found = hooks::key_and_subscriptions(conn, user_id, None)?.subscriptions;
         Outbox::of(user_id, now, found)
     }
 

@@ -7,7 +7,7 @@
 //! | `write_transaction` | runs a closure in a write transaction | `BEGIN IMMEDIATE` | one writer at a time: taking the write lock up front means two writers never deadlock upgrading read locks; waiting is bounded by `busy_timeout` (PostgreSQL: read committed) |
 //! | `read_transaction` | runs a closure on one consistent snapshot | a deferred `BEGIN` | the first read fixes the snapshot and takes no write lock, so readers never wait for the writer (PostgreSQL: repeatable read, read only) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
-//! | `key_and_subscriptions` | the stored record of a sync's key and, when asked for, the user's webhook subscriptions | two statements | in process they cost no round trip (PostgreSQL: one statement) |
+//! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | two statements | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
 //! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | the statements of `lock_user_in_session` and `key_and_subscriptions` in that order (the subscriptions only when no key record was found), on a reader's connection for a sync of 100 workouts or more, else in the writer's turn | a large sync is planned outside the writer's turn (PostgreSQL: one statement) |
@@ -22,8 +22,8 @@ use diesel::upsert::excluded;
 use uuid::Uuid;
 
 use super::queries::rows::{
-    session_use, IdempotencyRow, KeyAndSubscriptions, SessionColumns, SyncBookkeeping, SyncGuard,
-    SyncRow, SyncSight, UserLock, WorkoutRow,
+    key_record, session_use, IdempotencyRow, KeyAndSubscriptions, SessionColumns, SyncBookkeeping,
+    SyncGuard, SyncRow, SyncSight, UserLock, WorkoutRow,
 };
 use super::schema::{
     idempotency_records, sessions, syncs, users, webhook_deliveries, webhook_subscriptions,
@@ -35,7 +35,7 @@ use crate::records::SessionUse;
 use crate::types::{DbTime, DbUuid};
 use crate::webhooks::MAX_WEBHOOKS_PER_USER;
 use crate::StoreError;
-use sync_core::{Fingerprint, IdempotencyRecord};
+use sync_core::IdempotencyRecord;
 
 /// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
 const UPSERT_CHUNK: usize = 1000;
@@ -117,6 +117,24 @@ pub(super) fn lock_user_in_session(
     Ok((lock, session_use(session)))
 }
 
+/// The user row and the caller's session as read with it (`None`: not the user's), by
+/// `lock_user_in_session`, or `lock_user` when no session is named; `None` when the user is
+/// gone.
+fn user_and_session(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session: Option<Uuid>,
+) -> Result<Option<(UserLock, Option<SessionUse>)>, StoreError> {
+    let read = match session {
+        Some(session) => lock_user_in_session(conn, user_id, session),
+        None => lock_user(conn, user_id).map(|lock| (lock, None)),
+    };
+    match read {
+        Err(StoreError::NotFound) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// What a sync plans from, without a lock: the user row and the session first, then the key's
 /// record and, when there is none, the subscriptions. Read in that order, a change committed
 /// between them shows in the later reads but moves the user row, so the write's guard refuses
@@ -127,18 +145,13 @@ pub(super) fn sync_sight(
     session: Option<Uuid>,
     key: Option<&str>,
 ) -> Result<Option<SyncSight>, StoreError> {
-    let seen = match session {
-        Some(session) => lock_user_in_session(conn, user_id, session),
-        None => lock_user(conn, user_id).map(|lock| (lock, None)),
+    let Some((user, session)) = user_and_session(conn, user_id, session)? else {
+        return Ok(None);
     };
-    let (user, session) = match seen {
-        Err(StoreError::NotFound) => return Ok(None),
-        other => other?,
-    };
-    let stored_key = key_and_subscriptions(conn, user_id, key, false)?.stored_key;
+    let stored_key = stored_key(conn, user_id, key)?;
     let subscriptions = match stored_key {
         Some(_) => None,
-        None => Some(key_and_subscriptions(conn, user_id, None, true)?.subscriptions),
+        None => Some(subscriptions(conn, user_id)?),
     };
     Ok(Some(SyncSight {
         user,
@@ -148,40 +161,42 @@ pub(super) fn sync_sight(
     }))
 }
 
-/// The stored record of the user's `key` (when given), and their webhook subscriptions when
-/// `with_subscriptions`.
+/// The stored record of the user's `key` (when given) and their webhook subscriptions.
 pub(super) fn key_and_subscriptions(
     conn: &mut Conn,
     user_id: Uuid,
     key: Option<&str>,
-    with_subscriptions: bool,
 ) -> Result<KeyAndSubscriptions, StoreError> {
-    let stored_key = match key {
-        Some(key) => idempotency_records::table
-            .find((DbUuid(user_id), key))
-            .select(IdempotencyRow::as_select())
-            .first(conn)
-            .optional()?
-            .map(|r: IdempotencyRow| IdempotencyRecord {
-                fingerprint: Fingerprint::from_stored(r.fingerprint),
-                response_body: r.response_body,
-                created_at: r.created_at.0,
-            }),
-        None => None,
-    };
-    let subscriptions = if with_subscriptions {
-        webhook_subscriptions::table
-            .filter(webhook_subscriptions::user_id.eq(DbUuid(user_id)))
-            .select((webhook_subscriptions::id, webhook_subscriptions::events))
-            .limit(MAX_WEBHOOKS_PER_USER)
-            .load(conn)?
-    } else {
-        Vec::new()
-    };
     Ok(KeyAndSubscriptions {
-        stored_key,
-        subscriptions,
+        stored_key: stored_key(conn, user_id, key)?,
+        subscriptions: subscriptions(conn, user_id)?,
     })
+}
+
+/// The stored record of the user's `key`; `None` without a key or a record.
+fn stored_key(
+    conn: &mut Conn,
+    user_id: Uuid,
+    key: Option<&str>,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let row: Option<IdempotencyRow> = idempotency_records::table
+        .find((DbUuid(user_id), key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|r| key_record(r.fingerprint, r.response_body, r.created_at)))
+}
+
+/// The user's webhook subscriptions: id and stored event list.
+fn subscriptions(conn: &mut Conn, user_id: Uuid) -> Result<Vec<(DbUuid, String)>, StoreError> {
+    Ok(webhook_subscriptions::table
+        .filter(webhook_subscriptions::user_id.eq(DbUuid(user_id)))
+        .select((webhook_subscriptions::id, webhook_subscriptions::events))
+        .limit(MAX_WEBHOOKS_PER_USER)
+        .load(conn)?)
 }
 
 /// The user's rows (live and tombstones) with these client ids: `client_id IN (…)`, one probe
@@ -241,13 +256,9 @@ pub(super) fn write_sync(
     rows: &[WorkoutRow],
     b: &SyncBookkeeping,
 ) -> Result<bool, StoreError> {
-    let held = match guard.session {
-        Some(session) => lock_user_in_session(conn, guard.user.0, session.0),
-        None => lock_user(conn, guard.user.0).map(|lock| (lock, None)),
-    };
-    let (lock, session) = match held {
-        Err(StoreError::NotFound) => return Ok(false),
-        other => other?,
+    let Some((lock, session)) = user_and_session(conn, guard.user.0, guard.session.map(|s| s.0))?
+    else {
+        return Ok(false);
     };
     if !guard_holds(guard, &lock, session.as_ref()) {
         return Ok(false);
