@@ -516,3 +516,32 @@ per_backend!(new_workouts_and_syncs_get_time_ordered_ids, |b: Backend| {
         "{n}: {syncs:?}"
     );
 });
+
+per_backend!(
+    a_batch_of_more_ids_than_one_lookup_finds_every_stored_row,
+    |b: Backend| {
+        // A sync planned without the lock reads its batch's stored rows with the user row when
+        // they fit one lookup (1,000 ids); this batch names 1,500 and is looked up apart.
+        let n = b.name;
+        let (user, _) = register(&b, "many-ids@example.com");
+        b.applied(user.id, json!({"workouts": workouts("a", 1000)}), t0())
+            .assert_counts(n, [1000, 0, 0, 0, 0, 0]);
+
+        let mut batch: Vec<Value> = (0..500)
+            .map(|i| versioned(&format!("a-{i}"), 9000.0, 2))
+            .collect();
+        batch.extend(workouts("b", 500));
+        let deleted: Vec<String> = (500..1000).map(|i| format!("a-{i}")).collect();
+        let t = t0() + Duration::seconds(1);
+        let body = json!({"workouts": batch, "deleted_client_ids": deleted});
+        b.applied(user.id, body, t)
+            .assert_counts(n, [500, 500, 0, 500, 0, 0]);
+
+        // Every row was found and written over, none inserted beside it: the same batch
+        // again changes nothing.
+        let body = json!({"workouts": batch, "deleted_client_ids": deleted});
+        let t = t + Duration::seconds(1);
+        b.applied(user.id, body, t)
+            .assert_counts(n, [0, 0, 1000, 0, 0, 0]);
+    }
+);

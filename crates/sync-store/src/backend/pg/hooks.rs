@@ -11,7 +11,7 @@
 //! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | `SYNC_SIGHT_SQL`, the user row beside them unused | one round trip for what a locked write checks before it writes, instead of two (SQLite: two statements) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_ROWS` and `UPSERT_ON_CONFLICT`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
-//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | `SYNC_SIGHT_SQL`: one statement, one snapshot | the plan costs one round trip before the lookup (SQLite: the statements of `lock_user_in_session` and `key_and_subscriptions`) |
+//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions and, when the sync is planned without the lock, the batch's stored rows | `SYNC_SIGHT_SQL` with `LOOKUP_SQL` inside it: one statement, one snapshot | the plan costs one round trip, the lookup's included (SQLite: the statements of `lock_user_in_session`, `key_and_subscriptions` and `lookup_workouts`) |
 //! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | one statement: `SYNC_GUARD_CTE`, the upsert under it, `RECORD_SYNC_CTES` | a sync planned without the lock writes in one round trip, its own transaction, instead of six; a stale plan writes nothing (SQLite: the guard's read and four statements, in the writer's transaction) |
 //! | `write_alone` | runs a one-statement write on its own | no transaction: the statement is one | `BEGIN` and `COMMIT` would be two more round trips (SQLite: `write_transaction`) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | `SELECT … FOR UPDATE SKIP LOCKED`, oldest due first | instances claiming at once lock different rows and none waits for another (SQLite: a plain read in the immediate transaction) |
@@ -85,8 +85,10 @@ pub(super) fn lock_user(conn: &mut Conn, user_id: Uuid) -> Result<UserLock, Stor
         .ok_or(StoreError::NotFound)
 }
 
-/// The user lock of a sync whose caller's session is checked in the same statement.
-pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq, users.sync_count, \
+/// The user lock of a sync whose caller's session is checked in the same statement. The
+/// change position is named apart from a workout's (`SYNC_SIGHT_SQL` returns both in a row).
+pub(super) const LOCK_IN_SESSION_SQL: &str = "SELECT users.change_seq AS user_change_seq, \
+     users.sync_count, \
      users.time_zone, \
      users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, \
      sessions.last_used_at FROM users \
@@ -113,7 +115,7 @@ cached_statement!(LockInSession);
 /// A row of `LOCK_IN_SESSION_SQL`.
 #[derive(QueryableByName)]
 struct LockedInSession {
-    #[diesel(sql_type = BigInt)]
+    #[diesel(sql_type = BigInt, column_name = user_change_seq)]
     change_seq: i64,
     #[diesel(sql_type = BigInt)]
     sync_count: i64,
@@ -175,7 +177,7 @@ struct KeyAndSubscription {
     fingerprint: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     response_body: Option<String>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
+    #[diesel(sql_type = Nullable<Timestamptz>, column_name = key_created_at)]
     created_at: Option<DbTime>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     subscription_id: Option<DbUuid>,
@@ -191,7 +193,7 @@ pub(super) fn key_and_subscriptions(
     user_id: Uuid,
     key: Option<&str>,
 ) -> Result<KeyAndSubscriptions, StoreError> {
-    let rows = sight_rows(conn, user_id, None, key)?;
+    let rows = sight_rows(conn, user_id, None, key, &[])?;
     Ok(KeyAndSubscription::gather(rows.into_iter().map(|r| r.key)))
 }
 
@@ -219,25 +221,40 @@ impl KeyAndSubscription {
 /// Everything a sync reads before it plans, in one statement and one snapshot, without a lock:
 /// the user row and the caller's session (as `LOCK_IN_SESSION_SQL` reads them), the key's
 /// record (by the primary key; none when `$3` is NULL) and the subscriptions (through
-/// `webhook_subscriptions_user_idx`). One row per subscription, each carrying the rest, or one
-/// when there is none; no row when the user is gone.
+/// `webhook_subscriptions_user_idx`), then, when there is no record and no subscription, the
+/// batch's stored rows by `LOOKUP_SQL` (its parameters numbered on from `$5`), which close
+/// with `SYNC_SIGHT_LOOKUP_END`. The lookup's gate refers to the sight row only, so it is a
+/// one-time filter: a replay or a user with subscriptions probes no index for the batch. One
+/// row per stored row found, each carrying the sight, else one per subscription, or one; no
+/// row when the user is gone.
 pub(super) const SYNC_SIGHT_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
-     $2::uuid AS session_id, $3::text AS key) \
-     SELECT users.change_seq, users.sync_count, users.time_zone, users.history_version, \
-     users.history_floor, sessions.expires_at, sessions.revoked_at, sessions.last_used_at, \
-     i.fingerprint, i.response_body, i.created_at, s.id AS subscription_id, \
-     s.events AS subscription_events FROM p JOIN users ON users.id = p.user_id \
+     $2::uuid AS session_id, $3::text AS key), \
+     sight AS (SELECT users.change_seq AS user_change_seq, users.sync_count, users.time_zone, \
+     users.history_version, users.history_floor, sessions.expires_at, sessions.revoked_at, \
+     sessions.last_used_at, i.fingerprint, i.response_body, i.created_at AS key_created_at, \
+     s.id AS subscription_id, s.events AS subscription_events \
+     FROM p JOIN users ON users.id = p.user_id \
      LEFT JOIN sessions ON sessions.id = p.session_id AND sessions.user_id = users.id \
      LEFT JOIN idempotency_records i ON i.user_id = p.user_id AND i.key = p.key \
      LEFT JOIN LATERAL (SELECT webhook_subscriptions.id, webhook_subscriptions.events \
      FROM webhook_subscriptions WHERE webhook_subscriptions.user_id = p.user_id LIMIT $4) \
-     AS s ON true";
+     AS s ON true) \
+     SELECT sight.*, stored.* FROM sight LEFT JOIN LATERAL (SELECT found.* FROM (";
 
-/// `SYNC_SIGHT_SQL` with its parameters.
+/// The close of `SYNC_SIGHT_SQL`'s lookup, and its gate. `OFFSET 0` keeps the lookup a
+/// subquery of its own: flattened into the join, the gate became a join filter applied after
+/// the lookup had run; here it is a one-time filter before it.
+pub(super) const SYNC_SIGHT_LOOKUP_END: &str = ") AS found \
+     WHERE sight.fingerprint IS NULL AND sight.subscription_id IS NULL OFFSET 0) AS stored \
+     ON true";
+
+/// `SYNC_SIGHT_SQL` with its parameters: the sight's four, then the lookup's two (no client
+/// ids: no stored rows).
 struct SyncSightQuery<'a> {
     user: DbUuid,
     session: Option<DbUuid>,
     key: Option<&'a str>,
+    lookup: Lookup<'a>,
 }
 
 impl QueryFragment<Pg> for SyncSightQuery<'_> {
@@ -248,7 +265,10 @@ impl QueryFragment<Pg> for SyncSightQuery<'_> {
             3 => out.push_bind_param::<Nullable<Text>, _>(&self.key),
             4 => out.push_bind_param::<BigInt, _>(&MAX_WEBHOOKS_PER_USER),
             _ => Err(unbound_parameter(n)),
-        })
+        })?;
+        self.lookup.walk_ast(out.reborrow())?;
+        out.push_sql(SYNC_SIGHT_LOOKUP_END);
+        Ok(())
     }
 }
 cached_statement!(SyncSightQuery);
@@ -260,43 +280,60 @@ struct SyncSightRow {
     user: LockedInSession,
     #[diesel(embed)]
     key: KeyAndSubscription,
+    /// `None` in a row that carries no stored row (every column NULL).
+    #[diesel(embed)]
+    stored: Option<WorkoutRow>,
 }
 
-/// The rows of `SYNC_SIGHT_SQL`: none when the user is gone, else one per subscription (one
-/// when there is none).
+/// The rows of `SYNC_SIGHT_SQL`: none when the user is gone, else one per stored row of
+/// `client_ids` found, or one per subscription, or one.
 fn sight_rows(
     conn: &mut Conn,
     user_id: Uuid,
     session: Option<Uuid>,
     key: Option<&str>,
+    client_ids: &[String],
 ) -> Result<Vec<SyncSightRow>, StoreError> {
     Ok(SyncSightQuery {
         user: DbUuid(user_id),
         session: session.map(DbUuid),
         key,
+        lookup: Lookup {
+            client_ids,
+            user: DbUuid(user_id),
+        },
     }
     .load(conn)?)
 }
 
-/// What a sync plans from, by `SYNC_SIGHT_SQL`; `None` when the user is gone.
+/// What a sync plans from, by `SYNC_SIGHT_SQL`, with the stored rows of `client_ids` when they
+/// are given and the sync is planned here; `None` when the user is gone.
 pub(super) fn sync_sight(
     conn: &mut Conn,
     user_id: Uuid,
     session: Option<Uuid>,
     key: Option<&str>,
+    client_ids: Option<&[String]>,
 ) -> Result<Option<SyncSight>, StoreError> {
-    let mut rows = sight_rows(conn, user_id, session, key)?.into_iter();
+    let mut rows = sight_rows(conn, user_id, session, key, client_ids.unwrap_or_default())?;
+    let stored: Vec<WorkoutRow> = rows.iter_mut().filter_map(|r| r.stored.take()).collect();
+    let mut rows = rows.into_iter();
     let Some(first) = rows.next() else {
         return Ok(None);
     };
     let (user, session) = first.user.into_lock();
     let key = KeyAndSubscription::gather(std::iter::once(first.key).chain(rows.map(|r| r.key)));
-    Ok(Some(SyncSight {
+    let mut sight = SyncSight {
         user,
         session,
         stored_key: key.stored_key,
         subscriptions: Some(key.subscriptions),
-    }))
+        stored: None,
+    };
+    if client_ids.is_some() && sight.plans_unlocked() {
+        sight.stored = Some(stored);
+    }
+    Ok(Some(sight))
 }
 
 /// The batch lookup, one unique-index probe per client id. `user_id = $1 AND client_id =
@@ -306,8 +343,11 @@ pub(super) fn sync_sight(
 /// `workouts_user_seq_idx`, comparing each row with every id, so a 1,000-workout sync cost
 /// O(history × batch). Here each id is looked up by equality on the whole unique key inside a
 /// `LATERAL … LIMIT 1` (which the planner cannot flatten into a join): a plan no statistics
-/// change, O(batch × log n).
-pub(super) const LOOKUP_SQL: &str = "SELECT w.* FROM unnest($1::text[]) AS c(client_id) \
+/// change, O(batch × log n). The ids come through a sub-select, so that the planner sees a
+/// batch of unknown size in every plan: told each batch's size, it costed a small batch's own
+/// plan below the generic one and planned the statement again on every sync (0.08 ms each; as
+/// part of `SYNC_SIGHT_SQL`, 0.44 ms), where now it keeps the generic plan.
+pub(super) const LOOKUP_SQL: &str = "SELECT w.* FROM unnest((SELECT $1::text[])) AS c(client_id) \
      CROSS JOIN LATERAL (SELECT * FROM workouts \
      WHERE workouts.user_id = $2 AND workouts.client_id = c.client_id LIMIT 1) AS w";
 

@@ -264,6 +264,19 @@ pub(crate) struct SyncSight {
     pub session: Option<SessionUse>,
     pub stored_key: Option<IdempotencyRecord>,
     pub subscriptions: Option<Vec<(DbUuid, String)>>,
+    /// The batch's stored rows, read with the rest when the sync goes on to be planned here:
+    /// client ids were given, no key record was found and the user has no subscriptions.
+    /// `None` when they were not read.
+    pub stored: Option<Vec<WorkoutRow>>,
+}
+
+impl SyncSight {
+    /// Whether a sync with this sight is planned without the lock, so that its batch's stored
+    /// rows are read with the sight: no key record decides it and no webhook events must be
+    /// queued with its write.
+    pub fn plans_unlocked(&self) -> bool {
+        self.stored_key.is_none() && self.subscriptions.as_ref().is_some_and(|s| s.is_empty())
+    }
 }
 
 /// What a sync planned without the user's lock depends on, for the write to check in the

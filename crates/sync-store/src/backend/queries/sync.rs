@@ -1,5 +1,5 @@
-//! One sync: read the user row, the session and the key's record, load the batch's stored rows
-//! and plan in `sync-core`, all without a lock (`prepare`); then write the plan in bulk with the
+//! One sync: read the user row, the session, the key's record and the batch's stored rows and
+//! plan in `sync-core`, all without a lock (`prepare`); then write the plan in bulk with the
 //! sync's record and response, guarded by the user row as the plan read it (`finish`). A plan
 //! that a concurrent change made stale writes nothing and the sync runs again under the
 //! user's lock, in one transaction, as does every sync whose webhook events must be queued
@@ -27,7 +27,7 @@ use crate::records::{SessionUse, SyncCommand, SyncOutcome};
 use crate::types::{DbTime, DbUuid};
 use crate::StoreError;
 
-/// Client ids per lookup statement: one statement for any batch within the default limits, and
+/// Client ids per lookup statement: one statement for a batch of up to 1,000 ids, and
 /// far under SQLite's bind-parameter limit (PostgreSQL receives them as one array). Both
 /// backends' statements (`hooks::lookup_workouts`: `client_id IN (…)` on SQLite, `unnest` of the
 /// ids with a `LATERAL … LIMIT 1` probe on PostgreSQL) probe the unique `(user_id, client_id)`
@@ -109,13 +109,16 @@ struct SyncWrites {
 }
 
 /// Reads what the sync depends on (the user row, the session, the key's record, the
-/// subscriptions, then the batch's stored rows) without taking the user's lock, and answers or
-/// plans it. A sync that is written at once is then one read, one lookup and one write
-/// statement on PostgreSQL, instead of a transaction of six round trips behind the lock, and on
-/// SQLite its reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24).
+/// subscriptions and the batch's stored rows) without taking the user's lock, and answers or
+/// plans it. A sync that is written at once is then one read and one write statement on
+/// PostgreSQL, instead of a transaction of six round trips behind the lock, and on SQLite its
+/// reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24 and 25).
 pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared, StoreError> {
     let key = key_of(cmd);
-    let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key)? else {
+    let client_ids = cmd.request.client_ids();
+    // A batch of more ids than one lookup takes is looked up on its own, chunk by chunk.
+    let one_lookup = (client_ids.len() <= LOOKUP_CHUNK).then_some(client_ids.as_slice());
+    let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key, one_lookup)? else {
         return Ok(Prepared::Locked);
     };
     // A sync, or the replay of one, answers a live session only.
@@ -137,7 +140,7 @@ pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared
     if !sight.subscriptions.is_some_and(|s| s.is_empty()) {
         return Ok(Prepared::Locked);
     }
-    let writes = plan_writes(conn, cmd, &sight.user)?;
+    let writes = plan_writes(conn, cmd, &sight.user, sight.stored)?;
     Ok(Prepared::Planned(Box::new(Planned {
         guard: SyncGuard::of(cmd.user_id, &sight.user, cmd.session, DbTime(cmd.now)),
         session_used: sight.session,
@@ -208,7 +211,7 @@ fn apply_locked(
         if let Some(outcome) = stored_decision(cmd, checked.stored_key.as_ref()) {
             return Ok((outcome, session_used));
         }
-        let writes = plan_writes(conn, cmd, &lock)?;
+        let writes = plan_writes(conn, cmd, &lock, None)?;
         // The lock holds the row as read, so only a session revoked since can fail the guard.
         let guard = SyncGuard::of(cmd.user_id, &lock, cmd.session, DbTime(cmd.now));
         if !hooks::write_sync(conn, &guard, &writes.rows, &writes.bookkeeping)? {
@@ -284,16 +287,21 @@ fn apply_locked(
     Ok(outcome)
 }
 
-/// Reads the batch's stored rows and plans the sync against them and `user` (its change
-/// position, zone and history mark): the rows to write, the response and the bookkeeping.
+/// Plans the sync against the batch's stored rows (`stored` when they were read with the user
+/// row, else read here) and `user` (its change position, zone and history mark): the rows to
+/// write, the response and the bookkeeping.
 fn plan_writes(
     conn: &mut Conn,
     cmd: &SyncCommand<'_>,
     user: &UserLock,
+    stored: Option<Vec<WorkoutRow>>,
 ) -> Result<SyncWrites, StoreError> {
     let request = cmd.request;
     let (after_seq, zone) = (user.change_seq, user.zone()?);
-    let stored = load_by_client_ids(conn, cmd.user_id, &request.client_ids())?;
+    let stored = match stored {
+        Some(rows) => rows.into_iter().map(WorkoutRow::into_stored).collect(),
+        None => load_by_client_ids(conn, cmd.user_id, &request.client_ids())?,
+    };
     let plan = plan_sync(
         &request.valid,
         request.rejected.clone(),

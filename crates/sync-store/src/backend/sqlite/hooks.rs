@@ -136,14 +136,16 @@ fn user_and_session(
 }
 
 /// What a sync plans from, without a lock: the user row and the session first, then the key's
-/// record and, when there is none, the subscriptions. Read in that order, a change committed
-/// between them shows in the later reads but moves the user row, so the write's guard refuses
-/// the plan. `None` when the user is gone.
+/// record and, when there is none, the subscriptions, and when there are none either, the
+/// stored rows of `client_ids` (when given). Read in that order, a change committed between
+/// them shows in the later reads but moves the user row, so the write's guard refuses the
+/// plan. `None` when the user is gone.
 pub(super) fn sync_sight(
     conn: &mut Conn,
     user_id: Uuid,
     session: Option<Uuid>,
     key: Option<&str>,
+    client_ids: Option<&[String]>,
 ) -> Result<Option<SyncSight>, StoreError> {
     let Some((user, session)) = user_and_session(conn, user_id, session)? else {
         return Ok(None);
@@ -153,12 +155,17 @@ pub(super) fn sync_sight(
         Some(_) => None,
         None => Some(subscriptions(conn, user_id)?),
     };
-    Ok(Some(SyncSight {
+    let mut sight = SyncSight {
         user,
         session,
         stored_key,
         subscriptions,
-    }))
+        stored: None,
+    };
+    if let (Some(ids), true) = (client_ids, sight.plans_unlocked()) {
+        sight.stored = Some(lookup_workouts(conn, user_id, ids)?);
+    }
+    Ok(Some(sight))
 }
 
 /// The stored record of the user's `key` (when given) and their webhook subscriptions.

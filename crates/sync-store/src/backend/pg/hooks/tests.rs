@@ -2,7 +2,8 @@
 //! compiler checks every statement built with Diesel's DSL, but not the column lists spelled out
 //! in the raw statements (the lookup, the upsert, the sync's guarded write and its sight): a
 //! column added to, renamed in or dropped
-//! from the schema without the raw SQL following fails here.
+//! from the schema without the raw SQL following fails here. Last, with a database, the plan
+//! cache's verdict on the sight, which every fresh sync sends.
 
 use diesel::pg::Pg;
 use diesel::query_builder::QueryFragment;
@@ -11,8 +12,8 @@ use uuid::Uuid;
 
 use super::{
     Lookup, SyncBookkeeping, SyncGuard, SyncSightQuery, SyncWrite, Upsert, LOOKUP_SQL,
-    RECORD_SYNC_CTES, SYNC_GUARD_CTE, SYNC_GUARD_FILTER, SYNC_SIGHT_SQL, UPSERT_ON_CONFLICT,
-    UPSERT_ROWS,
+    RECORD_SYNC_CTES, SYNC_GUARD_CTE, SYNC_GUARD_FILTER, SYNC_SIGHT_LOOKUP_END, SYNC_SIGHT_SQL,
+    UPSERT_ON_CONFLICT, UPSERT_ROWS,
 };
 use crate::backend::pg::queries::rows::{IdempotencyRow, SyncRow};
 use crate::backend::pg::schema::{
@@ -200,12 +201,26 @@ fn raw_sql_names_the_columns_schema_rs_declares() {
     }
     assert_qualified_columns_exist(&record_sync, &tables);
 
-    // The sync's check reads the key's record by its primary key and the subscriptions by
-    // their owner.
-    let sight = normalised(SYNC_SIGHT_SQL);
+    // The sync's sight reads the key's record by its primary key and the subscriptions by
+    // their owner, and the batch's stored rows only when neither is found.
+    let sight = normalised(&[SYNC_SIGHT_SQL, LOOKUP_SQL, SYNC_SIGHT_LOOKUP_END].concat());
     assert!(sight.contains("i.user_id = p.user_id AND i.key = p.key"));
     assert!(sight.contains("webhook_subscriptions.user_id = p.user_id"));
+    assert!(sight
+        .contains("WHERE sight.fingerprint IS NULL AND sight.subscription_id IS NULL OFFSET 0"));
     assert_qualified_columns_exist(&sight, &tables);
+    // Its rows carry the sight's columns beside a workout's, read by name: none may share a
+    // workout column's name.
+    for selected in items(between(&sight, "sight AS (SELECT ", " FROM p JOIN")) {
+        let name = match selected.split_once(" AS ") {
+            Some((_, alias)) => alias,
+            None => selected.rsplit('.').next().unwrap_or_default(),
+        };
+        assert!(
+            !workouts.iter().any(|c| c == name),
+            "the sight's `{selected}` is named as a workout column"
+        );
+    }
     let guard = normalised(SYNC_GUARD_CTE);
     assert_qualified_columns_exist(&guard, &tables);
 }
@@ -290,12 +305,17 @@ fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
         sent(&Upsert::of(&[])),
         [UPSERT_ROWS, UPSERT_ON_CONFLICT].concat()
     );
+    // The sight is its own four parameters, then the lookup's two.
     let sight = SyncSightQuery {
         user: DbUuid(Uuid::nil()),
         session: None,
         key: Some("key"),
+        lookup,
     };
-    assert_eq!(sent(&sight), SYNC_SIGHT_SQL);
+    let (text, numbers) = placeholders(&sent(&sight));
+    let (expected, _) = placeholders(&[SYNC_SIGHT_SQL, LOOKUP_SQL, SYNC_SIGHT_LOOKUP_END].concat());
+    assert_eq!(text, expected);
+    assert_eq!(numbers, (1..=6).collect::<Vec<usize>>());
 
     // The sync's write is the guard, the upsert under it and the bookkeeping, written as they
     // are, with the parameters numbered on through all three: seven, twenty arrays, seventeen.
@@ -328,4 +348,43 @@ fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
     );
     assert_eq!(text, expected);
     assert_eq!(numbers, (1..=44).collect::<Vec<usize>>());
+}
+
+/// PostgreSQL's plan-cache counters for this connection's prepared statement whose text holds
+/// `marker`.
+#[derive(diesel::QueryableByName)]
+struct PlanCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom_plans: i64,
+}
+
+#[test]
+fn the_sync_sight_is_planned_once_per_connection() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let Some(db) = crate::testing::TestDatabase::postgres() else {
+        return;
+    };
+    let mut conn = PgConnection::establish(db.url()).expect("connect");
+    crate::backend::pg::migrate(&mut conn).expect("migrate");
+    // Every fresh sync sends the sight with its batch's ids. Told the batch's size, the planner
+    // costed each small batch's own plan below the generic one and planned every sync anew.
+    let ids = ["a".to_owned(), "b".to_owned()];
+    for _ in 0..10 {
+        super::sync_sight(&mut conn, Uuid::new_v4(), None, Some("key"), Some(&ids))
+            .expect("the sight is read");
+    }
+    let plans: PlanCounts = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%sight AS (SELECT%'",
+    )
+    .get_result(&mut conn)
+    .expect("the sight is a prepared statement of this connection");
+    assert!(
+        plans.custom_plans <= 5 && plans.generic_plans >= 5,
+        "the sight's generic plan is kept after PostgreSQL's first five: {} custom, {} generic",
+        plans.custom_plans,
+        plans.generic_plans
+    );
 }
