@@ -13,6 +13,7 @@ mod error;
 mod history;
 mod moment;
 mod pulse;
+mod recent_keys;
 mod records;
 pub mod testing;
 mod types;
@@ -31,6 +32,7 @@ pub use error::StoreError;
 use history::HistoryCache;
 pub use history::HistoryReads;
 use pulse::Pulse;
+use recent_keys::RecentKeys;
 pub use records::{
     ChangePage, Credentials, EditOutcome, IngestToken, LoginAttempt, LoginBudget, NewIngestToken,
     NewSession, Reservation, RunningState, RunningYear, Session, SessionClaim, SyncCommand,
@@ -174,6 +176,8 @@ pub struct Store {
     goal_default_target: u16,
     /// The settled running days this instance has read (`history`).
     history: HistoryCache,
+    /// The idempotency keys this instance answered lately (`recent_keys`).
+    recent_keys: RecentKeys,
 }
 
 impl Store {
@@ -202,6 +206,7 @@ impl Store {
             kind,
             goal_default_target: sync_core::running::DEFAULT_TARGET_DAYS,
             history: HistoryCache::new(options.history_cache_bytes),
+            recent_keys: RecentKeys::new(),
         })
     }
 
@@ -472,13 +477,33 @@ impl Store {
         command: &SyncCommand<'_>,
         between: impl FnOnce(),
     ) -> Result<SyncOutcome, StoreError> {
+        let key = command.request.idempotency_key.as_ref().map(|k| k.as_str());
+        // A key this instance answered lately is most likely a retry, which its record
+        // answers: its first read leaves out the batch's stored rows.
+        let expect_replay = key.is_some_and(|k| self.recent_keys.seen(command.user_id, k));
+        let outcome = self.sync_once(command, expect_replay, between);
+        if let (Some(key), Ok(_)) = (key, &outcome) {
+            // Applied, replayed or refused as reused: the key has a record either way.
+            self.recent_keys.remember(command.user_id, key);
+        }
+        outcome
+    }
+
+    /// One sync, read and planned (`expect_replay`: without the batch's stored rows at first),
+    /// then `between`, then written.
+    fn sync_once(
+        &self,
+        command: &SyncCommand<'_>,
+        expect_replay: bool,
+        between: impl FnOnce(),
+    ) -> Result<SyncOutcome, StoreError> {
         let request = command.request;
         let workouts = request.valid.len() + request.deletions.len();
         with_read_then_write_conn!(
             self,
             read_outside_turn: workouts >= SQLITE_PLAN_OUTSIDE_TURN_FROM,
             |conn, queries| {
-                let prepared = queries::sync::prepare(conn, command)?;
+                let prepared = queries::sync::prepare(conn, command, expect_replay)?;
                 between();
                 // A replay with nothing to record returns here, before any write path.
                 match prepared.settled(command.now) {

@@ -8,10 +8,10 @@
 //! | `read_transaction` | runs a closure on one consistent snapshot | repeatable read, read only | the numbers of a year come from a few statements that must agree with each other and with the `ETag` made from them (SQLite: a deferred `BEGIN`) |
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | `SELECT … FOR UPDATE` of the user row | many instances share the database; the row lock makes the user's change sequence commit in order (SQLite: a plain read) |
 //! | `lock_user_in_session` | `lock_user`, reading the caller's session in the same statement | `LOCK_IN_SESSION_SQL`: the user row left-joined to the session, `FOR UPDATE OF users` | the session check costs no round trip of its own, and only the user row is locked: a session row locked too could deadlock with a writer that takes the two in the other order (SQLite: the same join, a plain read) |
-//! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | `SYNC_SIGHT_SQL`, the user row beside them unused | one round trip for what a locked write checks before it writes, instead of two (SQLite: two statements) |
+//! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | `SYNC_SIGHT_SQL` and `SIGHT_ALONE`, the user row beside them unused | one round trip for what a locked write checks before it writes, instead of two (SQLite: two statements) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `LOOKUP_SQL`: `unnest` of the ids, each probed in a `LATERAL … LIMIT 1` | a plan no statistics can turn into a scan; `client_id = ANY(…)` was measured going wrong (SQLite: `IN (…)`) |
 //! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | `UPSERT_ROWS` and `UPSERT_ON_CONFLICT`: one array per column, `unnest`ed | one statement of 20 parameters for any batch instead of 20 per row (SQLite: multi-row `VALUES`) |
-//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions and, when the sync is planned without the lock, the batch's stored rows | `SYNC_SIGHT_SQL` with `LOOKUP_SQL` inside it: one statement, one snapshot | the plan costs one round trip, the lookup's included (SQLite: the statements of `lock_user_in_session`, `key_and_subscriptions` and `lookup_workouts`) |
+//! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions and, when the sync is planned without the lock, the batch's stored rows | `SYNC_SIGHT_SQL` and `SIGHT_AND_STORED` with `LOOKUP_SQL` inside it: one statement, one snapshot; for a key answered lately, `SIGHT_ALONE` | a fresh sync's plan costs one round trip, the lookup's included, and a retry's answer the smaller statement (SQLite: the statements of `lock_user_in_session`, `key_and_subscriptions` and `lookup_workouts`) |
 //! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | one statement: `SYNC_GUARD_CTE`, the upsert under it, `RECORD_SYNC_CTES` | a sync planned without the lock writes in one round trip, its own transaction, instead of six; a stale plan writes nothing (SQLite: the guard's read and four statements, in the writer's transaction) |
 //! | `write_alone` | runs a one-statement write on its own | no transaction: the statement is one | `BEGIN` and `COMMIT` would be two more round trips (SQLite: `write_transaction`) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | `SELECT … FOR UPDATE SKIP LOCKED`, oldest due first | instances claiming at once lock different rows and none waits for another (SQLite: a plain read in the immediate transaction) |
@@ -170,7 +170,7 @@ impl LockedInSession {
     }
 }
 
-/// The key's record and subscription columns of a `SYNC_SIGHT_SQL` row.
+/// The key's record and subscription columns of a sight row (`SYNC_SIGHT_SQL`).
 #[derive(QueryableByName)]
 struct KeyAndSubscription {
     #[diesel(sql_type = Nullable<Text>)]
@@ -186,14 +186,14 @@ struct KeyAndSubscription {
 }
 
 /// The stored record of the user's `key` (when given) and their webhook subscriptions, by
-/// `SYNC_SIGHT_SQL` (the user row it also reads is the caller's to ignore: the writers that ask
+/// `SyncSightQuery` (the user row it also reads is the caller's to ignore: the writers that ask
 /// hold its lock).
 pub(super) fn key_and_subscriptions(
     conn: &mut Conn,
     user_id: Uuid,
     key: Option<&str>,
 ) -> Result<KeyAndSubscriptions, StoreError> {
-    let rows = sight_rows(conn, user_id, None, key, &[])?;
+    let rows = sight_rows(conn, user_id, None, key)?;
     Ok(KeyAndSubscription::gather(rows.into_iter().map(|r| r.key)))
 }
 
@@ -221,12 +221,9 @@ impl KeyAndSubscription {
 /// Everything a sync reads before it plans, in one statement and one snapshot, without a lock:
 /// the user row and the caller's session (as `LOCK_IN_SESSION_SQL` reads them), the key's
 /// record (by the primary key; none when `$3` is NULL) and the subscriptions (through
-/// `webhook_subscriptions_user_idx`), then, when there is no record and no subscription, the
-/// batch's stored rows by `LOOKUP_SQL` (its parameters numbered on from `$5`), which close
-/// with `SYNC_SIGHT_LOOKUP_END`. The lookup's gate refers to the sight row only, so it is a
-/// one-time filter: a replay or a user with subscriptions probes no index for the batch. One
-/// row per stored row found, each carrying the sight, else one per subscription, or one; no
-/// row when the user is gone.
+/// `webhook_subscriptions_user_idx`), as the CTE `sight`: one row per subscription, each
+/// carrying the rest, or one when there is none; no row when the user is gone. What follows
+/// selects from it: `SIGHT_ALONE`, or `SIGHT_AND_STORED`.
 pub(super) const SYNC_SIGHT_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, \
      $2::uuid AS session_id, $3::text AS key), \
      sight AS (SELECT users.change_seq AS user_change_seq, users.sync_count, users.time_zone, \
@@ -238,76 +235,137 @@ pub(super) const SYNC_SIGHT_SQL: &str = "WITH p AS (SELECT $1::uuid AS user_id, 
      LEFT JOIN idempotency_records i ON i.user_id = p.user_id AND i.key = p.key \
      LEFT JOIN LATERAL (SELECT webhook_subscriptions.id, webhook_subscriptions.events \
      FROM webhook_subscriptions WHERE webhook_subscriptions.user_id = p.user_id LIMIT $4) \
-     AS s ON true) \
-     SELECT sight.*, stored.* FROM sight LEFT JOIN LATERAL (SELECT found.* FROM (";
+     AS s ON true) ";
 
-/// The close of `SYNC_SIGHT_SQL`'s lookup, and its gate. `OFFSET 0` keeps the lookup a
+/// The sight's rows as they are: what a retry, or a write under the lock, reads.
+pub(super) const SIGHT_ALONE: &str = "SELECT sight.* FROM sight";
+
+/// The sight's rows, each beside a stored row of the batch found by `LOOKUP_SQL` (its
+/// parameters numbered on from `$5`, closed by `SYNC_SIGHT_LOOKUP_END`) when there is no key
+/// record and no subscription: what a fresh sync reads, in one round trip instead of two. The
+/// lookup's gate refers to the sight row only, so it is a one-time filter, and a sync that a
+/// record answers probes no index for its batch; it still costs the larger plan (a quarter
+/// more than `SIGHT_ALONE` for a replay, measured), which is why a likely retry is sent the
+/// other (`crate::recent_keys`).
+pub(super) const SIGHT_AND_STORED: &str =
+    "SELECT sight.*, stored.* FROM sight LEFT JOIN LATERAL (SELECT found.* FROM (";
+
+/// The close of `SIGHT_AND_STORED`'s lookup, and its gate. `OFFSET 0` keeps the lookup a
 /// subquery of its own: flattened into the join, the gate became a join filter applied after
 /// the lookup had run; here it is a one-time filter before it.
 pub(super) const SYNC_SIGHT_LOOKUP_END: &str = ") AS found \
      WHERE sight.fingerprint IS NULL AND sight.subscription_id IS NULL OFFSET 0) AS stored \
      ON true";
 
-/// `SYNC_SIGHT_SQL` with its parameters: the sight's four, then the lookup's two (no client
-/// ids: no stored rows).
+/// `SYNC_SIGHT_SQL` and `SIGHT_ALONE` with their parameters.
 struct SyncSightQuery<'a> {
     user: DbUuid,
     session: Option<DbUuid>,
     key: Option<&'a str>,
-    lookup: Lookup<'a>,
 }
 
-impl QueryFragment<Pg> for SyncSightQuery<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_statement(&mut out, SYNC_SIGHT_SQL, move |out, n| match n {
+impl<'a> SyncSightQuery<'a> {
+    /// Pushes `SYNC_SIGHT_SQL` with its four parameters.
+    fn push_sight<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_statement(out, SYNC_SIGHT_SQL, move |out, n| match n {
             1 => out.push_bind_param::<SqlUuid, _>(&self.user),
             2 => out.push_bind_param::<Nullable<SqlUuid>, _>(&self.session),
             3 => out.push_bind_param::<Nullable<Text>, _>(&self.key),
             4 => out.push_bind_param::<BigInt, _>(&MAX_WEBHOOKS_PER_USER),
             _ => Err(unbound_parameter(n)),
-        })?;
-        self.lookup.walk_ast(out.reborrow())?;
-        out.push_sql(SYNC_SIGHT_LOOKUP_END);
+        })
+    }
+}
+
+impl QueryFragment<Pg> for SyncSightQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.push_sight(&mut out)?;
+        out.push_sql(SIGHT_ALONE);
         Ok(())
     }
 }
 cached_statement!(SyncSightQuery);
 
-/// A row of `SYNC_SIGHT_SQL`.
+/// `SYNC_SIGHT_SQL`, `SIGHT_AND_STORED`, `LOOKUP_SQL` and `SYNC_SIGHT_LOOKUP_END` with their
+/// parameters: the sight's four, then the lookup's two.
+struct SightAndStoredQuery<'a> {
+    sight: SyncSightQuery<'a>,
+    lookup: Lookup<'a>,
+}
+
+impl QueryFragment<Pg> for SightAndStoredQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.sight.push_sight(&mut out)?;
+        out.push_sql(SIGHT_AND_STORED);
+        self.lookup.walk_ast(out.reborrow())?;
+        out.push_sql(SYNC_SIGHT_LOOKUP_END);
+        Ok(())
+    }
+}
+cached_statement!(SightAndStoredQuery);
+
+/// A row of `SyncSightQuery`.
 #[derive(QueryableByName)]
 struct SyncSightRow {
     #[diesel(embed)]
     user: LockedInSession,
     #[diesel(embed)]
     key: KeyAndSubscription,
+}
+
+/// A row of `SightAndStoredQuery`.
+#[derive(QueryableByName)]
+struct SightAndStoredRow {
+    #[diesel(embed)]
+    sight: SyncSightRow,
     /// `None` in a row that carries no stored row (every column NULL).
     #[diesel(embed)]
     stored: Option<WorkoutRow>,
 }
 
-/// The rows of `SYNC_SIGHT_SQL`: none when the user is gone, else one per stored row of
-/// `client_ids` found, or one per subscription, or one.
+/// The rows of `SyncSightQuery`: none when the user is gone, else one per subscription (one
+/// when there is none).
 fn sight_rows(
     conn: &mut Conn,
     user_id: Uuid,
     session: Option<Uuid>,
     key: Option<&str>,
-    client_ids: &[String],
 ) -> Result<Vec<SyncSightRow>, StoreError> {
     Ok(SyncSightQuery {
         user: DbUuid(user_id),
         session: session.map(DbUuid),
         key,
+    }
+    .load(conn)?)
+}
+
+/// The sight's rows, and beside them the stored rows of `client_ids` when there is no key
+/// record and no subscription, by `SightAndStoredQuery`.
+fn sight_and_stored_rows(
+    conn: &mut Conn,
+    user_id: Uuid,
+    session: Option<Uuid>,
+    key: Option<&str>,
+    client_ids: &[String],
+) -> Result<(Vec<SyncSightRow>, Vec<WorkoutRow>), StoreError> {
+    let rows: Vec<SightAndStoredRow> = SightAndStoredQuery {
+        sight: SyncSightQuery {
+            user: DbUuid(user_id),
+            session: session.map(DbUuid),
+            key,
+        },
         lookup: Lookup {
             client_ids,
             user: DbUuid(user_id),
         },
     }
-    .load(conn)?)
+    .load(conn)?;
+    let (sight, stored): (Vec<_>, Vec<_>) = rows.into_iter().map(|r| (r.sight, r.stored)).unzip();
+    Ok((sight, stored.into_iter().flatten().collect()))
 }
 
-/// What a sync plans from, by `SYNC_SIGHT_SQL`, with the stored rows of `client_ids` when they
-/// are given and the sync is planned here; `None` when the user is gone.
+/// What a sync plans from, by `SyncSightQuery`, or with the stored rows of `client_ids` (when
+/// given, and the sync is planned here) by `SightAndStoredQuery`; `None` when the user is gone.
 pub(super) fn sync_sight(
     conn: &mut Conn,
     user_id: Uuid,
@@ -315,8 +373,13 @@ pub(super) fn sync_sight(
     key: Option<&str>,
     client_ids: Option<&[String]>,
 ) -> Result<Option<SyncSight>, StoreError> {
-    let mut rows = sight_rows(conn, user_id, session, key, client_ids.unwrap_or_default())?;
-    let stored: Vec<WorkoutRow> = rows.iter_mut().filter_map(|r| r.stored.take()).collect();
+    let (rows, stored) = match client_ids {
+        Some(ids) => {
+            let (rows, stored) = sight_and_stored_rows(conn, user_id, session, key, ids)?;
+            (rows, Some(stored))
+        }
+        None => (sight_rows(conn, user_id, session, key)?, None),
+    };
     let mut rows = rows.into_iter();
     let Some(first) = rows.next() else {
         return Ok(None);
@@ -330,8 +393,8 @@ pub(super) fn sync_sight(
         subscriptions: Some(key.subscriptions),
         stored: None,
     };
-    if client_ids.is_some() && sight.plans_unlocked() {
-        sight.stored = Some(stored);
+    if sight.plans_unlocked() {
+        sight.stored = stored;
     }
     Ok(Some(sight))
 }
@@ -346,7 +409,7 @@ pub(super) fn sync_sight(
 /// change, O(batch × log n). The ids come through a sub-select, so that the planner sees a
 /// batch of unknown size in every plan: told each batch's size, it costed a small batch's own
 /// plan below the generic one and planned the statement again on every sync (0.08 ms each; as
-/// part of `SYNC_SIGHT_SQL`, 0.44 ms), where now it keeps the generic plan.
+/// part of `SightAndStoredQuery`, 0.44 ms), where now it keeps the generic plan.
 pub(super) const LOOKUP_SQL: &str = "SELECT w.* FROM unnest((SELECT $1::text[])) AS c(client_id) \
      CROSS JOIN LATERAL (SELECT * FROM workouts \
      WHERE workouts.user_id = $2 AND workouts.client_id = c.client_id LIMIT 1) AS w";

@@ -112,12 +112,23 @@ struct SyncWrites {
 /// subscriptions and the batch's stored rows) without taking the user's lock, and answers or
 /// plans it. A sync that is written at once is then one read and one write statement on
 /// PostgreSQL, instead of a transaction of six round trips behind the lock, and on SQLite its
-/// reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24 and 25).
-pub(crate) fn prepare(conn: &mut Conn, cmd: &SyncCommand<'_>) -> Result<Prepared, StoreError> {
+/// reads and its plan are made outside the writer's turn (docs/benchmarks.md, 24 and 25). With
+/// `expect_replay` (its key was answered lately) the first read leaves the stored rows out: a
+/// record most likely answers it, and if not, they are read on their own.
+pub(crate) fn prepare(
+    conn: &mut Conn,
+    cmd: &SyncCommand<'_>,
+    expect_replay: bool,
+) -> Result<Prepared, StoreError> {
     let key = key_of(cmd);
-    let client_ids = cmd.request.client_ids();
+    let client_ids = if expect_replay {
+        Vec::new()
+    } else {
+        cmd.request.client_ids()
+    };
     // A batch of more ids than one lookup takes is looked up on its own, chunk by chunk.
-    let one_lookup = (client_ids.len() <= LOOKUP_CHUNK).then_some(client_ids.as_slice());
+    let one_lookup =
+        (!expect_replay && client_ids.len() <= LOOKUP_CHUNK).then_some(client_ids.as_slice());
     let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key, one_lookup)? else {
         return Ok(Prepared::Locked);
     };

@@ -11,9 +11,9 @@ use diesel::{debug_query, Table};
 use uuid::Uuid;
 
 use super::{
-    Lookup, SyncBookkeeping, SyncGuard, SyncSightQuery, SyncWrite, Upsert, LOOKUP_SQL,
-    RECORD_SYNC_CTES, SYNC_GUARD_CTE, SYNC_GUARD_FILTER, SYNC_SIGHT_LOOKUP_END, SYNC_SIGHT_SQL,
-    UPSERT_ON_CONFLICT, UPSERT_ROWS,
+    Lookup, SightAndStoredQuery, SyncBookkeeping, SyncGuard, SyncSightQuery, SyncWrite, Upsert,
+    LOOKUP_SQL, RECORD_SYNC_CTES, SIGHT_ALONE, SIGHT_AND_STORED, SYNC_GUARD_CTE, SYNC_GUARD_FILTER,
+    SYNC_SIGHT_LOOKUP_END, SYNC_SIGHT_SQL, UPSERT_ON_CONFLICT, UPSERT_ROWS,
 };
 use crate::backend::pg::queries::rows::{IdempotencyRow, SyncRow};
 use crate::backend::pg::schema::{
@@ -203,7 +203,15 @@ fn raw_sql_names_the_columns_schema_rs_declares() {
 
     // The sync's sight reads the key's record by its primary key and the subscriptions by
     // their owner, and the batch's stored rows only when neither is found.
-    let sight = normalised(&[SYNC_SIGHT_SQL, LOOKUP_SQL, SYNC_SIGHT_LOOKUP_END].concat());
+    let sight = normalised(
+        &[
+            SYNC_SIGHT_SQL,
+            SIGHT_AND_STORED,
+            LOOKUP_SQL,
+            SYNC_SIGHT_LOOKUP_END,
+        ]
+        .concat(),
+    );
     assert!(sight.contains("i.user_id = p.user_id AND i.key = p.key"));
     assert!(sight.contains("webhook_subscriptions.user_id = p.user_id"));
     assert!(sight
@@ -305,15 +313,24 @@ fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
         sent(&Upsert::of(&[])),
         [UPSERT_ROWS, UPSERT_ON_CONFLICT].concat()
     );
-    // The sight is its own four parameters, then the lookup's two.
+    // The sight alone is its four parameters; with the stored rows, the lookup's two follow.
     let sight = SyncSightQuery {
         user: DbUuid(Uuid::nil()),
         session: None,
         key: Some("key"),
-        lookup,
     };
-    let (text, numbers) = placeholders(&sent(&sight));
-    let (expected, _) = placeholders(&[SYNC_SIGHT_SQL, LOOKUP_SQL, SYNC_SIGHT_LOOKUP_END].concat());
+    assert_eq!(sent(&sight), [SYNC_SIGHT_SQL, SIGHT_ALONE].concat());
+    let with_stored = SightAndStoredQuery { sight, lookup };
+    let (text, numbers) = placeholders(&sent(&with_stored));
+    let (expected, _) = placeholders(
+        &[
+            SYNC_SIGHT_SQL,
+            SIGHT_AND_STORED,
+            LOOKUP_SQL,
+            SYNC_SIGHT_LOOKUP_END,
+        ]
+        .concat(),
+    );
     assert_eq!(text, expected);
     assert_eq!(numbers, (1..=6).collect::<Vec<usize>>());
 
@@ -377,7 +394,7 @@ fn the_sync_sight_is_planned_once_per_connection() {
     }
     let plans: PlanCounts = diesel::sql_query(
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-         WHERE statement LIKE '%sight AS (SELECT%'",
+         WHERE statement LIKE '%AS found%'",
     )
     .get_result(&mut conn)
     .expect("the sight is a prepared statement of this connection");
