@@ -477,7 +477,7 @@ impl Store {
         command: &SyncCommand<'_>,
         between: impl FnOnce(),
     ) -> Result<SyncOutcome, StoreError> {
-        let key = command.request.idempotency_key.as_ref().map(|k| k.as_str());
+        let key = command.idempotency_key();
         // A key this instance answered lately is most likely a retry, which its record
         // answers: its first read leaves out the batch's stored rows.
         let expect_replay = key.is_some_and(|k| self.recent_keys.seen(command.user_id, k));

@@ -185,6 +185,13 @@ pub struct SyncCommand<'a> {
     pub idempotency_ttl: Duration,
 }
 
+impl SyncCommand<'_> {
+    /// The request's idempotency key, if it has one.
+    pub(crate) fn idempotency_key(&self) -> Option<&str> {
+        self.request.idempotency_key.as_ref().map(|k| k.as_str())
+    }
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {

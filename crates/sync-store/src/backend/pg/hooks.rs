@@ -265,6 +265,15 @@ struct SyncSightQuery<'a> {
 }
 
 impl<'a> SyncSightQuery<'a> {
+    /// The sight of `user_id`, with the caller's session and the sync's key when given.
+    fn of(user_id: Uuid, session: Option<Uuid>, key: Option<&'a str>) -> Self {
+        SyncSightQuery {
+            user: DbUuid(user_id),
+            session: session.map(DbUuid),
+            key,
+        }
+    }
+
     /// Pushes `SYNC_SIGHT_SQL` with its four parameters.
     fn push_sight<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         push_statement(out, SYNC_SIGHT_SQL, move |out, n| match n {
@@ -331,12 +340,7 @@ fn sight_rows(
     session: Option<Uuid>,
     key: Option<&str>,
 ) -> Result<Vec<SyncSightRow>, StoreError> {
-    Ok(SyncSightQuery {
-        user: DbUuid(user_id),
-        session: session.map(DbUuid),
-        key,
-    }
-    .load(conn)?)
+    Ok(SyncSightQuery::of(user_id, session, key).load(conn)?)
 }
 
 /// The sight's rows, and beside them the stored rows of `client_ids` when there is no key
@@ -349,11 +353,7 @@ fn sight_and_stored_rows(
     client_ids: &[String],
 ) -> Result<(Vec<SyncSightRow>, Vec<WorkoutRow>), StoreError> {
     let rows: Vec<SightAndStoredRow> = SightAndStoredQuery {
-        sight: SyncSightQuery {
-            user: DbUuid(user_id),
-            session: session.map(DbUuid),
-            key,
-        },
+        sight: SyncSightQuery::of(user_id, session, key),
         lookup: Lookup {
             client_ids,
             user: DbUuid(user_id),

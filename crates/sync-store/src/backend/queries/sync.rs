@@ -120,16 +120,14 @@ pub(crate) fn prepare(
     cmd: &SyncCommand<'_>,
     expect_replay: bool,
 ) -> Result<Prepared, StoreError> {
-    let key = key_of(cmd);
-    let client_ids = if expect_replay {
-        Vec::new()
-    } else {
-        cmd.request.client_ids()
-    };
+    let key = cmd.idempotency_key();
     // A batch of more ids than one lookup takes is looked up on its own, chunk by chunk.
-    let one_lookup =
-        (!expect_replay && client_ids.len() <= LOOKUP_CHUNK).then_some(client_ids.as_slice());
-    let Some(sight) = hooks::sync_sight(conn, cmd.user_id, cmd.session, key, one_lookup)? else {
+    let one_lookup = (!expect_replay)
+        .then(|| cmd.request.client_ids())
+        .filter(|ids| ids.len() <= LOOKUP_CHUNK);
+    let Some(sight) =
+        hooks::sync_sight(conn, cmd.user_id, cmd.session, key, one_lookup.as_deref())?
+    else {
         return Ok(Prepared::Locked);
     };
     // A sync, or the replay of one, answers a live session only.
@@ -210,7 +208,7 @@ fn apply_locked(
     cmd: &SyncCommand<'_>,
     default_target: u16,
 ) -> Result<SyncOutcome, StoreError> {
-    let key = key_of(cmd);
+    let key = cmd.idempotency_key();
     let (outcome, session_used) = hooks::write_transaction(conn, |conn| {
         let (lock, session_used) = lock_user_and_session(conn, cmd)?;
         let zone = lock.zone()?;
@@ -352,7 +350,7 @@ fn plan_writes(
     };
     let body = serde_json::to_string(&response)
         .map_err(|e| StoreError::Corrupt(format!("response not serialisable: {e}")))?;
-    let key = key_of(cmd).map(str::to_owned);
+    let key = cmd.idempotency_key().map(str::to_owned);
     let bookkeeping = SyncBookkeeping {
         new_seq,
         now: DbTime(cmd.now),
@@ -394,11 +392,6 @@ fn plan_writes(
         sync_id,
         new_seq,
     })
-}
-
-/// The command's idempotency key, if it has one.
-fn key_of<'c>(cmd: &'c SyncCommand<'_>) -> Option<&'c str> {
-    cmd.request.idempotency_key.as_ref().map(|k| k.as_str())
 }
 
 /// Records the use of the command's session once the sync is decided (see

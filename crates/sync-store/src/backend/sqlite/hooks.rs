@@ -162,9 +162,10 @@ pub(super) fn sync_sight(
         subscriptions,
         stored: None,
     };
-    if let (Some(ids), true) = (client_ids, sight.plans_unlocked()) {
-        sight.stored = Some(lookup_workouts(conn, user_id, ids)?);
-    }
+    sight.stored = match client_ids {
+        Some(ids) if sight.plans_unlocked() => Some(lookup_workouts(conn, user_id, ids)?),
+        _ => None,
+    };
     Ok(Some(sight))
 }
 

@@ -126,6 +126,17 @@ fn assert_qualified_columns_exist(sql: &str, tables: &[(&str, Vec<String>)]) {
     }
 }
 
+/// The text of `SightAndStoredQuery`: the sight, then the lookup inside it.
+fn sight_and_stored_sql() -> String {
+    [
+        SYNC_SIGHT_SQL,
+        SIGHT_AND_STORED,
+        LOOKUP_SQL,
+        SYNC_SIGHT_LOOKUP_END,
+    ]
+    .concat()
+}
+
 #[test]
 fn raw_sql_names_the_columns_schema_rs_declares() {
     let workouts = declared(workouts::table);
@@ -203,15 +214,7 @@ fn raw_sql_names_the_columns_schema_rs_declares() {
 
     // The sync's sight reads the key's record by its primary key and the subscriptions by
     // their owner, and the batch's stored rows only when neither is found.
-    let sight = normalised(
-        &[
-            SYNC_SIGHT_SQL,
-            SIGHT_AND_STORED,
-            LOOKUP_SQL,
-            SYNC_SIGHT_LOOKUP_END,
-        ]
-        .concat(),
-    );
+    let sight = normalised(&sight_and_stored_sql());
     assert!(sight.contains("i.user_id = p.user_id AND i.key = p.key"));
     assert!(sight.contains("webhook_subscriptions.user_id = p.user_id"));
     assert!(sight
@@ -322,15 +325,7 @@ fn raw_sql_is_sent_as_written_with_every_parameter_bound() {
     assert_eq!(sent(&sight), [SYNC_SIGHT_SQL, SIGHT_ALONE].concat());
     let with_stored = SightAndStoredQuery { sight, lookup };
     let (text, numbers) = placeholders(&sent(&with_stored));
-    let (expected, _) = placeholders(
-        &[
-            SYNC_SIGHT_SQL,
-            SIGHT_AND_STORED,
-            LOOKUP_SQL,
-            SYNC_SIGHT_LOOKUP_END,
-        ]
-        .concat(),
-    );
+    let (expected, _) = placeholders(&sight_and_stored_sql());
     assert_eq!(text, expected);
     assert_eq!(numbers, (1..=6).collect::<Vec<usize>>());
 
