@@ -356,6 +356,35 @@ per_backend!(a_thousand_workouts_sync_in_one_call, |b: Backend| {
     assert_eq!(deleted.position(), 3000, "{n}");
 });
 
+// SQLite writes a batch in statements of 100 rows, then 10, then one at a time: 321 rows take
+// every size, and every row of every statement must land as sent.
+per_backend!(
+    a_batch_of_every_statement_size_stores_every_row_as_sent,
+    |b: Backend| {
+        let n = b.name;
+        let (user, _) = register(&b, "every-size@example.com");
+        let batch = workouts("hk", 321);
+        b.applied(user.id, json!({"workouts": batch}), t0())
+            .assert_counts(n, [321, 0, 0, 0, 0, 0]);
+        let t = t0() + Duration::seconds(1);
+        b.applied(user.id, json!({"workouts": batch}), t)
+            .assert_counts(n, [0, 0, 321, 0, 0, 0]);
+
+        // Updates and creates in one batch, each of them in statements of every size.
+        let mixed: Vec<Value> = (0..111)
+            .map(|i| versioned(&format!("hk-{i}"), 3000.0 + i as f64 / 8.0, 1))
+            .chain((321..531).map(|i| workout(&format!("hk-{i}"), 4000.0 + i as f64)))
+            .collect();
+        let t = t0() + Duration::seconds(2);
+        b.applied(user.id, json!({"workouts": mixed}), t)
+            .assert_counts(n, [210, 111, 0, 0, 0, 0]);
+        let t = t0() + Duration::seconds(3);
+        let again = b.applied(user.id, json!({"workouts": mixed}), t);
+        again.assert_counts(n, [0, 0, 321, 0, 0, 0]);
+        assert_eq!(again.position(), 321 + 321, "{n}");
+    }
+);
+
 per_backend!(
     a_sync_for_an_unknown_user_fails_and_stores_nothing,
     |b: Backend| {

@@ -9,15 +9,19 @@
 //! | `lock_user` | serialises the user's writes until commit; returns their change position and time zone | a plain read of the user row | the immediate transaction already serialises every writer (PostgreSQL: `SELECT … FOR UPDATE`) |
 //! | `key_and_subscriptions` | the stored record of a sync's key and the user's webhook subscriptions | two statements | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `lookup_workouts` | the user's stored rows for a chunk of client ids | `client_id IN (…)` | SQLite probes the unique `(user_id, client_id)` index once per id (PostgreSQL: `unnest … LATERAL`, a plan no statistics can change) |
-//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, `UPSERT_CHUNK` rows per statement | in process a statement costs no round trip; the chunk keeps its binds under SQLite's limit (PostgreSQL: one statement of column arrays) |
+//! | `write_workouts` | inserts or overwrites rows by `(user_id, client_id)` | multi-row `VALUES … ON CONFLICT DO UPDATE`, 100 rows per statement, then 10, then one, each kept prepared | in process a statement costs no round trip; a statement of fixed size is parsed once per connection, under SQLite's bind limit (PostgreSQL: one statement of column arrays) |
 //! | `sync_sight` | what a sync plans from, without a lock: the user row, the session, the key's record, the subscriptions | the statements of `lock_user_in_session` and `key_and_subscriptions` in that order (the subscriptions only when no key record was found), on a reader's connection for a sync of 100 workouts or more, else in the writer's turn | a large sync is planned outside the writer's turn (PostgreSQL: one statement) |
 //! | `write_sync` | a sync's writes if its guard holds (the user row as the plan read it, the session active): its workouts, then its bookkeeping (user row, sync record, stored response) | the guard's read of the user row, `write_workouts` and three statements, in the writer's transaction | in process they cost no round trip (PostgreSQL: one statement) |
 //! | `write_alone` | runs a write that is one statement on PostgreSQL | `write_transaction` | the guard's read and the writes must share one transaction (PostgreSQL: the statement alone) |
 //! | `lock_due_deliveries` | the webhook deliveries due now, for the worker to claim | a plain read, oldest due first | the immediate transaction already keeps every other claim out until commit (PostgreSQL: `FOR UPDATE SKIP LOCKED`) |
 //!
-//! Every statement here is Diesel's query builder, checked against `schema` by the compiler.
+//! Every statement here is Diesel's query builder, checked against `schema` by the compiler
+//! (`UpsertWorkouts` writes its clauses around Diesel's own column list and changeset).
 
+use diesel::insertable::InsertValues;
 use diesel::prelude::*;
+use diesel::query_builder::{AsChangeset, AstPass, Query, QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
@@ -36,9 +40,6 @@ use crate::types::{DbTime, DbUuid};
 use crate::webhooks::MAX_WEBHOOKS_PER_USER;
 use crate::StoreError;
 use sync_core::IdempotencyRecord;
-
-/// Rows per upsert statement: one bind per column (20) keeps 1,000 rows under SQLite's 32,766.
-const UPSERT_CHUNK: usize = 1000;
 
 /// Runs `f` in a write transaction that holds the database's write lock from its start (and,
 /// like PostgreSQL's, rolls back when its waiter has given up on it).
@@ -222,36 +223,116 @@ pub(super) fn lookup_workouts(
 }
 
 /// Inserts the rows, overwriting any of the user's with the same client id: multi-row
-/// `INSERT … VALUES … ON CONFLICT (user_id, client_id) DO UPDATE`, `UPSERT_CHUNK` rows per
-/// statement. Everything but the row's identity (`id`, `user_id`, `client_id`) and
-/// `created_at` is overwritten.
+/// `INSERT … VALUES … ON CONFLICT (user_id, client_id) DO UPDATE`. Everything but the row's
+/// identity (`id`, `user_id`, `client_id`) and `created_at` is overwritten.
+///
+/// The rows go in statements of a fixed number of rows ([`UPSERT_LARGE`], [`UPSERT_SMALL`],
+/// one), largest first, so that each statement's text is one of three and stays prepared on
+/// the connection ([`UpsertWorkouts`]). Diesel's own upsert is prepared anew on every execution: for 1,000
+/// rows SQLite parsed a statement of 20,000 parameters, in the writer's turn, on every sync
+/// (docs/benchmarks.md, 26).
 pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        diesel::insert_into(workouts::table)
-            .values(chunk)
-            .on_conflict((workouts::user_id, workouts::client_id))
-            .do_update()
-            .set((
-                workouts::start_time.eq(excluded(workouts::start_time)),
-                workouts::start_offset_minutes.eq(excluded(workouts::start_offset_minutes)),
-                workouts::start_date.eq(excluded(workouts::start_date)),
-                workouts::end_time.eq(excluded(workouts::end_time)),
-                workouts::duration_seconds.eq(excluded(workouts::duration_seconds)),
-                workouts::distance_meters.eq(excluded(workouts::distance_meters)),
-                workouts::energy_burned_kcal.eq(excluded(workouts::energy_burned_kcal)),
-                workouts::avg_heart_rate.eq(excluded(workouts::avg_heart_rate)),
-                workouts::max_heart_rate.eq(excluded(workouts::max_heart_rate)),
-                workouts::avg_pace_seconds_per_km.eq(excluded(workouts::avg_pace_seconds_per_km)),
-                workouts::source.eq(excluded(workouts::source)),
-                workouts::client_version.eq(excluded(workouts::client_version)),
-                workouts::revision.eq(excluded(workouts::revision)),
-                workouts::change_seq.eq(excluded(workouts::change_seq)),
-                workouts::deleted_at.eq(excluded(workouts::deleted_at)),
-                workouts::updated_at.eq(excluded(workouts::updated_at)),
-            ))
-            .execute(conn)?;
+    let mut rest = rows;
+    while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_LARGE>() {
+        UpsertWorkouts::of(rows).execute(conn)?;
+        rest = tail;
+    }
+    while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_SMALL>() {
+        UpsertWorkouts::of(rows).execute(conn)?;
+        rest = tail;
+    }
+    for row in rest {
+        UpsertWorkouts::of(std::array::from_ref(row)).execute(conn)?;
     }
     Ok(())
+}
+
+/// Rows per upsert statement, then for what is left, then one by one: a batch of 1,000 is ten
+/// executions of one prepared statement, and at 2,000 parameters a statement stays far under
+/// SQLite's limit of 32,766.
+const UPSERT_LARGE: usize = 100;
+const UPSERT_SMALL: usize = 10;
+
+/// The values Diesel binds for one row: the columns in the order of `WorkoutRow`.
+type RowValues<'a> = <&'a WorkoutRow as Insertable<workouts::table>>::Values;
+
+/// The upsert of `N` rows, written as Diesel writes a multi-row insert with its `ON CONFLICT`
+/// clause, but kept prepared: its text depends on `N` only (every column of `N` rows, the
+/// columns of [`overwritten_columns`] overwritten), so Diesel's statement cache keys it by
+/// type. Diesel keeps no upsert of its own prepared, since a changeset that skips `None`
+/// fields can change the text.
+struct UpsertWorkouts<'a, C, const N: usize> {
+    rows: Vec<RowValues<'a>>,
+    overwrite: C,
+}
+
+impl<'a, const N: usize> UpsertWorkouts<'a, (), N> {
+    fn of(rows: &'a [WorkoutRow; N]) -> UpsertWorkouts<'a, impl QueryFragment<Sqlite>, N> {
+        UpsertWorkouts {
+            rows: rows.iter().map(Insertable::values).collect(),
+            overwrite: overwritten_columns(),
+        }
+    }
+}
+
+/// The statement cache's key for [`UpsertWorkouts`] of `N` rows.
+struct UpsertOf<const N: usize>;
+
+impl<C, const N: usize> QueryId for UpsertWorkouts<'_, C, N> {
+    type QueryId = UpsertOf<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C: QueryFragment<Sqlite>, const N: usize> QueryFragment<Sqlite> for UpsertWorkouts<'_, C, N> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let Some((first, rest)) = self.rows.split_first() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "an upsert of no rows".into(),
+            ));
+        };
+        out.push_sql("INSERT INTO ");
+        out.push_identifier("workouts")?;
+        out.push_sql(" (");
+        first.values.column_names(out.reborrow())?;
+        out.push_sql(") VALUES (");
+        first.values.walk_ast(out.reborrow())?;
+        for row in rest {
+            out.push_sql("), (");
+            row.values.walk_ast(out.reborrow())?;
+        }
+        out.push_sql(") ON CONFLICT (");
+        out.push_identifier("user_id")?;
+        out.push_sql(", ");
+        out.push_identifier("client_id")?;
+        out.push_sql(") DO UPDATE SET ");
+        self.overwrite.walk_ast(out.reborrow())
+    }
+}
+
+impl<C, const N: usize> RunQueryDsl<Conn> for UpsertWorkouts<'_, C, N> {}
+
+/// What an upsert overwrites in a stored row: everything but its identity (`id`, `user_id`,
+/// `client_id`) and `created_at`.
+fn overwritten_columns() -> impl QueryFragment<Sqlite> {
+    (
+        workouts::start_time.eq(excluded(workouts::start_time)),
+        workouts::start_offset_minutes.eq(excluded(workouts::start_offset_minutes)),
+        workouts::start_date.eq(excluded(workouts::start_date)),
+        workouts::end_time.eq(excluded(workouts::end_time)),
+        workouts::duration_seconds.eq(excluded(workouts::duration_seconds)),
+        workouts::distance_meters.eq(excluded(workouts::distance_meters)),
+        workouts::energy_burned_kcal.eq(excluded(workouts::energy_burned_kcal)),
+        workouts::avg_heart_rate.eq(excluded(workouts::avg_heart_rate)),
+        workouts::max_heart_rate.eq(excluded(workouts::max_heart_rate)),
+        workouts::avg_pace_seconds_per_km.eq(excluded(workouts::avg_pace_seconds_per_km)),
+        workouts::source.eq(excluded(workouts::source)),
+        workouts::client_version.eq(excluded(workouts::client_version)),
+        workouts::revision.eq(excluded(workouts::revision)),
+        workouts::change_seq.eq(excluded(workouts::change_seq)),
+        workouts::deleted_at.eq(excluded(workouts::deleted_at)),
+        workouts::updated_at.eq(excluded(workouts::updated_at)),
+    )
+        .as_changeset()
 }
 
 /// Writes a sync's rows, then its bookkeeping (advances the user row, whose sync count numbers
@@ -274,17 +355,19 @@ pub(super) fn write_sync(
     if !rows.is_empty() {
         write_workouts(conn, rows)?;
     }
-    let sync_seq: i64 = diesel::update(users::table.find(guard.user))
-        .set((
-            users::sync_count.eq(users::sync_count + 1),
-            users::change_seq.eq(b.new_seq),
-            users::last_sync_at.eq(Some(b.now)),
-            users::workout_count.eq(users::workout_count + b.live_delta),
-            users::history_version.eq(b.history.version),
-            users::history_floor.eq(b.history.floor),
-        ))
-        .returning(users::sync_count)
-        .get_result(conn)?;
+    let sync_seq: i64 = KeptPrepared(
+        diesel::update(users::table.find(guard.user))
+            .set((
+                users::sync_count.eq(users::sync_count + 1),
+                users::change_seq.eq(b.new_seq),
+                users::last_sync_at.eq(Some(b.now)),
+                users::workout_count.eq(users::workout_count + b.live_delta),
+                users::history_version.eq(b.history.version),
+                users::history_floor.eq(b.history.floor),
+            ))
+            .returning(users::sync_count),
+    )
+    .get_result(conn)?;
     diesel::insert_into(syncs::table)
         .values(&SyncRow {
             seq: sync_seq,
@@ -293,20 +376,51 @@ pub(super) fn write_sync(
         .execute(conn)?;
     if let Some(record) = &b.idempotency {
         // An expired record not yet purged is replaced: the key starts a new life.
-        diesel::insert_into(idempotency_records::table)
-            .values(record)
-            .on_conflict((idempotency_records::user_id, idempotency_records::key))
-            .do_update()
-            .set((
-                idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
-                idempotency_records::response_body.eq(excluded(idempotency_records::response_body)),
-                idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
-                idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
-            ))
-            .execute(conn)?;
+        KeptPrepared(
+            diesel::insert_into(idempotency_records::table)
+                .values(record)
+                .on_conflict((idempotency_records::user_id, idempotency_records::key))
+                .do_update()
+                .set((
+                    idempotency_records::fingerprint.eq(excluded(idempotency_records::fingerprint)),
+                    idempotency_records::response_body
+                        .eq(excluded(idempotency_records::response_body)),
+                    idempotency_records::sync_id.eq(excluded(idempotency_records::sync_id)),
+                    idempotency_records::created_at.eq(excluded(idempotency_records::created_at)),
+                )),
+        )
+        .execute(conn)?;
     }
     Ok(true)
 }
+
+/// A statement whose text its type fixes, kept prepared on the connection from one execution
+/// to the next. Diesel prepares every upsert and every `UPDATE` anew, since a changeset that
+/// skips `None` fields, or sets none, changes the text; for a sync's bookkeeping that was
+/// SQLite parsing each of its statements again in the writer's turn. Only for statements whose
+/// changesets set the same columns whatever the values.
+struct KeptPrepared<Q>(Q);
+
+impl<Q: QueryId> QueryId for KeptPrepared<Q> {
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for KeptPrepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Sqlite) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q: Query> Query for KeptPrepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> RunQueryDsl<Conn> for KeptPrepared<Q> {}
 
 /// Whether the user row `held` and the session as read with it (`None`: not the user's) still
 /// hold what the plan read (PostgreSQL checks the same in `SYNC_GUARD_CTE`).
