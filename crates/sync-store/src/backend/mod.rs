@@ -66,7 +66,10 @@ macro_rules! with_write_conn {
         let written = {
             let _turn = $writer.turn()?;
             let own = $writer.connection();
-            $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| $body)
+            $crate::backend::with_conn!(@on own, sqlite, |$conn, $queries| {
+                $writer.rewind_if_due($conn);
+                $body
+            })
         };
         $writer.checkpoint_if_due();
         written

@@ -104,6 +104,9 @@ fn pool_of(
 /// on with its request.
 pub(crate) struct Writer {
     turn: Turn,
+    /// Set by the checkpointer when the WAL has grown and its passes have copied nearly all of
+    /// it: the next writer starts its turn by rewinding the WAL ([`Writer::rewind_if_due`]).
+    rewind_due: RewindDue,
     connection: SqlitePool,
     wait: std::time::Duration,
     last_checkpoint: crate::moment::Moment,
@@ -113,25 +116,26 @@ pub(crate) struct Writer {
 /// The writer's turn, handed over in arrival order; the checkpointer shares it.
 type Turn = std::sync::Arc<parking_lot::FairMutex<()>>;
 
+/// Whether the WAL is to be rewound at the start of the next writer's turn; the checkpointer
+/// sets it, the writer clears it.
+type RewindDue = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
 /// Runs the checkpoints on a thread of its own, on a reader's connection. Run by the writer
 /// that found one due, a checkpoint added its time (tens of milliseconds after a few large
 /// syncs) to that one request, the tail of SQLite's full-1000 mix.
 ///
 /// Each checkpoint is passive (it waits for nobody) and runs while writers go on, so it copies
 /// most of the WAL but not what they append meanwhile. SQLite starts the WAL over only when a
-/// writer finds all of it copied: the checkpointer runs one more pass once writes go quiet,
-/// and under writes that never pause it takes the writer's turn for a second pass once the
-/// WAL passes [`WAL_FRAMES_BOUND`]. The thread ends when the store is dropped.
+/// writer finds all of it copied, which under writes that never pause is never: the
+/// checkpointer leaves the rest to the next writer, who copies it and rewinds the WAL at the
+/// start of its turn ([`Writer::rewind_if_due`]), and runs one more pass once writes go
+/// quiet. The thread ends when the store is dropped.
 struct Checkpointer {
     due: std::sync::mpsc::SyncSender<()>,
 }
 
 impl Checkpointer {
-    fn start(
-        readers: SqlitePool,
-        turn: Turn,
-        wait: std::time::Duration,
-    ) -> Result<Checkpointer, StoreError> {
+    fn start(readers: SqlitePool, rewind_due: RewindDue) -> Result<Checkpointer, StoreError> {
         // One request pending is enough: a checkpoint copies whatever the WAL holds by then.
         let (due, asked) = std::sync::mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
@@ -152,7 +156,7 @@ impl Checkpointer {
                         Err(RecvTimeoutError::Timeout) => false,
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    if let Err(e) = copy_back(&readers, &turn, wait) {
+                    if let Err(e) = copy_back(&readers, &rewind_due, REWIND_FROM_FRAMES) {
                         log::warn!("SQLite checkpoint failed (the next write asks again): {e}");
                     }
                 }
@@ -167,24 +171,51 @@ impl Checkpointer {
     }
 }
 
-/// One checkpoint: a passive pass while writers go on. Only when writers have not let the WAL
-/// be started over for [`WAL_FRAMES_BOUND`] frames, a second pass in the writer's turn copies
-/// what they appended meanwhile. Taking the turn on every checkpoint stalled the writers
-/// queued behind it: SQLite's full-1000 mix at 16 connections fell from 16 to 11 syncs/s.
+/// One checkpoint: a passive pass while writers go on, which copies the WAL as far as it was
+/// written when the pass began. Once the WAL holds `rewind_from` frames
+/// ([`REWIND_FROM_FRAMES`]), more passes follow, each copying what writers appended during the
+/// one before, until one has had at most [`REWIND_REMAINDER`] frames to copy (or after
+/// [`PASSES_OUTSIDE_TURN`]); then the next writer copies the little that is left at the start
+/// of its turn and rewinds the WAL. A WAL that was all copied while writes paused is rewound
+/// by SQLite itself, at the next write.
 fn copy_back(
     readers: &SqlitePool,
-    turn: &parking_lot::FairMutex<()>,
-    wait: std::time::Duration,
+    rewind_due: &RewindDue,
+    rewind_from: i32,
 ) -> Result<(), StoreError> {
     let mut conn = readers.get()?;
-    let pass = passive_checkpoint(&mut conn)?;
-    if pass.log > WAL_FRAMES_BOUND {
-        if let Some(_turn) = turn.try_lock_for(wait) {
-            passive_checkpoint(&mut conn)?;
+    let mut pass = passive_checkpoint(&mut conn)?;
+    if pass.log < rewind_from {
+        return Ok(());
+    }
+    for _ in 1..PASSES_OUTSIDE_TURN {
+        let copied_before = pass.checkpointed;
+        pass = passive_checkpoint(&mut conn)?;
+        if pass.log - copied_before <= REWIND_REMAINDER {
+            break;
         }
     }
+    rewind_due.store(true, std::sync::atomic::Ordering::Release);
     Ok(())
 }
+
+/// Frames the WAL holds before a writer's turn is spent on rewinding it: 256 MiB at SQLite's
+/// 4 KiB pages. A rewind copies and syncs in the turn, which every writer queued behind it
+/// waits for (4-11 ms under SQLite's mixes at 16 connections); asked for every 200 ms, it
+/// raised the p99 of mix (a) (docs/benchmarks.md, 26). Overwritten from its start, the WAL's
+/// pages stay in the operating system's cache.
+const REWIND_FROM_FRAMES: i32 = 65_536;
+
+/// Frames the last pass before a rewind may have had to copy: 1 MiB.
+const REWIND_REMAINDER: i32 = 256;
+
+/// Passive passes a checkpoint makes before it gives up for this time (writers appending as
+/// fast as it copies).
+const PASSES_OUTSIDE_TURN: usize = 8;
+
+/// The longest a rewind waits for readers of an older snapshot to finish (its own busy
+/// timeout); readers take well under a millisecond, and the turn is everyone's.
+const REWIND_READER_WAIT_MS: u32 = 2;
 
 /// What `PRAGMA wal_checkpoint` reports.
 #[derive(diesel::QueryableByName)]
@@ -192,18 +223,14 @@ struct CheckpointResult {
     /// Frames in the WAL.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
+    /// Frames of it copied back into the database.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
 }
 
 fn passive_checkpoint(conn: &mut Conn) -> Result<CheckpointResult, StoreError> {
     Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?)
 }
-
-/// Frames (pages) the WAL may hold before a checkpoint takes the writer's turn to let it be
-/// started over: 1 GiB at SQLite's 4 KiB pages. Only writes that never pause for
-/// [`CHECKPOINT_EVERY`] get there; at 64 MiB, a second pass every second or two of mix (a) on
-/// a database of 1,000,000 workouts held the writers up for tens of milliseconds each time
-/// (its p99 25 -> 96 ms).
-const WAL_FRAMES_BOUND: i32 = 262_144;
 
 /// Most time between two checkpoints while writes go on; it bounds the WAL to what is written
 /// in that time.
@@ -217,10 +244,11 @@ impl Writer {
         options: &StoreOptions,
         readers: &SqlitePool,
     ) -> Result<Writer, StoreError> {
-        let turn = Turn::default();
+        let rewind_due = RewindDue::default();
         Ok(Writer {
-            checkpointer: Checkpointer::start(readers.clone(), turn.clone(), options.lock_wait)?,
-            turn,
+            checkpointer: Checkpointer::start(readers.clone(), rewind_due.clone())?,
+            turn: Turn::default(),
+            rewind_due,
             connection: pool_of(path, options, 1, WRITER_CACHE_KIB)?,
             wait: options.lock_wait,
             last_checkpoint: crate::moment::Moment::now(),
@@ -237,6 +265,33 @@ impl Writer {
     pub(crate) fn checkpoint_if_due(&self) {
         if self.last_checkpoint.claim_after(CHECKPOINT_EVERY) {
             self.checkpointer.ask();
+        }
+    }
+
+    /// At the start of a turn, on the writer's connection: when the checkpointer has asked for
+    /// it, copies back what its pass left and starts the WAL over (`RESTART`), waiting at most
+    /// [`REWIND_READER_WAIT_MS`] for readers of an older snapshot. Writers then overwrite the
+    /// WAL's first pages, which the operating system still caches, instead of appending to a
+    /// file that only grows under steady writes: an append makes the kernel allocate and zero
+    /// each new page, a fifth of the server's time in SQLite's 1-workout syncs
+    /// (docs/benchmarks.md, 26). Failing, it leaves the WAL as it is.
+    pub(crate) fn rewind_if_due(&self, conn: &mut Conn) {
+        if !self
+            .rewind_due
+            .swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
+        let rewound = conn
+            .batch_execute(&format!("PRAGMA busy_timeout = {REWIND_READER_WAIT_MS};"))
+            .and_then(|()| {
+                diesel::sql_query("PRAGMA wal_checkpoint(RESTART)")
+                    .get_result::<CheckpointResult>(conn)
+            });
+        let restored =
+            conn.batch_execute(&format!("PRAGMA busy_timeout = {};", self.wait.as_millis()));
+        if let Err(e) = rewound.and(restored) {
+            log::warn!("SQLite WAL rewind failed (a later checkpoint asks again): {e}");
         }
     }
 
@@ -294,9 +349,9 @@ mod tests {
         write_batch(0);
         let one_batch = wal_bytes();
         assert!(one_batch > 0, "the writes went through the WAL");
-        copy_back(readers, &writer.turn, writer.wait).unwrap();
-        // Everything was copied back, so the next writer starts the WAL over instead of
-        // appending to it: a second batch of the same size leaves it no larger.
+        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        // Everything was copied back, so the next writer starts its turn by rewinding the WAL
+        // instead of appending to it: a second batch of the same size leaves it no larger.
         write_batch(1);
         assert!(
             wal_bytes() <= one_batch + one_batch / 10,
@@ -319,5 +374,77 @@ mod tests {
             "the WAL grew from {before} to {} bytes: nothing copied it back",
             wal_bytes()
         );
+    }
+
+    /// How many users a connection sees.
+    fn users_seen(conn: &mut super::Conn) -> i64 {
+        use diesel::prelude::*;
+        super::schema::users::table
+            .count()
+            .get_result(conn)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reader_of_an_older_snapshot_keeps_it_and_writers_go_on_past_a_rewind() {
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rewind.db");
+        let store = Store::open(path.to_str().unwrap(), &StoreOptions::default()).unwrap();
+        let register = |name: &str| {
+            let email = format!("{name}@example.org");
+            store.register(&email, "password-hash", &session()).unwrap();
+        };
+        let Backend::Sqlite(readers, writer) = &store.backend else {
+            unreachable!("a SQLite store")
+        };
+        register("first");
+
+        // A reader in the middle of a read transaction, on the snapshot of one user.
+        let mut reader = readers.get().unwrap();
+        reader.batch_execute("BEGIN").unwrap();
+        assert_eq!(users_seen(&mut reader), 1);
+
+        // Writes go on, a checkpoint asks for a rewind, and the writer that takes it cannot
+        // start the WAL over under the reader: it writes anyway, and the reader's snapshot
+        // still holds.
+        register("second");
+        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        register("third");
+        assert_eq!(users_seen(&mut reader), 1, "the reader's snapshot moved");
+        reader.batch_execute("COMMIT").unwrap();
+        assert_eq!(users_seen(&mut reader), 3);
+
+        // A reader of an older snapshot keeps a checkpoint from copying what was written
+        // after it (into a WAL past the rewind's threshold, none here), and then leaves. No writer could start that WAL over by itself; the one
+        // that takes the rewind copies the rest and does, so its write lands at the WAL's
+        // start instead of growing it.
+        reader.batch_execute("BEGIN").unwrap();
+        assert_eq!(users_seen(&mut reader), 3);
+        for i in 0..25 {
+            register(&format!("batch-{i}"));
+        }
+        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        reader.batch_execute("COMMIT").unwrap();
+        let wal_bytes = || {
+            std::fs::metadata(dir.path().join("rewind.db-wal"))
+                .unwrap()
+                .len()
+        };
+        let before = wal_bytes();
+        register("fourth");
+        assert!(
+            wal_bytes() <= before,
+            "the WAL grew from {before} to {} bytes: it was not rewound",
+            wal_bytes()
+        );
+        assert_eq!(users_seen(&mut reader), 29);
+        drop(reader);
+        drop(store);
+        let reopened = Store::open(path.to_str().unwrap(), &StoreOptions::default()).unwrap();
+        let Backend::Sqlite(readers, _) = &reopened.backend else {
+            unreachable!("a SQLite store")
+        };
+        assert_eq!(users_seen(&mut readers.get().unwrap()), 29);
     }
 }
