@@ -228,21 +228,21 @@ pub(super) fn lookup_workouts(
 ///
 /// The rows go in statements of a fixed number of rows ([`UPSERT_LARGE`], [`UPSERT_SMALL`],
 /// one), largest first, so that each statement's text is one of three and stays prepared on
-/// the connection ([`UpsertWorkouts`]). Diesel's own upsert is prepared anew on every execution: for 1,000
-/// rows SQLite parsed a statement of 20,000 parameters, in the writer's turn, on every sync
-/// (docs/benchmarks.md, 26).
+/// the connection ([`UpsertWorkouts`]). Diesel's own upsert is prepared anew on every
+/// execution: for 1,000 rows SQLite parsed a statement of 20,000 parameters, in the writer's
+/// turn, on every sync (docs/benchmarks.md, 26).
 pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
     let mut rest = rows;
     while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_LARGE>() {
-        UpsertWorkouts::of(rows).execute(conn)?;
+        upsert_of(rows).execute(conn)?;
         rest = tail;
     }
     while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_SMALL>() {
-        UpsertWorkouts::of(rows).execute(conn)?;
+        upsert_of(rows).execute(conn)?;
         rest = tail;
     }
     for row in rest {
-        UpsertWorkouts::of(std::array::from_ref(row)).execute(conn)?;
+        upsert_of(std::array::from_ref(row)).execute(conn)?;
     }
     Ok(())
 }
@@ -266,12 +266,13 @@ struct UpsertWorkouts<'a, C, const N: usize> {
     overwrite: C,
 }
 
-impl<'a, const N: usize> UpsertWorkouts<'a, (), N> {
-    fn of(rows: &'a [WorkoutRow; N]) -> UpsertWorkouts<'a, impl QueryFragment<Sqlite>, N> {
-        UpsertWorkouts {
-            rows: rows.iter().map(Insertable::values).collect(),
-            overwrite: overwritten_columns(),
-        }
+/// The upsert of these `N` rows.
+fn upsert_of<const N: usize>(
+    rows: &[WorkoutRow; N],
+) -> UpsertWorkouts<'_, impl QueryFragment<Sqlite>, N> {
+    UpsertWorkouts {
+        rows: rows.iter().map(Insertable::values).collect(),
+        overwrite: overwritten_columns(),
     }
 }
 

@@ -232,8 +232,8 @@ fn passive_checkpoint(conn: &mut Conn) -> Result<CheckpointResult, StoreError> {
     Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?)
 }
 
-/// Most time between two checkpoints while writes go on; it bounds the WAL to what is written
-/// in that time.
+/// Most time between two checkpoints while writes go on. What bounds the WAL under steady
+/// writes is the rewind ([`REWIND_FROM_FRAMES`]); this keeps the copying in small passes.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
