@@ -189,7 +189,7 @@ impl Store {
             BackendKind::Sqlite => {
                 let pool = sqlite::connect(target, options)?;
                 sqlite::migrate(&mut *pool.get()?)?;
-                let writer = sqlite::Writer::open(target, options, &pool)?;
+                let writer = sqlite::Writer::open(target, options)?;
                 Backend::Sqlite(pool, writer)
             }
             BackendKind::Postgres => {

@@ -1,6 +1,7 @@
 //! SQLite: the embedded default. One writer at a time (`BEGIN IMMEDIATE`), so a sync holds the
 //! database's write lock for its whole transaction; readers proceed in parallel under WAL.
 
+mod checkpoint_connection;
 mod hooks;
 mod schema;
 
@@ -16,6 +17,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use self::checkpoint_connection::CheckpointConnection;
 use super::{pool_builder, run_migrations};
 use crate::{StoreError, StoreOptions};
 
@@ -120,7 +122,7 @@ type Turn = std::sync::Arc<parking_lot::FairMutex<()>>;
 /// sets it, the writer clears it.
 type RewindDue = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
-/// Runs the checkpoints on a thread of its own, on a reader's connection. Run by the writer
+/// Runs the checkpoints on a thread of its own, on a connection of its own. Run by the writer
 /// that found one due, a checkpoint added its time (tens of milliseconds after a few large
 /// syncs) to that one request, the tail of SQLite's full-1000 mix.
 ///
@@ -129,13 +131,15 @@ type RewindDue = std::sync::Arc<std::sync::atomic::AtomicBool>;
 /// writer finds all of it copied, which under writes that never pause is never: the
 /// checkpointer leaves the rest to the next writer, who copies it and rewinds the WAL at the
 /// start of its turn ([`Writer::rewind_if_due`]), and runs one more pass once writes go
-/// quiet. The thread ends when the store is dropped.
+/// quiet. Before it asks for a rewind, it syncs the database file, which a passive pass under
+/// writes never does ([`copy_back`]). The thread ends when the store is dropped.
 struct Checkpointer {
     due: std::sync::mpsc::SyncSender<()>,
 }
 
 impl Checkpointer {
-    fn start(readers: SqlitePool, rewind_due: RewindDue) -> Result<Checkpointer, StoreError> {
+    fn start(path: &str, rewind_due: RewindDue) -> Result<Checkpointer, StoreError> {
+        let mut conn = CheckpointConnection::open(path)?;
         // One request pending is enough: a checkpoint copies whatever the WAL holds by then.
         let (due, asked) = std::sync::mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
@@ -156,7 +160,7 @@ impl Checkpointer {
                         Err(RecvTimeoutError::Timeout) => false,
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    if let Err(e) = copy_back(&readers, &rewind_due, REWIND_FROM_FRAMES) {
+                    if let Err(e) = copy_back(&mut conn, &rewind_due, REWIND_FROM_FRAMES) {
                         log::warn!("SQLite checkpoint failed (the next write asks again): {e}");
                     }
                 }
@@ -173,28 +177,40 @@ impl Checkpointer {
 
 /// One checkpoint: a passive pass while writers go on, which copies the WAL as far as it was
 /// written when the pass began. Once the WAL holds `rewind_from` frames
-/// ([`REWIND_FROM_FRAMES`]), more passes follow, each copying what writers appended during the
-/// one before, until one has had at most [`REWIND_REMAINDER`] frames to copy (or after
-/// [`PASSES_OUTSIDE_TURN`]); then the next writer copies the little that is left at the start
-/// of its turn and rewinds the WAL. A WAL that was all copied while writes paused is rewound
-/// by SQLite itself, at the next write.
+/// ([`REWIND_FROM_FRAMES`]), the database file is synced and more passes follow, each copying
+/// what writers appended during the one before, until one has had at most
+/// [`REWIND_REMAINDER`] frames to copy (or after [`PASSES_OUTSIDE_TURN`]); a last sync makes
+/// that durable too. Then the next writer copies and syncs the little that is left at the
+/// start of its turn and rewinds the WAL. A WAL that was all copied while writes paused is
+/// rewound by SQLite itself, at the next write.
+///
+/// The syncs are the point: a passive pass syncs the file only when no writer committed while
+/// it copied, so under steady writes every page the passes copied since the last rewind was
+/// left for the rewind to sync, in the turn (docs/benchmarks.md, 27).
 fn copy_back(
-    readers: &SqlitePool,
+    conn: &mut CheckpointConnection,
     rewind_due: &RewindDue,
     rewind_from: i32,
 ) -> Result<(), StoreError> {
-    let mut conn = readers.get()?;
-    let mut pass = passive_checkpoint(&mut conn)?;
+    let Some(mut pass) = conn.passive_pass()? else {
+        return Ok(());
+    };
     if pass.log < rewind_from {
         return Ok(());
     }
     for _ in 1..PASSES_OUTSIDE_TURN {
+        conn.sync_database_file()?;
         let copied_before = pass.checkpointed;
-        pass = passive_checkpoint(&mut conn)?;
+        let Some(next) = conn.passive_pass()? else {
+            // The writer's rewind is running: it copies and syncs the rest.
+            return Ok(());
+        };
+        pass = next;
         if pass.log - copied_before <= REWIND_REMAINDER {
             break;
         }
     }
+    conn.sync_database_file()?;
     rewind_due.store(true, std::sync::atomic::Ordering::Release);
     Ok(())
 }
@@ -206,7 +222,8 @@ fn copy_back(
 /// pages stay in the operating system's cache.
 const REWIND_FROM_FRAMES: i32 = 65_536;
 
-/// Frames the last pass before a rewind may have had to copy: 1 MiB.
+/// Frames the last pass before a rewind may have had to copy (1 MiB): what the rewind syncs in
+/// the turn is what that pass and the writes since copied.
 const REWIND_REMAINDER: i32 = 256;
 
 /// Passive passes a checkpoint makes before it gives up for this time (writers appending as
@@ -217,36 +234,17 @@ const PASSES_OUTSIDE_TURN: usize = 8;
 /// timeout); readers take well under a millisecond, and the turn is everyone's.
 const REWIND_READER_WAIT_MS: u32 = 2;
 
-/// What `PRAGMA wal_checkpoint` reports.
-#[derive(diesel::QueryableByName)]
-struct CheckpointResult {
-    /// Frames in the WAL.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    log: i32,
-    /// Frames of it copied back into the database.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    checkpointed: i32,
-}
-
-fn passive_checkpoint(conn: &mut Conn) -> Result<CheckpointResult, StoreError> {
-    Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?)
-}
-
 /// Most time between two checkpoints while writes go on. What bounds the WAL under steady
 /// writes is the rewind ([`REWIND_FROM_FRAMES`]); this keeps the copying in small passes.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Writer {
     /// The writer of the file at `path`, whose turn is waited for at most `DB_LOCK_WAIT_MS`,
-    /// and whose checkpoints run on a connection of `readers`.
-    pub(crate) fn open(
-        path: &str,
-        options: &StoreOptions,
-        readers: &SqlitePool,
-    ) -> Result<Writer, StoreError> {
+    /// and whose checkpoints run on a connection of their own.
+    pub(crate) fn open(path: &str, options: &StoreOptions) -> Result<Writer, StoreError> {
         let rewind_due = RewindDue::default();
         Ok(Writer {
-            checkpointer: Checkpointer::start(readers.clone(), rewind_due.clone())?,
+            checkpointer: Checkpointer::start(path, rewind_due.clone())?,
             turn: Turn::default(),
             rewind_due,
             connection: pool_of(path, options, 1, WRITER_CACHE_KIB)?,
@@ -282,12 +280,9 @@ impl Writer {
         {
             return;
         }
-        let rewound = conn
-            .batch_execute(&format!("PRAGMA busy_timeout = {REWIND_READER_WAIT_MS};"))
-            .and_then(|()| {
-                diesel::sql_query("PRAGMA wal_checkpoint(RESTART)")
-                    .get_result::<CheckpointResult>(conn)
-            });
+        let rewound = conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {REWIND_READER_WAIT_MS}; PRAGMA wal_checkpoint(RESTART);"
+        ));
         let restored =
             conn.batch_execute(&format!("PRAGMA busy_timeout = {};", self.wait.as_millis()));
         if let Err(e) = rewound.and(restored) {
@@ -312,7 +307,7 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_back, CHECKPOINT_EVERY};
+    use super::{copy_back, CheckpointConnection, CHECKPOINT_EVERY};
     use crate::backend::Backend;
     use crate::{NewSession, Store, StoreOptions};
     use std::time::Duration;
@@ -342,14 +337,15 @@ mod tests {
                 store.register(&email, "password-hash", &session()).unwrap();
             }
         };
-        let Backend::Sqlite(readers, writer) = &store.backend else {
+        let Backend::Sqlite(_, writer) = &store.backend else {
             unreachable!("a SQLite store")
         };
+        let mut checkpoints = CheckpointConnection::open(path.to_str().unwrap()).unwrap();
 
         write_batch(0);
         let one_batch = wal_bytes();
         assert!(one_batch > 0, "the writes went through the WAL");
-        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        copy_back(&mut checkpoints, &writer.rewind_due, 0).unwrap();
         // Everything was copied back, so the next writer starts its turn by rewinding the WAL
         // instead of appending to it: a second batch of the same size leaves it no larger.
         write_batch(1);
@@ -398,6 +394,7 @@ mod tests {
         let Backend::Sqlite(readers, writer) = &store.backend else {
             unreachable!("a SQLite store")
         };
+        let mut checkpoints = CheckpointConnection::open(path.to_str().unwrap()).unwrap();
         register("first");
 
         // A reader in the middle of a read transaction, on the snapshot of one user.
@@ -409,7 +406,7 @@ mod tests {
         // start the WAL over under the reader: it writes anyway, and the reader's snapshot
         // still holds.
         register("second");
-        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        copy_back(&mut checkpoints, &writer.rewind_due, 0).unwrap();
         register("third");
         assert_eq!(users_seen(&mut reader), 1, "the reader's snapshot moved");
         reader.batch_execute("COMMIT").unwrap();
@@ -424,7 +421,7 @@ mod tests {
         for i in 0..25 {
             register(&format!("batch-{i}"));
         }
-        copy_back(readers, &writer.rewind_due, 0).unwrap();
+        copy_back(&mut checkpoints, &writer.rewind_due, 0).unwrap();
         reader.batch_execute("COMMIT").unwrap();
         let wal_bytes = || {
             std::fs::metadata(dir.path().join("rewind.db-wal"))
