@@ -27,7 +27,7 @@ pub(super) struct CheckpointConnection {
 unsafe impl Send for CheckpointConnection {}
 
 /// What a passive checkpoint reports, as `PRAGMA wal_checkpoint` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Pass {
     /// Frames in the WAL.
     pub(super) log: i32,

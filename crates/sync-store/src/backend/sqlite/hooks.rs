@@ -232,19 +232,23 @@ pub(super) fn lookup_workouts(
 /// execution: for 1,000 rows SQLite parsed a statement of 20,000 parameters, in the writer's
 /// turn, on every sync (docs/benchmarks.md, 26).
 pub(super) fn write_workouts(conn: &mut Conn, rows: &[WorkoutRow]) -> Result<(), StoreError> {
-    let mut rest = rows;
-    while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_LARGE>() {
-        upsert_of(rows).execute(conn)?;
-        rest = tail;
-    }
-    while let Some((rows, tail)) = rest.split_first_chunk::<UPSERT_SMALL>() {
-        upsert_of(rows).execute(conn)?;
-        rest = tail;
-    }
-    for row in rest {
-        upsert_of(std::array::from_ref(row)).execute(conn)?;
-    }
+    let rest = upsert_in_statements_of::<UPSERT_LARGE>(conn, rows)?;
+    let rest = upsert_in_statements_of::<UPSERT_SMALL>(conn, rest)?;
+    upsert_in_statements_of::<1>(conn, rest)?;
     Ok(())
+}
+
+/// Upserts as many whole statements of `N` rows as `rows` holds; returns the rows left over
+/// (fewer than `N`).
+fn upsert_in_statements_of<'r, const N: usize>(
+    conn: &mut Conn,
+    mut rows: &'r [WorkoutRow],
+) -> Result<&'r [WorkoutRow], StoreError> {
+    while let Some((statement, rest)) = rows.split_first_chunk::<N>() {
+        upsert_of(statement).execute(conn)?;
+        rows = rest;
+    }
+    Ok(rows)
 }
 
 /// Rows per upsert statement, then for what is left, then one by one: a batch of 1,000 is ten
@@ -292,7 +296,7 @@ impl<C: QueryFragment<Sqlite>, const N: usize> QueryFragment<Sqlite> for UpsertW
             ));
         };
         out.push_sql("INSERT INTO ");
-        out.push_identifier("workouts")?;
+        workouts::table.walk_ast(out.reborrow())?;
         out.push_sql(" (");
         first.values.column_names(out.reborrow())?;
         out.push_sql(") VALUES (");
@@ -302,9 +306,9 @@ impl<C: QueryFragment<Sqlite>, const N: usize> QueryFragment<Sqlite> for UpsertW
             row.values.walk_ast(out.reborrow())?;
         }
         out.push_sql(") ON CONFLICT (");
-        out.push_identifier("user_id")?;
+        out.push_identifier(<workouts::user_id as Column>::NAME)?;
         out.push_sql(", ");
-        out.push_identifier("client_id")?;
+        out.push_identifier(<workouts::client_id as Column>::NAME)?;
         out.push_sql(") DO UPDATE SET ");
         self.overwrite.walk_ast(out.reborrow())
     }

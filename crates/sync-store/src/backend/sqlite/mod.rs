@@ -115,7 +115,7 @@ pub(crate) struct Writer {
     checkpointer: Checkpointer,
 }
 
-/// The writer's turn, handed over in arrival order; the checkpointer shares it.
+/// The writer's turn, handed over in arrival order.
 type Turn = std::sync::Arc<parking_lot::FairMutex<()>>;
 
 /// Whether the WAL is to be rewound at the start of the next writer's turn; the checkpointer
@@ -216,9 +216,9 @@ fn copy_back(
 }
 
 /// Frames the WAL holds before a writer's turn is spent on rewinding it: 256 MiB at SQLite's
-/// 4 KiB pages. A rewind copies and syncs in the turn, which every writer queued behind it
-/// waits for (4-11 ms under SQLite's mixes at 16 connections); asked for every 200 ms, it
-/// raised the p99 of mix (a) (docs/benchmarks.md, 26). Overwritten from its start, the WAL's
+/// 4 KiB pages. A rewind copies and syncs what the checkpointer's last pass left, in the turn,
+/// which every writer queued behind it waits for; asked for every 200 ms, it raised the p99
+/// of mix (a) (docs/benchmarks.md, 26). Overwritten from its start, the WAL's
 /// pages stay in the operating system's cache.
 const REWIND_FROM_FRAMES: i32 = 65_536;
 
@@ -413,9 +413,9 @@ mod tests {
         assert_eq!(users_seen(&mut reader), 3);
 
         // A reader of an older snapshot keeps a checkpoint from copying what was written
-        // after it (into a WAL past the rewind's threshold, none here), and then leaves. No writer could start that WAL over by itself; the one
-        // that takes the rewind copies the rest and does, so its write lands at the WAL's
-        // start instead of growing it.
+        // after it (into a WAL past the rewind's threshold, none here), and then leaves. No
+        // writer could start that WAL over by itself; the one that takes the rewind copies
+        // the rest and does, so its write lands at the WAL's start instead of growing it.
         reader.batch_execute("BEGIN").unwrap();
         assert_eq!(users_seen(&mut reader), 3);
         for i in 0..25 {
